@@ -1,0 +1,180 @@
+//! The resolved training configuration: defaults (the article's) → TOML file → command-line flags.
+//! It is saved beside every checkpoint so `eval` and `predict` rebuild the same network and split.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Which network to train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// EfficientNet-Lite0 with ImageNet weights and a new 4-class head (the article's setup).
+    EfficientnetLite0,
+    /// A small CNN from scratch, for quick runs.
+    SmallCnn,
+}
+
+impl ModelKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::EfficientnetLite0 => "efficientnet-lite0",
+            ModelKind::SmallCnn => "small-cnn",
+        }
+    }
+}
+
+/// Every knob of a training run. Field defaults follow the article.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    pub model: ModelKind,
+    /// Use the ImageNet weights for the backbone (EfficientNet-Lite0 only).
+    pub pretrained: bool,
+    pub image_size: u32,
+    pub batch_size: usize,
+    pub epochs: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub dropout: f64,
+    /// Share of the training images held out for validation (the article's validation_split).
+    pub val_fraction: f64,
+    /// Share held out for test when the data has no `Testing/` folder.
+    pub test_fraction: f64,
+    pub seed: u64,
+    pub augment: bool,
+    /// ReduceLROnPlateau on validation accuracy.
+    pub plateau_factor: f64,
+    pub plateau_patience: usize,
+    pub plateau_min_delta: f64,
+    pub min_lr: f64,
+    pub early_stopping: bool,
+    pub early_stopping_patience: usize,
+    /// Use at most this many images per class (0 = all): quick experiments and tests.
+    pub limit_per_class: usize,
+    /// Compute threads for libtorch (0 = all cores).
+    pub threads: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            model: ModelKind::EfficientnetLite0,
+            pretrained: true,
+            image_size: 150,
+            batch_size: 32,
+            epochs: 12,
+            lr: 1e-3,
+            weight_decay: 0.0,
+            dropout: 0.5,
+            val_fraction: 0.1,
+            test_fraction: 0.15,
+            seed: 42,
+            augment: true,
+            plateau_factor: 0.3,
+            plateau_patience: 2,
+            plateau_min_delta: 0.001,
+            min_lr: 1e-6,
+            early_stopping: true,
+            early_stopping_patience: 5,
+            limit_per_class: 0,
+            threads: 0,
+        }
+    }
+}
+
+/// A configuration value that makes no sense.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read config: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: invalid config: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid setting: {0}")]
+    Invalid(String),
+}
+
+impl TrainConfig {
+    /// Read a TOML file; fields it does not set keep their defaults.
+    pub fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let cfg: TrainConfig = toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.message().to_string() })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: String| Err(ConfigError::Invalid(m));
+        if !(32..=1024).contains(&self.image_size) {
+            return bad(format!("image_size {} must be between 32 and 1024", self.image_size));
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size must be at least 1".into());
+        }
+        if self.epochs == 0 {
+            return bad("epochs must be at least 1".into());
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad(format!("lr {} must be a positive number", self.lr));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(format!("dropout {} must be in [0, 1)", self.dropout));
+        }
+        for (name, v) in [("val_fraction", self.val_fraction), ("test_fraction", self.test_fraction)] {
+            if !(0.0..0.9).contains(&v) {
+                return bad(format!("{name} {v} must be in [0, 0.9)"));
+            }
+        }
+        if !(0.0 < self.plateau_factor && self.plateau_factor < 1.0) {
+            return bad(format!("plateau_factor {} must be in (0, 1)", self.plateau_factor));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_article() {
+        let c = TrainConfig::default();
+        assert_eq!((c.image_size, c.batch_size, c.epochs), (150, 32, 12));
+        assert_eq!((c.plateau_factor, c.plateau_patience, c.plateau_min_delta), (0.3, 2, 0.001));
+        assert_eq!(c.dropout, 0.5);
+        assert_eq!(c.val_fraction, 0.1);
+    }
+
+    #[test]
+    fn shipped_example_config_equals_defaults() {
+        let text = include_str!("../tumorscope.example.toml");
+        let c: TrainConfig = toml::from_str(text).unwrap();
+        assert_eq!(c, TrainConfig::default());
+    }
+
+    #[test]
+    fn partial_file_keeps_defaults_and_rejects_unknown_keys() {
+        let c: TrainConfig = toml::from_str("epochs = 3\n").unwrap();
+        assert_eq!(c.epochs, 3);
+        assert_eq!(c.batch_size, 32);
+        assert!(toml::from_str::<TrainConfig>("epoch = 3\n").is_err());
+    }
+
+    #[test]
+    fn invalid_values_name_the_setting() {
+        let c = TrainConfig { batch_size: 0, ..Default::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("batch_size"));
+        let c = TrainConfig { plateau_factor: 1.5, ..Default::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("plateau_factor"));
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let c = TrainConfig { model: ModelKind::SmallCnn, epochs: 2, ..Default::default() };
+        assert_eq!(toml::from_str::<TrainConfig>(&c.to_toml()).unwrap(), c);
+    }
+}

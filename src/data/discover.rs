@@ -1,0 +1,152 @@
+//! Find class folders and image files. Accepts `root/Training/<class>` (+ optional `root/Testing/<class>`)
+//! or a bare `root/<class>` layout.
+
+use super::DataError;
+use std::path::{Path, PathBuf};
+
+/// One candidate image file and the index of its class.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageEntry {
+    pub path: PathBuf,
+    pub label: usize,
+    /// The file came from the dataset's own `Testing/` folder.
+    pub from_test_folder: bool,
+}
+
+/// What a dataset folder holds.
+#[derive(Debug, Clone)]
+pub struct Discovered {
+    pub root: PathBuf,
+    pub classes: Vec<String>,
+    pub entries: Vec<ImageEntry>,
+    pub has_test_folder: bool,
+    /// Folders or files that were passed over, with why.
+    pub warnings: Vec<String>,
+}
+
+fn find_child(root: &Path, names: &[&str]) -> Option<PathBuf> {
+    let rd = std::fs::read_dir(root).ok()?;
+    let mut hits: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .filter(|e| names.iter().any(|n| e.file_name().to_string_lossy().eq_ignore_ascii_case(n)))
+        .map(|e| e.path())
+        .collect();
+    hits.sort();
+    hits.into_iter().next()
+}
+
+fn sorted_children(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+    let rd = std::fs::read_dir(dir).map_err(|source| DataError::Io { path: dir.display().to_string(), source })?;
+    let mut v: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| !p.file_name().map(|n| n.to_string_lossy().starts_with('.')).unwrap_or(true))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+fn class_dirs(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+    Ok(sorted_children(dir)?.into_iter().filter(|p| p.is_dir()).collect())
+}
+
+fn files_of(dir: &Path, label: usize, test: bool, out: &mut Vec<ImageEntry>, warnings: &mut Vec<String>) -> Result<usize, DataError> {
+    let mut n = 0;
+    for p in sorted_children(dir)? {
+        if p.is_file() {
+            out.push(ImageEntry { path: p, label, from_test_folder: test });
+            n += 1;
+        } else if p.is_dir() {
+            warnings.push(format!("{}: nested folder ignored", p.display()));
+        }
+    }
+    Ok(n)
+}
+
+/// Walk `root` and list every candidate file with its class.
+pub fn discover(root: &Path) -> Result<Discovered, DataError> {
+    if !root.exists() {
+        return Err(DataError::Missing(root.display().to_string()));
+    }
+    if !root.is_dir() {
+        return Err(DataError::NotADir(root.display().to_string()));
+    }
+    let train_dir = find_child(root, &["Training", "train"]);
+    let test_dir = find_child(root, &["Testing", "test"]);
+    let base = train_dir.clone().unwrap_or_else(|| root.to_path_buf());
+    let dirs = class_dirs(&base)?;
+    let classes: Vec<String> = dirs.iter().map(|d| d.file_name().unwrap().to_string_lossy().to_string()).collect();
+    if classes.len() < 2 {
+        return Err(DataError::TooFewClasses(base.display().to_string(), classes.len()));
+    }
+    let mut entries = Vec::new();
+    let mut warnings = Vec::new();
+    for (label, d) in dirs.iter().enumerate() {
+        if files_of(d, label, false, &mut entries, &mut warnings)? == 0 {
+            return Err(DataError::EmptyClass { path: d.display().to_string(), class: classes[label].clone() });
+        }
+    }
+    let mut has_test_folder = false;
+    if let (Some(_), Some(td)) = (&train_dir, &test_dir) {
+        for d in class_dirs(td)? {
+            let name = d.file_name().unwrap().to_string_lossy().to_string();
+            match classes.iter().position(|c| *c == name) {
+                Some(label) => {
+                    has_test_folder |= files_of(&d, label, true, &mut entries, &mut warnings)? > 0;
+                }
+                None => warnings.push(format!("{}: class '{name}' is not in the training folder; ignored", d.display())),
+            }
+        }
+    }
+    Ok(Discovered { root: root.to_path_buf(), classes, entries, has_test_folder, warnings })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(p: &Path) {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, b"x").unwrap();
+    }
+
+    #[test]
+    fn bare_class_folders() {
+        let t = tempfile::tempdir().unwrap();
+        touch(&t.path().join("b/2.jpg"));
+        touch(&t.path().join("a/1.jpg"));
+        touch(&t.path().join("a/.DS_Store"));
+        let d = discover(t.path()).unwrap();
+        assert_eq!(d.classes, vec!["a", "b"]);
+        assert_eq!(d.entries.len(), 2);
+        assert!(!d.has_test_folder);
+    }
+
+    #[test]
+    fn training_and_testing_layout() {
+        let t = tempfile::tempdir().unwrap();
+        for c in ["glioma", "notumor"] {
+            touch(&t.path().join(format!("Training/{c}/x.jpg")));
+            touch(&t.path().join(format!("Testing/{c}/y.jpg")));
+        }
+        touch(&t.path().join("Testing/other/z.jpg"));
+        let d = discover(t.path()).unwrap();
+        assert_eq!(d.classes, vec!["glioma", "notumor"]);
+        assert!(d.has_test_folder);
+        assert_eq!(d.entries.iter().filter(|e| e.from_test_folder).count(), 2);
+        assert!(d.warnings.iter().any(|w| w.contains("other")));
+    }
+
+    #[test]
+    fn clear_errors() {
+        let t = tempfile::tempdir().unwrap();
+        assert!(matches!(discover(&t.path().join("nope")), Err(DataError::Missing(_))));
+        touch(&t.path().join("only/1.jpg"));
+        let e = discover(t.path()).unwrap_err();
+        assert!(e.to_string().contains("need at least two"), "{e}");
+        std::fs::create_dir_all(t.path().join("empty")).unwrap();
+        let e = discover(t.path()).unwrap_err();
+        assert!(e.to_string().contains("'empty' has no readable images"), "{e}");
+    }
+}

@@ -1,0 +1,146 @@
+//! Turn a discovered folder into an in-memory `ImageSet`: decode on all cores (or read the cache),
+//! skip bad files with a warning naming each.
+
+use super::cache::{self, CachedItem};
+use super::{decode, discover, DataError, Discovered};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Decoded images, all `size×size` RGB, with their labels and origins.
+#[derive(Debug, Clone)]
+pub struct ImageSet {
+    pub size: u32,
+    pub classes: Vec<String>,
+    /// `len * size * size * 3` bytes, HWC per image.
+    pub pixels: Vec<u8>,
+    pub labels: Vec<usize>,
+    pub paths: Vec<PathBuf>,
+    pub hashes: Vec<u64>,
+    pub from_test_folder: Vec<bool>,
+    /// The data is the built-in synthetic phantom set, not real MRI.
+    pub synthetic: bool,
+}
+
+impl ImageSet {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    pub fn bytes_per_image(&self) -> usize {
+        (self.size * self.size * 3) as usize
+    }
+
+    pub fn image(&self, i: usize) -> &[u8] {
+        let n = self.bytes_per_image();
+        &self.pixels[i * n..(i + 1) * n]
+    }
+
+    pub fn has_test_folder(&self) -> bool {
+        self.from_test_folder.iter().any(|t| *t)
+    }
+}
+
+/// What loading did, for the summary line.
+#[derive(Debug, Clone, Default)]
+pub struct LoadReport {
+    pub files: usize,
+    pub decoded: usize,
+    /// (file, why) for each skipped file.
+    pub skipped: Vec<(PathBuf, String)>,
+    pub warnings: Vec<String>,
+    pub from_cache: bool,
+    pub seconds: f64,
+}
+
+/// Progress callback: (done, total).
+pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+/// Discover, decode (or load from cache) and keep only readable images.
+pub fn load_dataset(root: &Path, size: u32, limit_per_class: usize, progress: Progress) -> Result<(ImageSet, LoadReport), DataError> {
+    let t0 = std::time::Instant::now();
+    let mut d: Discovered = discover(root)?;
+    if limit_per_class > 0 {
+        let mut seen = std::collections::HashMap::new();
+        d.entries.retain(|e| {
+            let n = seen.entry((e.label, e.from_test_folder)).or_insert(0usize);
+            *n += 1;
+            *n <= limit_per_class
+        });
+    }
+    let paths: Vec<PathBuf> = d.entries.iter().map(|e| e.path.clone()).collect();
+    let per = (size * size * 3) as usize;
+    let key = cache::cache_key(&paths, size);
+    let cpath = cache::cache_path(key);
+    let mut from_cache = false;
+    let (items, pixels) = match cache::read(&cpath, paths.len(), per) {
+        Some(hit) => {
+            from_cache = true;
+            progress(paths.len(), paths.len());
+            hit
+        }
+        None => {
+            let done = AtomicUsize::new(0);
+            let results: Vec<Result<decode::Decoded, String>> = paths
+                .par_iter()
+                .map(|p| {
+                    let r = decode::decode_file(p, size);
+                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n % 64 == 0 || n == paths.len() {
+                        progress(n, paths.len());
+                    }
+                    r
+                })
+                .collect();
+            let mut items = Vec::with_capacity(results.len());
+            let mut pixels = Vec::with_capacity(results.len() * per);
+            for r in results {
+                match r {
+                    Ok(dec) => {
+                        items.push(CachedItem { hash: dec.content_hash, error: None });
+                        pixels.extend_from_slice(&dec.rgb);
+                    }
+                    Err(e) => items.push(CachedItem { hash: 0, error: Some(e) }),
+                }
+            }
+            if let Err(e) = cache::write(&cpath, &items, &pixels) {
+                d.warnings.push(format!("{}: cannot write dataset cache: {e}", cpath.display()));
+            }
+            (items, pixels)
+        }
+    };
+    let mut set = ImageSet {
+        size,
+        classes: d.classes.clone(),
+        pixels,
+        labels: vec![],
+        paths: vec![],
+        hashes: vec![],
+        from_test_folder: vec![],
+        synthetic: false,
+    };
+    let mut report = LoadReport { files: paths.len(), warnings: d.warnings, from_cache, ..Default::default() };
+    for (entry, item) in d.entries.iter().zip(&items) {
+        match &item.error {
+            None => {
+                set.labels.push(entry.label);
+                set.paths.push(entry.path.clone());
+                set.hashes.push(item.hash);
+                set.from_test_folder.push(entry.from_test_folder);
+            }
+            Some(e) => report.skipped.push((entry.path.clone(), e.clone())),
+        }
+    }
+    report.decoded = set.len();
+    for (label, class) in d.classes.iter().enumerate() {
+        if !set.labels.iter().zip(&set.from_test_folder).any(|(l, t)| *l == label && !t) {
+            return Err(DataError::EmptyClass { path: root.display().to_string(), class: class.clone() });
+        }
+    }
+    report.seconds = t0.elapsed().as_secs_f64();
+    Ok((set, report))
+}

@@ -1,0 +1,41 @@
+//! Everything about images before they reach the network: finding them, decoding them on all cores,
+//! caching the preprocessed set, splitting without leaks, augmenting and batching.
+
+pub mod augment;
+pub mod batch;
+pub mod cache;
+pub mod decode;
+pub mod discover;
+pub mod load;
+pub mod split;
+pub mod synthetic;
+
+pub use discover::{discover, Discovered, ImageEntry};
+pub use load::{load_dataset, ImageSet, LoadReport};
+pub use split::{make_split, Split};
+
+/// The four classes of the article, in its order; real datasets may carry others.
+pub const ARTICLE_CLASSES: [&str; 4] = ["glioma", "meningioma", "notumor", "pituitary"];
+
+/// A human label: the article's `notumor` is shown as "no tumor".
+pub fn display_class(name: &str) -> String {
+    match name {
+        "notumor" | "no_tumor" | "no-tumor" => "no tumor".to_string(),
+        other => other.replace('_', " "),
+    }
+}
+
+/// Problems with a dataset as a whole; single bad files are warnings, not errors.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{0}: no such folder")]
+    Missing(String),
+    #[error("{0}: not a folder")]
+    NotADir(String),
+    #[error("{path}: cannot read folder: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{0}: found {1} class folder(s); need at least two (expected e.g. glioma/ meningioma/ notumor/ pituitary/)")]
+    TooFewClasses(String, usize),
+    #[error("{path}: class '{class}' has no readable images")]
+    EmptyClass { path: String, class: String },
+}

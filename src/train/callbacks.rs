@@ -1,0 +1,144 @@
+//! The article's callbacks, with Keras semantics: ReduceLROnPlateau and early stopping on validation
+//! accuracy, and "keep the best checkpoint".
+
+/// Keras `ReduceLROnPlateau(monitor="val_accuracy", mode="max")`.
+#[derive(Debug, Clone)]
+pub struct ReduceLrOnPlateau {
+    pub factor: f64,
+    pub patience: usize,
+    pub min_delta: f64,
+    pub min_lr: f64,
+    best: Option<f64>,
+    wait: usize,
+}
+
+impl ReduceLrOnPlateau {
+    pub fn new(factor: f64, patience: usize, min_delta: f64, min_lr: f64) -> Self {
+        ReduceLrOnPlateau { factor, patience, min_delta, min_lr, best: None, wait: 0 }
+    }
+
+    /// Feed an epoch's metric; returns the new LR when it should drop.
+    pub fn step(&mut self, metric: f64, lr: f64) -> Option<f64> {
+        match self.best {
+            Some(b) if metric <= b + self.min_delta => self.wait += 1,
+            _ => {
+                self.best = Some(metric);
+                self.wait = 0;
+                return None;
+            }
+        }
+        if self.wait >= self.patience && lr > self.min_lr {
+            self.wait = 0;
+            return Some((lr * self.factor).max(self.min_lr));
+        }
+        None
+    }
+}
+
+/// Stop when the metric has not improved by `min_delta` for `patience` epochs.
+#[derive(Debug, Clone)]
+pub struct EarlyStopping {
+    pub enabled: bool,
+    pub patience: usize,
+    pub min_delta: f64,
+    best: Option<f64>,
+    wait: usize,
+}
+
+impl EarlyStopping {
+    pub fn new(enabled: bool, patience: usize, min_delta: f64) -> Self {
+        EarlyStopping { enabled, patience, min_delta, best: None, wait: 0 }
+    }
+
+    /// True when training should stop now.
+    pub fn step(&mut self, metric: f64) -> bool {
+        match self.best {
+            Some(b) if metric <= b + self.min_delta => self.wait += 1,
+            _ => {
+                self.best = Some(metric);
+                self.wait = 0;
+            }
+        }
+        self.enabled && self.wait >= self.patience
+    }
+
+    pub fn wait(&self) -> usize {
+        self.wait
+    }
+}
+
+/// Keras `ModelCheckpoint(save_best_only=True, mode="max")`: strictly better than any before.
+#[derive(Debug, Clone, Default)]
+pub struct BestTracker {
+    pub best: Option<(f64, usize)>,
+}
+
+impl BestTracker {
+    pub fn improved(&mut self, metric: f64, epoch: usize) -> bool {
+        if self.best.is_none_or(|(b, _)| metric > b) {
+            self.best = Some((metric, epoch));
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plateau_waits_patience_epochs_then_multiplies_by_factor() {
+        let mut p = ReduceLrOnPlateau::new(0.3, 2, 0.001, 1e-6);
+        let mut lr = 1e-3;
+        let mut changes = vec![];
+        // improves, improves, flat (+0.0005 < min_delta), flat -> reduce at epoch 4; flat, flat -> reduce at 6.
+        for (e, acc) in [0.80, 0.90, 0.9005, 0.899, 0.90, 0.9009].iter().enumerate() {
+            if let Some(n) = p.step(*acc, lr) {
+                changes.push((e + 1, n));
+                lr = n;
+            }
+        }
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes[0].0, 4);
+        assert!((changes[0].1 - 3e-4).abs() < 1e-12);
+        assert_eq!(changes[1].0, 6);
+        assert!((changes[1].1 - 9e-5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn plateau_respects_min_lr_and_resets_on_improvement() {
+        let mut p = ReduceLrOnPlateau::new(0.1, 1, 0.0, 1e-4);
+        assert_eq!(p.step(0.5, 1e-4), None);
+        assert_eq!(p.step(0.5, 1e-4), None, "already at min_lr");
+        let mut p = ReduceLrOnPlateau::new(0.5, 2, 0.0, 0.0);
+        p.step(0.5, 1.0);
+        p.step(0.4, 1.0);
+        p.step(0.6, 1.0);
+        assert_eq!(p.step(0.6, 1.0), None, "wait was reset by the improvement");
+        assert_eq!(p.step(0.6, 1.0), Some(0.5));
+    }
+
+    #[test]
+    fn early_stopping_counts_and_can_be_disabled() {
+        let mut s = EarlyStopping::new(true, 2, 0.0);
+        assert!(!s.step(0.5));
+        assert!(!s.step(0.5));
+        assert!(s.step(0.4));
+        let mut off = EarlyStopping::new(false, 1, 0.0);
+        off.step(0.5);
+        assert!(!off.step(0.4));
+        off.enabled = true;
+        assert!(off.step(0.4));
+    }
+
+    #[test]
+    fn best_is_strictly_better() {
+        let mut b = BestTracker::default();
+        assert!(b.improved(0.5, 1));
+        assert!(!b.improved(0.5, 2));
+        assert!(b.improved(0.6, 3));
+        assert_eq!(b.best, Some((0.6, 3)));
+    }
+}

@@ -1,0 +1,51 @@
+//! Inference over a list of images: loss, accuracy, confusion matrix and per-image predictions.
+
+use super::events::Prediction;
+use crate::data::{batch, ImageSet};
+use crate::metrics::ConfusionMatrix;
+use crate::model::Net;
+use tch::{Device, Kind, Tensor};
+
+/// Result of evaluating one split.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub loss: f64,
+    pub confusion: ConfusionMatrix,
+    pub predictions: Vec<Prediction>,
+}
+
+impl Evaluation {
+    pub fn accuracy(&self) -> f64 {
+        self.confusion.accuracy()
+    }
+}
+
+/// Softmax probabilities for a prepared 0–255 batch.
+pub fn probabilities(net: &Net, x: &Tensor) -> Result<Tensor, tch::TchError> {
+    let x = batch::channels_last(&batch::normalize(x))?;
+    tch::no_grad(|| net.forward_t(&x, false).f_softmax(-1, Kind::Float))
+}
+
+/// Evaluate `net` on `idx` of `set`, `batch_size` images at a time.
+pub fn evaluate(net: &Net, set: &ImageSet, idx: &[usize], batch_size: usize, device: Device) -> Result<Evaluation, tch::TchError> {
+    let n = set.classes.len();
+    let mut confusion = ConfusionMatrix::new(n);
+    let mut predictions = Vec::with_capacity(idx.len());
+    let mut loss_sum = 0.0;
+    for chunk in batch::chunks(idx, batch_size) {
+        let (x, y) = batch::gather(set, chunk, device)?;
+        let probs = probabilities(net, &x)?.f_to_device(Device::Cpu)?;
+        let flat: Vec<f32> = Vec::<f32>::try_from(probs.f_flatten(0, -1)?)?;
+        let y: Vec<i64> = Vec::<i64>::try_from(y.f_to_device(Device::Cpu)?)?;
+        for (k, &i) in chunk.iter().enumerate() {
+            let p = flat[k * n..(k + 1) * n].to_vec();
+            let truth = y[k] as usize;
+            let pred = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(j, _)| j).unwrap_or(0);
+            let loss = -(p[truth].max(1e-12)).ln();
+            loss_sum += loss as f64;
+            confusion.add(truth, pred);
+            predictions.push(Prediction { path: set.paths[i].display().to_string(), truth, pred, probs: p, loss });
+        }
+    }
+    Ok(Evaluation { loss: loss_sum / idx.len().max(1) as f64, confusion, predictions })
+}
