@@ -11,3 +11,6 @@ pub mod model;
 pub mod rng;
 pub mod runlog;
 pub mod train;
+pub mod cli;
+pub mod commands;
+pub mod tui;

@@ -1,0 +1,202 @@
+//! Command-line interface.
+
+use crate::config::{ModelKind, TrainConfig};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "tumorscope", version, about = "Train, monitor and inspect brain-tumour MRI classifiers in the terminal")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train a classifier (TUI dashboard on a terminal; plain progress lines otherwise or with --no-tui).
+    Train(TrainArgs),
+    /// Evaluate a run's best checkpoint: classification report and confusion matrix.
+    Eval(EvalArgs),
+    /// Classify image files or folders with a trained run.
+    Predict(PredictArgs),
+    /// Follow a run folder's events.jsonl in the dashboard (read-only; e.g. a run training headless).
+    Watch(WatchArgs),
+    /// Measure training and inference throughput of a network on synthetic batches.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Dataset root: `Training/` (+ `Testing/`) or class folders. Default: $TUMORSCOPE_DATA, then
+    /// ./data/brain-tumor-mri, else the built-in SYNTHETIC phantom set.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Train on the built-in synthetic phantoms even if real data is found.
+    #[arg(long)]
+    pub synthetic: bool,
+    /// TOML config file (see tumorscope.example.toml); flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long, value_enum)]
+    pub model: Option<ModelKind>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub image_size: Option<u32>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[arg(long)]
+    pub val_fraction: Option<f64>,
+    #[arg(long)]
+    pub test_fraction: Option<f64>,
+    /// Turn training augmentation off.
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Start EfficientNet-Lite0 from random weights instead of ImageNet.
+    #[arg(long)]
+    pub no_pretrained: bool,
+    #[arg(long)]
+    pub no_early_stopping: bool,
+    #[arg(long)]
+    pub early_stopping_patience: Option<usize>,
+    /// Use at most N images per class and split folder (quick runs).
+    #[arg(long)]
+    pub limit_per_class: Option<usize>,
+    /// libtorch compute threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Where run folders are created.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// Plain progress lines instead of the dashboard.
+    #[arg(long)]
+    pub no_tui: bool,
+    /// Dashboard theme: a name from themes/ (article, light, high-contrast) or a TOML file path.
+    #[arg(long, default_value = "article")]
+    pub theme: String,
+}
+
+impl TrainArgs {
+    /// Defaults → config file → flags.
+    pub fn resolve(&self) -> Result<TrainConfig, crate::config::ConfigError> {
+        let mut c = match &self.config {
+            Some(p) => TrainConfig::from_toml_file(p)?,
+            None => TrainConfig::default(),
+        };
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f { c.$f = v; } )* };
+        }
+        set!(model, epochs, batch_size, lr, image_size, seed, val_fraction, test_fraction, early_stopping_patience, limit_per_class, threads);
+        if self.no_augment {
+            c.augment = false;
+        }
+        if self.no_pretrained {
+            c.pretrained = false;
+        }
+        if self.no_early_stopping {
+            c.early_stopping = false;
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Run folder (runs/<stamp>-<model>).
+    pub run: PathBuf,
+    /// Dataset root (default: the one the run trained on).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Which split to evaluate: test, val or train.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Machine-readable JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// Run folder with a checkpoint.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Image files or folders.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Do not draw the images in the terminal.
+    #[arg(long)]
+    pub no_image: bool,
+    /// One JSON object per image.
+    #[arg(long)]
+    pub json: bool,
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Run folder to follow.
+    pub run: PathBuf,
+    #[arg(long, default_value = "article")]
+    pub theme: String,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[arg(long, value_enum, default_value = "efficientnet-lite0")]
+    pub model: ModelKind,
+    #[arg(long, default_value_t = 150)]
+    pub size: i64,
+    #[arg(long, default_value_t = 32)]
+    pub batch: i64,
+    #[arg(long, default_value_t = 6)]
+    pub steps: usize,
+    /// Keep NCHW memory layout (default: channels-last, as training uses on CPU).
+    #[arg(long)]
+    pub nchw: bool,
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn flags_override_file_and_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "epochs = 3\nbatch_size = 8\n").unwrap();
+        let cli = Cli::parse_from(["tumorscope", "train", "--config", f.to_str().unwrap(), "--epochs", "5", "--no-augment"]);
+        let Command::Train(t) = cli.command else { panic!() };
+        let c = t.resolve().unwrap();
+        assert_eq!((c.epochs, c.batch_size, c.augment, c.image_size), (5, 8, false, 150));
+    }
+
+    #[test]
+    fn bad_config_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("bad.toml");
+        std::fs::write(&f, "epochs = \"many\"\n").unwrap();
+        let cli = Cli::parse_from(["tumorscope", "train", "--config", f.to_str().unwrap()]);
+        let Command::Train(t) = cli.command else { panic!() };
+        let e = t.resolve().unwrap_err().to_string();
+        assert!(e.contains("bad.toml"), "{e}");
+    }
+}
