@@ -36,8 +36,15 @@ pub async fn run(args: TrainArgs) -> Result<()> {
     let handle = train::spawn(job).context("cannot start the trainer thread")?;
     let commands = handle.commands.clone();
     let result = match theme {
-        Some(theme) => crate::tui::run_training(handle.events, commands.clone(), data, theme).await,
-        None => super::headless::follow(handle.events, commands.clone()).await,
+        Some(theme) => match crate::tui::run_training(handle.events, commands.clone(), data, theme).await {
+            Ok(crate::tui::TuiEnd::Done) => Ok(()),
+            Ok(crate::tui::TuiEnd::Detached(events)) => super::headless::follow(events, commands.clone()).await,
+            Err(e) => Err(e),
+        },
+        None => {
+            drop(data);
+            super::headless::follow(handle.events, commands.clone()).await
+        }
     };
     drop(commands);
     if result.is_ok() {

@@ -104,8 +104,13 @@ fn counts(set: &ImageSet, idx: &[usize]) -> Vec<usize> {
     c
 }
 
-fn fmt_lr(lr: f64) -> String {
-    format!("{lr:.2e}").replace("e-", "e-").replace(".00e", "e")
+/// `1e-3`, `3e-4`, `2.5e-4`: short and exact enough for a log line.
+pub fn fmt_lr(lr: f64) -> String {
+    let s = format!("{lr:.2e}");
+    match s.split_once('e') {
+        Some((m, e)) => format!("{}e{e}", m.trim_end_matches('0').trim_end_matches('.')),
+        None => s,
+    }
 }
 
 /// Apply one command. Returns a log line saying what happened.
@@ -227,21 +232,24 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
                     commands.try_recv().ok()
                 };
                 match cmd {
-                    Some(cmd) => apply(cmd, &mut c, &mut early, out, epoch),
+                    Some(cmd) => {
+                        apply(cmd, &mut c, &mut early, out, epoch);
+                        // Act at once, also while paused, so the echo comes right away.
+                        if let Some(lr) = c.lr_changed_by_user.take() {
+                            let lr = lr.max(1e-9);
+                            opt.set_lr(lr);
+                            out.emit(TrainEvent::LrChanged { epoch, from: c.lr, to: lr, reason: "user".into() });
+                            out.log(format!("lr {} → {} (user)", fmt_lr(c.lr), fmt_lr(lr)));
+                            c.lr = lr;
+                        }
+                        if c.checkpoint_now {
+                            c.checkpoint_now = false;
+                            save(&vs, &job.run.path.join(format!("manual-epoch{epoch}-batch{b}.safetensors")), epoch, None, "user", out)?;
+                        }
+                    }
                     None if c.paused => continue,
                     None => break,
                 }
-            }
-            if let Some(lr) = c.lr_changed_by_user.take() {
-                let lr = lr.max(1e-9);
-                opt.set_lr(lr);
-                out.emit(TrainEvent::LrChanged { epoch, from: c.lr, to: lr, reason: "user".into() });
-                out.log(format!("lr {} → {} (user)", fmt_lr(c.lr), fmt_lr(lr)));
-                c.lr = lr;
-            }
-            if c.checkpoint_now {
-                c.checkpoint_now = false;
-                save(&vs, &job.run.path.join(format!("manual-epoch{epoch}-batch{b}.safetensors")), epoch, None, "user", out)?;
             }
             if c.stop_now {
                 stop_reason = format!("stopped by user during epoch {epoch}");

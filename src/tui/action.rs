@@ -1,0 +1,67 @@
+//! Everything a key can ask for; keys map to these by a pure function (`keys::map`).
+
+/// The four views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Dashboard,
+    Confusion,
+    Gallery,
+    Data,
+}
+
+impl View {
+    pub const ALL: [View; 4] = [View::Dashboard, View::Confusion, View::Gallery, View::Data];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            View::Dashboard => "Dashboard",
+            View::Confusion => "Confusion",
+            View::Gallery => "Gallery",
+            View::Data => "Data",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        View::ALL.iter().position(|v| *v == self).unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    NextView,
+    PrevView,
+    Show(View),
+    Up,
+    Down,
+    Left,
+    Right,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+    Enter,
+    Escape,
+    StopAfterEpoch,
+    StopNow,
+    LrUp,
+    LrDown,
+    OpenLrPrompt,
+    TogglePause,
+    CheckpointNow,
+    ToggleEarlyStopping,
+    CycleTheme,
+    ToggleHelp,
+    Quit,
+    /// Ctrl-C: stop, save and leave.
+    Interrupt,
+    CycleFilter,
+    CycleSort,
+    ToggleSplit,
+    ToggleImageProtocol,
+    /// Typing in the LR prompt.
+    Char(char),
+    Backspace,
+    /// Quit dialog answers.
+    QuitStopAndSave,
+    QuitDetach,
+}

@@ -1,0 +1,303 @@
+//! The dashboard's state machine: `update(Action)` changes UI state and returns the trainer command to
+//! send, if any. Pure apart from the image cache, so it is tested without a terminal.
+
+use super::action::{Action, View};
+use super::gallery::{self, Filter, Sort, Split};
+use super::preview::ImageCache;
+use super::state::RunView;
+use super::theme::Theme;
+use crate::train::{RunState, TrainCommand, TrainEvent};
+use std::path::PathBuf;
+
+/// Factor for `+` / `-`.
+pub const LR_STEP: f64 = 2.0;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mode {
+    Normal,
+    Help,
+    LrPrompt(String),
+    QuitConfirm,
+    /// The end-of-run popup with the test report.
+    Summary,
+}
+
+/// How the UI wants to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Quit,
+    /// Leave the dashboard; training goes on with plain output.
+    Detach,
+}
+
+pub struct App {
+    pub run: RunView,
+    pub view: View,
+    pub mode: Mode,
+    pub theme: Theme,
+    /// Watching a log: controls are disabled.
+    pub read_only: bool,
+    pub exit: Option<Exit>,
+    /// Leave as soon as the trainer has finished (after "stop and save").
+    pub quit_when_finished: bool,
+    pub summary_shown: bool,
+    pub cursor: (usize, usize),
+    pub confusion_split: Split,
+    pub gallery_split: Split,
+    pub filter: Filter,
+    pub sort: Sort,
+    pub selected: usize,
+    /// One sample image per class for the Data view.
+    pub samples: Vec<Option<PathBuf>>,
+    pub images: ImageCache,
+    /// Wall clock of a live run (None in tests and replays: elapsed comes from events).
+    pub started: Option<std::time::Instant>,
+}
+
+impl App {
+    pub fn new(theme: Theme, images: ImageCache) -> App {
+        App {
+            run: RunView::default(),
+            view: View::Dashboard,
+            mode: Mode::Normal,
+            theme,
+            read_only: false,
+            exit: None,
+            quit_when_finished: false,
+            summary_shown: false,
+            cursor: (0, 0),
+            confusion_split: Split::Val,
+            gallery_split: Split::Val,
+            filter: Filter::All,
+            sort: Sort::File,
+            selected: 0,
+            samples: vec![],
+            images,
+            started: None,
+        }
+    }
+
+    /// Seconds since the run started.
+    pub fn elapsed(&self) -> f64 {
+        match (&self.run.outcome, self.started) {
+            (Some(o), _) => o.elapsed_seconds,
+            (None, Some(t)) if !self.run.state.is_over() => t.elapsed().as_secs_f64(),
+            _ => self.run.elapsed_seconds,
+        }
+    }
+
+    /// Feed a trainer event.
+    pub fn on_event(&mut self, ev: &TrainEvent) {
+        self.run.apply(ev);
+        match ev {
+            TrainEvent::TestReport { .. } => {
+                self.gallery_split = Split::Test;
+                self.confusion_split = Split::Test;
+            }
+            TrainEvent::Finished { .. } | TrainEvent::Failed { .. } => {
+                if self.quit_when_finished {
+                    self.exit = Some(Exit::Quit);
+                } else if !self.summary_shown && !self.read_only {
+                    self.summary_shown = true;
+                    self.mode = Mode::Summary;
+                }
+            }
+            TrainEvent::Predictions { .. } if self.samples.iter().all(|s| s.is_none()) => {
+                let preds = &self.run.val_predictions;
+                self.samples = (0..self.run.classes().len()).map(|c| preds.iter().find(|p| p.truth == c).map(|p| PathBuf::from(&p.path))).collect();
+            }
+            _ => {}
+        }
+        self.clamp_selection();
+    }
+
+    pub fn gallery_items(&self) -> &[crate::train::Prediction] {
+        match self.gallery_split {
+            Split::Test if !self.run.test_predictions.is_empty() => &self.run.test_predictions,
+            _ => &self.run.val_predictions,
+        }
+    }
+
+    pub fn gallery_selection(&self) -> Vec<usize> {
+        gallery::select(self.gallery_items(), self.filter, self.sort)
+    }
+
+    /// The confusion matrix shown: validation (latest epoch) or test.
+    pub fn confusion(&self) -> Option<&crate::metrics::ConfusionMatrix> {
+        match self.confusion_split {
+            Split::Test => self.run.test_report.as_ref().map(|r| &r.confusion),
+            Split::Val => self.run.history.last().map(|m| &m.confusion),
+        }
+    }
+
+    fn clamp_selection(&mut self) {
+        let n = self.gallery_selection().len();
+        self.selected = self.selected.min(n.saturating_sub(1));
+        let k = self.run.classes().len().max(1);
+        self.cursor = (self.cursor.0.min(k - 1), self.cursor.1.min(k - 1));
+    }
+
+    fn training(&self) -> bool {
+        !self.run.state.is_over() && self.run.info.is_some()
+    }
+
+    fn control(&mut self, cmd: TrainCommand) -> Option<TrainCommand> {
+        if self.read_only {
+            self.run.push_log("read-only: controls work in the window that started the training");
+            return None;
+        }
+        if !self.training() {
+            self.run.push_log("training is not running");
+            return None;
+        }
+        Some(cmd)
+    }
+
+    fn move_by(&mut self, d: isize) {
+        match self.view {
+            View::Gallery => {
+                let n = self.gallery_selection().len();
+                if n > 0 {
+                    self.selected = (self.selected as isize + d).clamp(0, n as isize - 1) as usize;
+                }
+            }
+            View::Confusion => {
+                let k = self.run.classes().len().max(1) as isize;
+                self.cursor.0 = (self.cursor.0 as isize + d.signum()).clamp(0, k - 1) as usize;
+            }
+            _ => {}
+        }
+    }
+
+    /// Apply an action; returns the command for the trainer, if any.
+    pub fn update(&mut self, action: Action) -> Option<TrainCommand> {
+        match (&mut self.mode, action) {
+            (Mode::LrPrompt(buf), Action::Char(c)) => {
+                if c.is_ascii_digit() || ".eE-+".contains(c) {
+                    buf.push(c);
+                }
+                None
+            }
+            (Mode::LrPrompt(buf), Action::Backspace) => {
+                buf.pop();
+                None
+            }
+            (Mode::LrPrompt(buf), Action::Enter) => {
+                let text = buf.clone();
+                self.mode = Mode::Normal;
+                match text.trim().parse::<f64>() {
+                    Ok(lr) if lr > 0.0 && lr.is_finite() && lr < 10.0 => self.control(TrainCommand::SetLr(lr)),
+                    _ => {
+                        self.run.push_log(format!("invalid learning rate '{text}': type a positive number such as 3e-4"));
+                        None
+                    }
+                }
+            }
+            (Mode::LrPrompt(_), Action::Escape) | (Mode::Help, Action::Escape) | (Mode::Summary, Action::Escape) | (Mode::QuitConfirm, Action::Escape) => {
+                self.mode = Mode::Normal;
+                None
+            }
+            (Mode::Help, Action::ToggleHelp) => {
+                self.mode = Mode::Normal;
+                None
+            }
+            (Mode::QuitConfirm, Action::QuitStopAndSave) => {
+                self.mode = Mode::Normal;
+                self.quit_when_finished = true;
+                self.run.push_log("stopping and saving before quitting…");
+                Some(TrainCommand::StopNow)
+            }
+            (Mode::QuitConfirm, Action::QuitDetach) => {
+                self.exit = Some(Exit::Detach);
+                None
+            }
+            (_, Action::Interrupt) => {
+                if self.training() && !self.read_only && !self.quit_when_finished {
+                    self.quit_when_finished = true;
+                    self.run.push_log("Ctrl-C: stopping now and saving before quitting (Ctrl-C again to leave at once)");
+                    Some(TrainCommand::StopNow)
+                } else {
+                    self.exit = Some(Exit::Quit);
+                    None
+                }
+            }
+            (_, Action::Quit) => {
+                if self.training() && !self.read_only {
+                    self.mode = Mode::QuitConfirm;
+                } else {
+                    self.exit = Some(Exit::Quit);
+                }
+                None
+            }
+            (Mode::Normal, a) => self.update_normal(a),
+            _ => None,
+        }
+    }
+
+    fn update_normal(&mut self, a: Action) -> Option<TrainCommand> {
+        match a {
+            Action::NextView => self.view = View::ALL[(self.view.index() + 1) % 4],
+            Action::PrevView => self.view = View::ALL[(self.view.index() + 3) % 4],
+            Action::Show(v) => self.view = v,
+            Action::Up => self.move_by(-1),
+            Action::Down => self.move_by(1),
+            Action::PageUp => self.move_by(-10),
+            Action::PageDown => self.move_by(10),
+            Action::Home => self.move_by(-1_000_000),
+            Action::End => self.move_by(1_000_000),
+            Action::Left | Action::Right if self.view == View::Confusion => {
+                let k = self.run.classes().len().max(1);
+                self.cursor.1 = if a == Action::Left { self.cursor.1.saturating_sub(1) } else { (self.cursor.1 + 1).min(k - 1) };
+            }
+            Action::Enter if self.view == View::Confusion => {
+                self.filter = Filter::Cell(self.cursor.0, self.cursor.1);
+                self.gallery_split = self.confusion_split;
+                self.selected = 0;
+                self.view = View::Gallery;
+            }
+            Action::CycleFilter => {
+                self.filter = self.filter.next(self.run.classes().len());
+                self.selected = 0;
+            }
+            Action::CycleSort => {
+                self.sort = self.sort.next();
+                self.selected = 0;
+            }
+            Action::ToggleSplit => {
+                let next = |s: Split| if s == Split::Val { Split::Test } else { Split::Val };
+                match self.view {
+                    View::Confusion => self.confusion_split = next(self.confusion_split),
+                    _ => self.gallery_split = next(self.gallery_split),
+                }
+                self.selected = 0;
+            }
+            Action::ToggleImageProtocol => {
+                let p = self.images.toggle_protocol();
+                self.run.push_log(format!("image protocol: {p}"));
+            }
+            Action::CycleTheme => {
+                self.theme = self.theme.next_builtin();
+                self.run.push_log(format!("theme: {}", self.theme.name));
+            }
+            Action::ToggleHelp => self.mode = Mode::Help,
+            Action::OpenLrPrompt => {
+                if self.read_only || !self.training() {
+                    return self.control(TrainCommand::SetLr(self.run.lr));
+                }
+                self.mode = Mode::LrPrompt(String::new());
+            }
+            Action::StopAfterEpoch => return self.control(TrainCommand::StopAfterEpoch),
+            Action::StopNow => return self.control(TrainCommand::StopNow),
+            Action::LrUp => return self.control(TrainCommand::ScaleLr(LR_STEP)),
+            Action::LrDown => return self.control(TrainCommand::ScaleLr(1.0 / LR_STEP)),
+            Action::TogglePause => {
+                let cmd = if self.run.state == RunState::Paused { TrainCommand::Resume } else { TrainCommand::Pause };
+                return self.control(cmd);
+            }
+            Action::CheckpointNow => return self.control(TrainCommand::CheckpointNow),
+            Action::ToggleEarlyStopping => return self.control(TrainCommand::SetEarlyStopping(!self.run.early_stopping)),
+            _ => {}
+        }
+        None
+    }
+}

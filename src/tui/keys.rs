@@ -1,0 +1,89 @@
+//! Key bindings: a pure function from (mode, key) to an action.
+
+use super::action::{Action, View};
+use super::app::Mode;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Bindings shown in the help overlay: (keys, what they do).
+pub const HELP: &[(&str, &str)] = &[
+    ("Tab / Shift-Tab, 1-4", "switch view: Dashboard, Confusion, Gallery, Data"),
+    ("s", "stop after this epoch (graceful early stop)"),
+    ("S", "stop now, saving current weights"),
+    ("+ / -", "multiply / divide the learning rate by 2"),
+    ("l", "type an exact learning rate"),
+    ("p", "pause or resume training"),
+    ("c", "save a checkpoint now"),
+    ("e", "toggle early stopping"),
+    ("t", "cycle themes (article, light, high-contrast)"),
+    ("↑↓ / j k, PgUp PgDn, Home End", "move (gallery list, confusion cell)"),
+    ("← →", "move the confusion cell"),
+    ("Enter", "confusion: open the gallery on that cell"),
+    ("f", "gallery: filter (all, misclassified, by true / predicted class)"),
+    ("o", "gallery: sort (file, confidence ↑ ↓, loss)"),
+    ("v", "confusion / gallery: validation or test split"),
+    ("i", "gallery: image protocol (detected / halfblocks)"),
+    ("?", "this help"),
+    ("q", "quit (asks first while training)"),
+    ("Ctrl-C", "stop now, save, and quit"),
+];
+
+pub fn map(mode: &Mode, key: KeyEvent) -> Option<Action> {
+    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+        return Some(Action::Interrupt);
+    }
+    match mode {
+        Mode::LrPrompt(_) => match key.code {
+            KeyCode::Enter => Some(Action::Enter),
+            KeyCode::Esc => Some(Action::Escape),
+            KeyCode::Backspace => Some(Action::Backspace),
+            KeyCode::Char(c) => Some(Action::Char(c)),
+            _ => None,
+        },
+        Mode::QuitConfirm => match key.code {
+            KeyCode::Char('s') | KeyCode::Char('y') => Some(Action::QuitStopAndSave),
+            KeyCode::Char('h') | KeyCode::Char('d') => Some(Action::QuitDetach),
+            KeyCode::Char('c') | KeyCode::Char('n') | KeyCode::Esc => Some(Action::Escape),
+            KeyCode::Char('q') => Some(Action::QuitStopAndSave),
+            _ => None,
+        },
+        Mode::Help | Mode::Summary => match key.code {
+            KeyCode::Esc | KeyCode::Enter | KeyCode::Char('?') => Some(Action::Escape),
+            KeyCode::Char('q') => Some(Action::Quit),
+            _ => None,
+        },
+        Mode::Normal => Some(match key.code {
+            KeyCode::Tab => Action::NextView,
+            KeyCode::BackTab => Action::PrevView,
+            KeyCode::Char('1') => Action::Show(View::Dashboard),
+            KeyCode::Char('2') => Action::Show(View::Confusion),
+            KeyCode::Char('3') => Action::Show(View::Gallery),
+            KeyCode::Char('4') => Action::Show(View::Data),
+            KeyCode::Up | KeyCode::Char('k') => Action::Up,
+            KeyCode::Down | KeyCode::Char('j') => Action::Down,
+            KeyCode::Left | KeyCode::Char('h') => Action::Left,
+            KeyCode::Right => Action::Right,
+            KeyCode::PageUp => Action::PageUp,
+            KeyCode::PageDown => Action::PageDown,
+            KeyCode::Home | KeyCode::Char('g') => Action::Home,
+            KeyCode::End | KeyCode::Char('G') => Action::End,
+            KeyCode::Enter => Action::Enter,
+            KeyCode::Esc => Action::Escape,
+            KeyCode::Char('s') => Action::StopAfterEpoch,
+            KeyCode::Char('S') => Action::StopNow,
+            KeyCode::Char('+') | KeyCode::Char('=') => Action::LrUp,
+            KeyCode::Char('-') | KeyCode::Char('_') => Action::LrDown,
+            KeyCode::Char('l') => Action::OpenLrPrompt,
+            KeyCode::Char('p') => Action::TogglePause,
+            KeyCode::Char('c') => Action::CheckpointNow,
+            KeyCode::Char('e') => Action::ToggleEarlyStopping,
+            KeyCode::Char('t') => Action::CycleTheme,
+            KeyCode::Char('?') => Action::ToggleHelp,
+            KeyCode::Char('q') => Action::Quit,
+            KeyCode::Char('f') => Action::CycleFilter,
+            KeyCode::Char('o') => Action::CycleSort,
+            KeyCode::Char('v') => Action::ToggleSplit,
+            KeyCode::Char('i') => Action::ToggleImageProtocol,
+            _ => return None,
+        }),
+    }
+}

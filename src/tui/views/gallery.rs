@@ -1,0 +1,66 @@
+//! Gallery: validation or test images with true label, prediction and confidence; the selected image
+//! is drawn with ratatui-image beside its probabilities.
+
+use super::block;
+use crate::data::display_class;
+use crate::tui::app::App;
+use crate::tui::gallery::Split;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{List, ListItem, ListState, Paragraph, Wrap};
+use ratatui::Frame;
+use ratatui_image::{Resize, StatefulImage};
+
+pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
+    let classes: Vec<String> = app.run.classes().iter().map(|c| display_class(c)).collect();
+    let sel = app.gallery_selection();
+    let items = app.gallery_items().to_vec();
+    let split = if app.gallery_split == Split::Test && !app.run.test_predictions.is_empty() { "test" } else { "validation" };
+    let title = format!(" {split} · {} · sort {} · {}/{} ", app.filter.label(app.run.classes()), app.sort.label(), if sel.is_empty() { 0 } else { app.selected + 1 }, sel.len());
+    let t = app.theme.clone();
+    let [list_area, preview_area] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
+    if items.is_empty() {
+        f.render_widget(Paragraph::new("No predictions yet: validation images appear after the first epoch.").block(block(app, title)), area);
+        return;
+    }
+    let name = |i: usize| classes.get(i).cloned().unwrap_or_default();
+    let rows: Vec<ListItem> = sel
+        .iter()
+        .map(|&i| {
+            let p = &items[i];
+            let (mark, color) = if p.correct() { ("✓", t.accent) } else { ("✗", t.warning) };
+            let file = std::path::Path::new(&p.path).file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            ListItem::new(Line::from(vec![
+                Span::styled(format!("{mark} "), Style::default().fg(color).bold()),
+                Span::raw(format!("{:<10} → {:<10} {:>5.1}% ", name(p.truth), name(p.pred), p.confidence() * 100.0)),
+                Span::styled(file, Style::default().fg(t.muted)),
+            ]))
+        })
+        .collect();
+    let mut state = ListState::default().with_selected((!sel.is_empty()).then_some(app.selected));
+    let list = List::new(rows).block(block(app, title)).highlight_style(Style::default().bg(t.surface).add_modifier(Modifier::BOLD)).highlight_symbol("▶ ");
+    f.render_stateful_widget(list, list_area, &mut state);
+
+    let Some(&i) = sel.get(app.selected) else {
+        f.render_widget(Paragraph::new("No image matches this filter (f: change filter).").block(block(app, " preview ")), preview_area);
+        return;
+    };
+    let p = items[i].clone();
+    let caption_h = (classes.len() as u16 + 4).min(preview_area.height / 2);
+    let [img_area, caption] = Layout::vertical([Constraint::Min(0), Constraint::Length(caption_h)]).areas(preview_area);
+    let b = block(app, format!(" preview · {} ", app.images.protocol()));
+    let inner = b.inner(img_area);
+    f.render_widget(b, img_area);
+    match app.images.get(&p.path) {
+        Ok(proto) => f.render_stateful_widget(StatefulImage::default().resize(Resize::Fit(None)), inner, proto),
+        Err(e) => f.render_widget(Paragraph::new(e).wrap(Wrap { trim: true }).style(Style::default().fg(t.warning)), inner),
+    }
+    let verdict = if p.correct() { Span::styled("correct", Style::default().fg(t.accent).bold()) } else { Span::styled("WRONG", Style::default().fg(t.warning).bold()) };
+    let mut lines = vec![Line::from(vec![Span::raw(format!("true {} · predicted {} ", name(p.truth), name(p.pred))), verdict]), Line::from(format!("loss {:.4}", p.loss))];
+    for (c, prob) in p.probs.iter().enumerate() {
+        let bar = "█".repeat((prob * 20.0).round() as usize);
+        lines.push(Line::from(vec![Span::raw(format!("{:<11}{:>6.1}% ", name(c), prob * 100.0)), Span::styled(bar, Style::default().fg(if c == p.truth { t.train } else { t.val }))]));
+    }
+    f.render_widget(Paragraph::new(lines).block(block(app, " prediction ")), caption);
+}
