@@ -8,7 +8,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Style};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Chart, Dataset, Gauge, GraphType, LegendPosition, Paragraph, Sparkline, Wrap};
+use ratatui::widgets::{Axis, Chart, Dataset, Gauge, GraphType, LegendPosition, Paragraph, Sparkline};
 use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
@@ -105,16 +105,22 @@ fn draw_sparkline(f: &mut Frame, app: &App, area: Rect) {
 fn draw_lr(f: &mut Frame, app: &App, area: Rect) {
     let r = &app.run;
     let t = &app.theme;
-    let hist: Vec<String> = r.lr_history.iter().map(|(e, lr)| if *e == 0 { fmt_lr(*lr) } else { format!("{} (ep {e})", fmt_lr(*lr)) }).collect();
+    // The latest changes only: the line must fit without wrapping.
+    let hist: Vec<String> = r.lr_history.iter().rev().take(4).rev().map(|(e, lr)| if *e == 0 { fmt_lr(*lr) } else { format!("{} (ep {e})", fmt_lr(*lr)) }).collect();
     let best = match r.best {
         Some((a, e)) => format!("best val_acc {a:.4} @ epoch {e}"),
         None => "best val_acc –".into(),
     };
     let lines = vec![
-        Line::from(vec![Span::styled("lr ", Style::default().fg(t.muted)), Span::styled(fmt_lr(r.lr), Style::default().fg(t.accent).bold()), Span::styled(format!("  history {}", hist.join(" → ")), Style::default().fg(t.muted))]),
-        Line::from(vec![Span::styled(best, Style::default().fg(t.text)), Span::styled(format!("  early stop {}", if r.early_stopping { "on" } else { "off" }), Style::default().fg(t.muted))]),
+        Line::from(vec![
+            Span::styled("lr ", Style::default().fg(t.muted)),
+            Span::styled(fmt_lr(r.lr), Style::default().fg(t.accent).bold()),
+            Span::styled(format!(" · {best}"), Style::default().fg(t.text)),
+            Span::styled(format!(" · early stop {}", if r.early_stopping { "on" } else { "off" }), Style::default().fg(t.muted)),
+        ]),
+        Line::from(Span::styled(format!("history {}", hist.join(" → ")), Style::default().fg(t.muted))),
     ];
-    f.render_widget(Paragraph::new(lines).block(block(app, " learning rate · best ")).wrap(Wrap { trim: true }), area);
+    f.render_widget(Paragraph::new(lines).block(block(app, " learning rate · best ")), area);
 }
 
 fn draw_log(f: &mut Frame, app: &App, area: Rect) {

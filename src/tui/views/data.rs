@@ -54,7 +54,7 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
         f.render_widget(Paragraph::new(Line::from(display_class(&info.classes[c])).centered()).style(Style::default().fg(t.text).bold()), label);
         match app.samples.get(c).cloned().flatten() {
             Some(path) => match app.images.get(&path.display().to_string()) {
-                Ok(proto) => f.render_stateful_widget(StatefulImage::default().resize(Resize::Fit(None)), img, proto),
+                Ok(proto) => f.render_stateful_widget(StatefulImage::default().resize(Resize::Scale(Some(image::imageops::FilterType::Triangle))), img, proto),
                 Err(e) => f.render_widget(Paragraph::new(e).style(Style::default().fg(t.warning)), img),
             },
             None => f.render_widget(Paragraph::new("(no sample yet)").style(Style::default().fg(t.muted)), img),

@@ -53,7 +53,7 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
     let inner = b.inner(img_area);
     f.render_widget(b, img_area);
     match app.images.get(&p.path) {
-        Ok(proto) => f.render_stateful_widget(StatefulImage::default().resize(Resize::Fit(None)), inner, proto),
+        Ok(proto) => f.render_stateful_widget(StatefulImage::default().resize(Resize::Scale(Some(image::imageops::FilterType::Triangle))), inner, proto),
         Err(e) => f.render_widget(Paragraph::new(e).wrap(Wrap { trim: true }).style(Style::default().fg(t.warning)), inner),
     }
     let verdict = if p.correct() { Span::styled("correct", Style::default().fg(t.accent).bold()) } else { Span::styled("WRONG", Style::default().fg(t.warning).bold()) };

@@ -1,0 +1,128 @@
+//! The real binary end to end: train (headless) on generated images, eval, predict, bad input.
+
+mod common;
+use common::{bin, write_image};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn run(args: &[&str], cache: &Path) -> Output {
+    Command::new(bin()).args(args).env("TUMORSCOPE_CACHE", cache).env_remove("TUMORSCOPE_DATA").output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// Three classes × 24 images, plus a zero-byte, a truncated and a non-image file.
+fn dataset(root: &Path) {
+    for (c, name) in ["alpha", "beta", "gamma"].iter().enumerate() {
+        for i in 0..24 {
+            let ext = if i % 2 == 0 { "png" } else { "jpg" };
+            write_image(&root.join(name).join(format!("{i:03}.{ext}")), c, i);
+        }
+    }
+    std::fs::write(root.join("alpha/empty.jpg"), b"").unwrap();
+    let png = std::fs::read(root.join("beta/000.png")).unwrap();
+    std::fs::write(root.join("beta/truncated.png"), &png[..png.len() / 3]).unwrap();
+    std::fs::write(root.join("gamma/notes.txt"), b"not an image").unwrap();
+}
+
+fn only_run(runs: &Path) -> std::path::PathBuf {
+    let mut v: Vec<_> = std::fs::read_dir(runs).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(v.len(), 1, "{v:?}");
+    v.pop().unwrap()
+}
+
+#[test]
+fn train_eval_predict_round_trip_with_bad_files() {
+    let t = tempfile::tempdir().unwrap();
+    let (data, runs, cache) = (t.path().join("data"), t.path().join("runs"), t.path().join("cache"));
+    dataset(&data);
+    let o = run(
+        &["train", "--no-tui", "--data", data.to_str().unwrap(), "--model", "small-cnn", "--image-size", "32", "--epochs", "2", "--val-fraction", "0.2", "--test-fraction", "0.2", "--runs-dir", runs.to_str().unwrap()],
+        &cache,
+    );
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    for bad in ["empty.jpg: skipped: empty file", "truncated.png: skipped: corrupt or truncated", "notes.txt: skipped: not an image"] {
+        assert!(out.contains(bad), "missing warning '{bad}' in:\n{out}");
+    }
+    assert!(out.contains("3 skipped"), "{out}");
+    assert!(out.contains("epoch  1/2") && out.contains("val_acc") && out.contains("img/s") && out.contains("ETA"), "{out}");
+    assert!(out.contains("precision    recall  f1-score   support"), "{out}");
+
+    let run_dir = only_run(&runs);
+    for f in ["events.jsonl", "run.json", "config.toml", "best.safetensors", "last.safetensors", "report.json"] {
+        assert!(run_dir.join(f).exists(), "{f} missing");
+    }
+    let events = tumorscope::runlog::read_events(&run_dir.join("events.jsonl")).unwrap();
+    assert!(events.iter().any(|e| matches!(e, tumorscope::train::TrainEvent::Finished { .. })));
+
+    // Reloading the best checkpoint gives the very predictions training reported on the test split.
+    let o = run(&["eval", run_dir.to_str().unwrap(), "--json"], &cache);
+    assert!(o.status.success(), "{}", text(&o));
+    let eval: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let trained: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(eval["report"]["confusion"], trained["confusion"]);
+    assert_eq!(eval["report"]["accuracy"], trained["accuracy"]);
+
+    let o = run(&["eval", run_dir.to_str().unwrap()], &cache);
+    assert!(text(&o).contains("weighted avg") && text(&o).contains("confusion matrix"), "{}", text(&o));
+
+    // predict: bad files get one line each, the others are still predicted.
+    let good = data.join("gamma/000.png");
+    let o = run(&["predict", "--run", run_dir.to_str().unwrap(), "--no-image", good.to_str().unwrap(), data.join("alpha/empty.jpg").to_str().unwrap(), "/nonexistent.png", data.join("beta").to_str().unwrap()], &cache);
+    let out = text(&o);
+    assert!(!o.status.success());
+    assert!(out.contains("empty.jpg: empty file"), "{out}");
+    assert!(out.contains("/nonexistent.png: no such file or folder"), "{out}");
+    assert!(out.contains("truncated.png: corrupt or truncated"), "{out}");
+    assert_eq!(out.matches("prediction:").count(), 1 + 24, "{out}");
+    assert!(out.contains("alpha") && out.contains("gamma"));
+
+    let o = run(&["predict", "--run", run_dir.to_str().unwrap(), "--json", good.to_str().unwrap()], &cache);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let sum: f64 = v["probabilities"].as_object().unwrap().values().map(|p| p.as_f64().unwrap()).sum();
+    assert!((sum - 1.0).abs() < 1e-4, "{v}");
+}
+
+#[test]
+fn dataset_errors_are_one_clear_line() {
+    let t = tempfile::tempdir().unwrap();
+    let cache = t.path().join("cache");
+    let o = run(&["train", "--no-tui", "--data", "/definitely/missing"], &cache);
+    assert!(!o.status.success());
+    assert_eq!(String::from_utf8_lossy(&o.stderr).trim(), "error: /definitely/missing: no such folder");
+
+    let one = t.path().join("one");
+    write_image(&one.join("only/a.png"), 0, 0);
+    let o = run(&["train", "--no-tui", "--data", one.to_str().unwrap()], &cache);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("need at least two"), "{}", text(&o));
+
+    let empty = t.path().join("empty");
+    write_image(&empty.join("a/a.png"), 0, 0);
+    std::fs::create_dir_all(empty.join("b")).unwrap();
+    std::fs::write(empty.join("b/broken.jpg"), b"").unwrap();
+    let o = run(&["train", "--no-tui", "--data", empty.to_str().unwrap()], &cache);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("class 'b' has no readable images"), "{}", text(&o));
+
+    let o = run(&["train", "--no-tui", "--synthetic", "--batch-size", "0"], &cache);
+    assert!(text(&o).contains("batch_size must be at least 1"), "{}", text(&o));
+    assert!(!text(&o).contains("panicked"));
+}
+
+#[test]
+fn synthetic_demo_is_labelled_and_learns() {
+    let t = tempfile::tempdir().unwrap();
+    let (runs, cache) = (t.path().join("runs"), t.path().join("cache"));
+    let o = run(&["train", "--no-tui", "--synthetic", "--model", "small-cnn", "--image-size", "64", "--epochs", "6", "--runs-dir", runs.to_str().unwrap()], &cache);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("SYNTHETIC"), "{out}");
+    assert!(out.contains("Brain Tumor MRI Dataset"), "must say how to get the real data: {out}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(only_run(&runs).join("report.json")).unwrap()).unwrap();
+    let acc = report["accuracy"].as_f64().unwrap();
+    assert!(acc > 0.6, "phantom classes should be learnable (4 classes, chance 0.25): test accuracy {acc}");
+}

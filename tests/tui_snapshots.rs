@@ -1,0 +1,260 @@
+//! Every view rendered into ratatui's TestBackend from a scripted event sequence (insta snapshots),
+//! the confusion matrix's colours, and a sweep of terminal sizes that must never panic.
+
+mod common;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::Color;
+use ratatui::Terminal;
+use std::path::Path;
+use tumorscope::config::TrainConfig;
+use tumorscope::metrics::ConfusionMatrix;
+use tumorscope::train::events::EpochMetrics;
+use tumorscope::train::{Prediction, RunInfo, RunState, TrainEvent};
+use tumorscope::tui::action::{Action, View};
+use tumorscope::tui::app::App;
+use tumorscope::tui::preview::ImageCache;
+use tumorscope::tui::theme::Theme;
+
+const CLASSES: [&str; 4] = ["glioma", "meningioma", "notumor", "pituitary"];
+
+fn confusion(epoch: usize) -> ConfusionMatrix {
+    let e = epoch as u64;
+    ConfusionMatrix { counts: vec![vec![100 + e, 8 - e, 2, 0], vec![3, 110 + e, 5 - e, 1], vec![0, 1, 150, 0], vec![1, 0, 0, 120 + e]] }
+}
+
+fn predictions(dir: &Path) -> Vec<Prediction> {
+    (0..12)
+        .map(|i| {
+            let truth = i % 4;
+            let pred = if i % 5 == 4 { (truth + 1) % 4 } else { truth };
+            let path = dir.join(format!("img_{i:02}.png"));
+            common::write_image(&path, truth % 3, i);
+            let mut probs = vec![0.02f32; 4];
+            probs[pred] = 0.94 - (i as f32) * 0.01;
+            probs[(pred + 2) % 4] = 1.0 - probs[pred] - 0.04;
+            Prediction { path: path.display().to_string(), truth, pred, loss: -(probs[truth].ln()), probs }
+        })
+        .collect()
+}
+
+/// A run three epochs in, with a plateau LR drop and a user LR change.
+fn script(dir: &Path, finished: bool) -> Vec<TrainEvent> {
+    let config = TrainConfig::default();
+    let mut ev = vec![
+        TrainEvent::Started {
+            info: RunInfo {
+                run_dir: "runs/20261125-120000-efficientnet-lite0".into(),
+                data_root: "/data/brain-tumor-mri".into(),
+                synthetic: false,
+                model: "efficientnet-lite0 (ImageNet)".into(),
+                device: "cpu (2 threads)".into(),
+                classes: CLASSES.iter().map(|s| s.to_string()).collect(),
+                train_counts: vec![1070, 1085, 1289, 1180],
+                val_counts: vec![119, 120, 143, 131],
+                test_counts: vec![132, 134, 159, 146],
+                batches_per_epoch: 137,
+                config: config.clone(),
+            },
+        },
+        TrainEvent::State { state: RunState::Training },
+    ];
+    let accs = [(0.85, 0.889), (0.937, 0.918), (0.951, 0.924)];
+    let mut lr = 1e-3;
+    for (e, (ta, va)) in accs.iter().enumerate() {
+        let epoch = e + 1;
+        ev.push(TrainEvent::EpochStart { epoch, epochs: 12 });
+        for b in 1..=20 {
+            ev.push(TrainEvent::BatchEnd { epoch, batch: b, batches: 137, loss: 0.9 / (b as f64).sqrt() / epoch as f64, acc: *ta, img_per_s: 44.5, lr });
+        }
+        ev.push(TrainEvent::EpochEnd {
+            metrics: EpochMetrics { epoch, epochs: 12, train_loss: 0.45 / epoch as f64, train_acc: *ta, val_loss: 0.42 - 0.05 * e as f64, val_acc: *va, lr, img_per_s: 44.5, epoch_seconds: 102.0, elapsed_seconds: 102.0 * epoch as f64, confusion: confusion(epoch) },
+        });
+        ev.push(TrainEvent::Predictions { split: "val".into(), epoch, items: predictions(dir) });
+        ev.push(TrainEvent::Log { message: format!("checkpoint saved (best val_acc, val_acc {va:.4})") });
+        if epoch == 2 {
+            ev.push(TrainEvent::LrChanged { epoch, from: lr, to: 3e-4, reason: "plateau".into() });
+            ev.push(TrainEvent::Log { message: "ReduceLROnPlateau: lr 1e-3 → 3e-4".into() });
+            lr = 3e-4;
+        }
+    }
+    ev.push(TrainEvent::EpochStart { epoch: 4, epochs: 12 });
+    ev.push(TrainEvent::BatchEnd { epoch: 4, batch: 60, batches: 137, loss: 0.12, acc: 0.97, img_per_s: 45.1, lr });
+    ev.push(TrainEvent::LrChanged { epoch: 4, from: lr, to: 1.5e-4, reason: "user".into() });
+    ev.push(TrainEvent::Log { message: "lr 3e-4 → 1.5e-4 (user)".into() });
+    if finished {
+        let report = confusion(4).report(&CLASSES.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        ev.push(TrainEvent::Log { message: "early stop requested: stopping after epoch 4".into() });
+        ev.push(TrainEvent::State { state: RunState::Evaluating });
+        ev.push(TrainEvent::Predictions { split: "test".into(), epoch: 4, items: predictions(dir) });
+        ev.push(TrainEvent::TestReport { report });
+        ev.push(TrainEvent::State { state: RunState::Finished });
+        ev.push(TrainEvent::Finished { reason: "stopped by user after epoch 4".into(), best_val_acc: 0.924, best_epoch: 3, test_acc: Some(0.9621), elapsed_seconds: 431.0 });
+    }
+    ev
+}
+
+fn app(dir: &Path, finished: bool) -> App {
+    let mut app = App::new(Theme::article(), ImageCache::halfblocks());
+    for e in script(dir, finished) {
+        app.on_event(&e);
+    }
+    app
+}
+
+fn render(app: &mut App, w: u16, h: u16) -> Buffer {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| tumorscope::tui::views::draw(f, app)).unwrap();
+    term.backend().buffer().clone()
+}
+
+fn text(b: &Buffer) -> String {
+    let mut s = String::new();
+    for y in 0..b.area.height {
+        for x in 0..b.area.width {
+            s.push_str(b[(x, y)].symbol());
+        }
+        s.push('\n');
+    }
+    s
+}
+
+fn snap(name: &str, app: &mut App) {
+    let b = render(app, 100, 32);
+    insta::assert_snapshot!(name, text(&b));
+}
+
+#[test]
+fn every_view_while_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = app(dir.path(), false);
+    snap("dashboard", &mut a);
+    a.update(Action::Show(View::Confusion));
+    a.update(Action::Down);
+    a.update(Action::Right);
+    snap("confusion", &mut a);
+    a.update(Action::Show(View::Gallery));
+    snap("gallery", &mut a);
+    a.update(Action::CycleFilter);
+    snap("gallery_misclassified", &mut a);
+    a.update(Action::Show(View::Data));
+    snap("data", &mut a);
+    a.update(Action::ToggleHelp);
+    snap("help", &mut a);
+    a.update(Action::Escape);
+    a.update(Action::Quit);
+    snap("quit_confirm", &mut a);
+    a.update(Action::Escape);
+    a.update(Action::OpenLrPrompt);
+    for c in "2e-4".chars() {
+        a.update(Action::Char(c));
+    }
+    snap("lr_prompt", &mut a);
+}
+
+#[test]
+fn summary_after_finish_and_small_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = app(dir.path(), true);
+    snap("summary", &mut a);
+    a.update(Action::Escape);
+    let b = render(&mut a, 80, 24);
+    insta::assert_snapshot!("dashboard_80x24_finished", text(&b));
+    let b = render(&mut a, 40, 12);
+    insta::assert_snapshot!("dashboard_40x12", text(&b));
+}
+
+#[test]
+fn confusion_cells_use_the_articles_palettes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = app(dir.path(), false);
+    a.update(Action::Show(View::Confusion));
+    a.update(Action::End); // move the cursor off (0,0) so it is not reversed
+    let b = render(&mut a, 100, 32);
+    let t = Theme::article();
+    let m = confusion(3);
+    // Find each cell by its text ("count share%") and check its background.
+    let screen = text(&b);
+    for i in 0..4 {
+        for j in 0..4 {
+            if (i, j) == a.cursor {
+                continue;
+            }
+            let share = m.row_fraction(i, j);
+            let label = format!("{:>4} {:>5.1}%", m.counts[i][j], share * 100.0);
+            let row = (0..b.area.height).find(|&y| {
+                let line: String = (0..b.area.width).map(|x| b[(x, y)].symbol().to_string()).collect();
+                line.starts_with(&format!("│{:<11}", tumorscope::data::display_class(CLASSES[i])))
+            });
+            let y = row.unwrap_or_else(|| panic!("row for {} not found in\n{screen}", CLASSES[i]));
+            let line: Vec<String> = (0..b.area.width).map(|x| b[(x, y)].symbol().to_string()).collect();
+            let joined = line.concat();
+            let col = joined.find(&label).map(|byte| joined[..byte].chars().count()).unwrap_or_else(|| panic!("cell '{label}' not in row '{joined}'"));
+            let bg = b[(col as u16, y)].bg;
+            let expected = t.cell(i == j, share);
+            assert_eq!(bg, expected, "cell ({i},{j}) '{label}'");
+            if i == j {
+                assert!(t.green.contains(&bg), "diagonal must be green-scale");
+            } else if m.counts[i][j] > 0 {
+                assert!(t.red.contains(&bg), "errors must be red-scale");
+            }
+        }
+    }
+    assert_eq!(t.cell(true, 1.0), Color::Rgb(0xD0, 0xF0, 0xC0));
+    assert_eq!(t.cell(false, 0.5), Color::Rgb(0x9E, 0x17, 0x17));
+}
+
+#[test]
+fn no_size_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    for finished in [false, true] {
+        let mut a = app(dir.path(), finished);
+        for view in View::ALL {
+            a.update(Action::Escape);
+            a.update(Action::Show(view));
+            for (w, h) in [(1, 1), (2, 3), (10, 4), (20, 6), (40, 12), (45, 13), (60, 18), (80, 24), (120, 40), (200, 60)] {
+                render(&mut a, w, h);
+            }
+            a.update(Action::ToggleHelp);
+            render(&mut a, 30, 8);
+        }
+    }
+}
+
+#[test]
+fn keys_drive_trainer_commands() {
+    use tumorscope::train::TrainCommand;
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = app(dir.path(), false);
+    assert_eq!(a.update(Action::LrDown), Some(TrainCommand::ScaleLr(0.5)));
+    assert_eq!(a.update(Action::LrUp), Some(TrainCommand::ScaleLr(2.0)));
+    assert_eq!(a.update(Action::StopAfterEpoch), Some(TrainCommand::StopAfterEpoch));
+    assert_eq!(a.update(Action::StopNow), Some(TrainCommand::StopNow));
+    assert_eq!(a.update(Action::TogglePause), Some(TrainCommand::Pause));
+    assert_eq!(a.update(Action::CheckpointNow), Some(TrainCommand::CheckpointNow));
+    assert_eq!(a.update(Action::ToggleEarlyStopping), Some(TrainCommand::SetEarlyStopping(false)));
+    a.update(Action::OpenLrPrompt);
+    for c in "3e-4".chars() {
+        a.update(Action::Char(c));
+    }
+    assert_eq!(a.update(Action::Enter), Some(TrainCommand::SetLr(3e-4)));
+    a.update(Action::OpenLrPrompt);
+    a.update(Action::Char('x'));
+    assert_eq!(a.update(Action::Enter), None, "letters are not a learning rate");
+    // Quit while training asks first; "stop and save" sends StopNow and leaves when finished.
+    assert_eq!(a.update(Action::Quit), None);
+    assert_eq!(a.mode, tumorscope::tui::app::Mode::QuitConfirm);
+    assert_eq!(a.update(Action::QuitStopAndSave), Some(TrainCommand::StopNow));
+    assert!(a.exit.is_none());
+    a.on_event(&TrainEvent::Finished { reason: "x".into(), best_val_acc: 0.9, best_epoch: 1, test_acc: None, elapsed_seconds: 1.0 });
+    assert_eq!(a.exit, Some(tumorscope::tui::app::Exit::Quit));
+    // Confusion cell → gallery filtered to that cell.
+    let mut a = app(dir.path(), false);
+    a.update(Action::Show(View::Confusion));
+    a.update(Action::Down);
+    a.update(Action::Right);
+    a.update(Action::Right);
+    a.update(Action::Enter);
+    assert_eq!(a.view, View::Gallery);
+    assert!(a.gallery_selection().iter().all(|&i| a.gallery_items()[i].truth == 1 && a.gallery_items()[i].pred == 2));
+}
