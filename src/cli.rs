@@ -93,7 +93,19 @@ impl TrainArgs {
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = self.$f { c.$f = v; } )* };
         }
-        set!(model, epochs, batch_size, lr, image_size, seed, val_fraction, test_fraction, early_stopping_patience, limit_per_class, threads);
+        set!(
+            model,
+            epochs,
+            batch_size,
+            lr,
+            image_size,
+            seed,
+            val_fraction,
+            test_fraction,
+            early_stopping_patience,
+            limit_per_class,
+            threads
+        );
         if self.no_augment {
             c.augment = false;
         }

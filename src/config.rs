@@ -97,8 +97,8 @@ impl TrainConfig {
     /// Read a TOML file; fields it does not set keep their defaults.
     pub fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-        let cfg: TrainConfig = toml::from_str(&text)
-            .map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.message().to_string() })?;
+        let cfg: TrainConfig =
+            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.message().to_string() })?;
         cfg.validate()?;
         Ok(cfg)
     }

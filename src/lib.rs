@@ -3,6 +3,8 @@
 //! Domain modules (`data`, `model`, `train`, `metrics`, `runlog`) never depend on the TUI; the TUI
 //! renders state built only from `train::TrainEvent`s.
 
+pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod data;
 pub mod device;
@@ -11,6 +13,4 @@ pub mod model;
 pub mod rng;
 pub mod runlog;
 pub mod train;
-pub mod cli;
-pub mod commands;
 pub mod tui;

@@ -93,7 +93,9 @@ impl ConfusionMatrix {
         let n = per_class.len().max(1) as f64;
         let total = self.total();
         let avg = |f: fn(&ClassScores) -> f64| per_class.iter().map(f).sum::<f64>() / n;
-        let wavg = |f: fn(&ClassScores) -> f64| if total == 0 { 0.0 } else { per_class.iter().map(|s| f(s) * s.support as f64).sum::<f64>() / total as f64 };
+        let wavg = |f: fn(&ClassScores) -> f64| {
+            if total == 0 { 0.0 } else { per_class.iter().map(|s| f(s) * s.support as f64).sum::<f64>() / total as f64 }
+        };
         Report {
             classes: classes.to_vec(),
             accuracy: self.accuracy(),
@@ -110,7 +112,9 @@ impl Report {
     pub fn to_text(&self, digits: usize) -> String {
         let width = self.classes.iter().map(|c| c.len()).chain(["weighted avg".len()]).max().unwrap_or(12).max(digits);
         let mut s = format!("{:>width$}  {:>9} {:>9} {:>9} {:>9}\n\n", "", "precision", "recall", "f1-score", "support");
-        let row = |name: &str, c: &ClassScores| format!("{name:>width$}  {:>9.digits$} {:>9.digits$} {:>9.digits$} {:>9}\n", c.precision, c.recall, c.f1, c.support);
+        let row = |name: &str, c: &ClassScores| {
+            format!("{name:>width$}  {:>9.digits$} {:>9.digits$} {:>9.digits$} {:>9}\n", c.precision, c.recall, c.f1, c.support)
+        };
         for (name, c) in self.classes.iter().zip(&self.per_class) {
             s += &row(name, c);
         }

@@ -39,7 +39,24 @@ fn train_eval_predict_round_trip_with_bad_files() {
     let (data, runs, cache) = (t.path().join("data"), t.path().join("runs"), t.path().join("cache"));
     dataset(&data);
     let o = run(
-        &["train", "--no-tui", "--data", data.to_str().unwrap(), "--model", "small-cnn", "--image-size", "32", "--epochs", "2", "--val-fraction", "0.2", "--test-fraction", "0.2", "--runs-dir", runs.to_str().unwrap()],
+        &[
+            "train",
+            "--no-tui",
+            "--data",
+            data.to_str().unwrap(),
+            "--model",
+            "small-cnn",
+            "--image-size",
+            "32",
+            "--epochs",
+            "2",
+            "--val-fraction",
+            "0.2",
+            "--test-fraction",
+            "0.2",
+            "--runs-dir",
+            runs.to_str().unwrap(),
+        ],
         &cache,
     );
     let out = text(&o);
@@ -71,7 +88,19 @@ fn train_eval_predict_round_trip_with_bad_files() {
 
     // predict: bad files get one line each, the others are still predicted.
     let good = data.join("gamma/000.png");
-    let o = run(&["predict", "--run", run_dir.to_str().unwrap(), "--no-image", good.to_str().unwrap(), data.join("alpha/empty.jpg").to_str().unwrap(), "/nonexistent.png", data.join("beta").to_str().unwrap()], &cache);
+    let o = run(
+        &[
+            "predict",
+            "--run",
+            run_dir.to_str().unwrap(),
+            "--no-image",
+            good.to_str().unwrap(),
+            data.join("alpha/empty.jpg").to_str().unwrap(),
+            "/nonexistent.png",
+            data.join("beta").to_str().unwrap(),
+        ],
+        &cache,
+    );
     let out = text(&o);
     assert!(!o.status.success());
     assert!(out.contains("empty.jpg: empty file"), "{out}");
@@ -117,7 +146,22 @@ fn dataset_errors_are_one_clear_line() {
 fn synthetic_demo_is_labelled_and_learns() {
     let t = tempfile::tempdir().unwrap();
     let (runs, cache) = (t.path().join("runs"), t.path().join("cache"));
-    let o = run(&["train", "--no-tui", "--synthetic", "--model", "small-cnn", "--image-size", "64", "--epochs", "6", "--runs-dir", runs.to_str().unwrap()], &cache);
+    let o = run(
+        &[
+            "train",
+            "--no-tui",
+            "--synthetic",
+            "--model",
+            "small-cnn",
+            "--image-size",
+            "64",
+            "--epochs",
+            "6",
+            "--runs-dir",
+            runs.to_str().unwrap(),
+        ],
+        &cache,
+    );
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     assert!(out.contains("SYNTHETIC"), "{out}");

@@ -12,7 +12,10 @@ struct Tmux(String);
 
 impl Tmux {
     fn start(name: &str, cmd: &str) -> Tmux {
-        let ok = Command::new("tmux").args(["new-session", "-d", "-s", name, "-x", "100", "-y", "30", cmd]).status().expect("tmux is needed for this test (apt-get install tmux)");
+        let ok = Command::new("tmux")
+            .args(["new-session", "-d", "-s", name, "-x", "100", "-y", "30", cmd])
+            .status()
+            .expect("tmux is needed for this test (apt-get install tmux)");
         assert!(ok.success());
         Tmux(name.to_string())
     }
@@ -90,7 +93,8 @@ fn keys_change_lr_and_stop_early_in_a_real_terminal() {
 
     // The same run, followed read-only from its log.
     let name = format!("tumorscope-watch-{}", std::process::id());
-    let watch = Tmux::start(&name, &format!("env TUMORSCOPE_IMAGES=halfblocks {} watch {}; sleep 10", common::bin().display(), run.display()));
+    let watch =
+        Tmux::start(&name, &format!("env TUMORSCOPE_IMAGES=halfblocks {} watch {}; sleep 10", common::bin().display(), run.display()));
     watch.wait_for(&["FINISHED", "READ-ONLY", "lr 1e-3 → 5e-4 (user)"], 30);
     watch.keys("s");
     watch.wait_for(&["read-only: controls work in the window that started the training"], 10);

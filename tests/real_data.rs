@@ -10,7 +10,20 @@ fn short_pretrained_training_on_real_mri_learns_and_reloads() {
     let t = tempfile::tempdir().unwrap();
     let runs = t.path().join("runs");
     let o = Command::new(common::bin())
-        .args(["train", "--no-tui", "--data", data.to_str().unwrap(), "--limit-per-class", "60", "--epochs", "2", "--image-size", "128", "--runs-dir", runs.to_str().unwrap()])
+        .args([
+            "train",
+            "--no-tui",
+            "--data",
+            data.to_str().unwrap(),
+            "--limit-per-class",
+            "60",
+            "--epochs",
+            "2",
+            "--image-size",
+            "128",
+            "--runs-dir",
+            runs.to_str().unwrap(),
+        ])
         .env("TUMORSCOPE_CACHE", t.path().join("cache"))
         .env("TUMORSCOPE_WEIGHTS", tumorscope::model::weights::lite0_weights_path())
         .output()
@@ -24,7 +37,11 @@ fn short_pretrained_training_on_real_mri_learns_and_reloads() {
     // 4 classes (chance 0.25); ImageNet features separate these classes after very little training.
     assert!(acc >= 0.6, "test accuracy {acc} after 2 epochs on 240 real images:\n{out}");
 
-    let o = Command::new(common::bin()).args(["eval", run.to_str().unwrap(), "--json"]).env("TUMORSCOPE_CACHE", t.path().join("cache")).output().unwrap();
+    let o = Command::new(common::bin())
+        .args(["eval", run.to_str().unwrap(), "--json"])
+        .env("TUMORSCOPE_CACHE", t.path().join("cache"))
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let eval: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(eval["report"]["confusion"], report["confusion"], "reloaded checkpoint must predict exactly as in training");

@@ -2,10 +2,10 @@
 //! the confusion matrix's colours, and a sweep of terminal sizes that must never panic.
 
 mod common;
+use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Color;
-use ratatui::Terminal;
 use std::path::Path;
 use tumorscope::config::TrainConfig;
 use tumorscope::metrics::ConfusionMatrix;
@@ -65,10 +65,30 @@ fn script(dir: &Path, finished: bool) -> Vec<TrainEvent> {
         let epoch = e + 1;
         ev.push(TrainEvent::EpochStart { epoch, epochs: 12 });
         for b in 1..=20 {
-            ev.push(TrainEvent::BatchEnd { epoch, batch: b, batches: 137, loss: 0.9 / (b as f64).sqrt() / epoch as f64, acc: *ta, img_per_s: 44.5, lr });
+            ev.push(TrainEvent::BatchEnd {
+                epoch,
+                batch: b,
+                batches: 137,
+                loss: 0.9 / (b as f64).sqrt() / epoch as f64,
+                acc: *ta,
+                img_per_s: 44.5,
+                lr,
+            });
         }
         ev.push(TrainEvent::EpochEnd {
-            metrics: EpochMetrics { epoch, epochs: 12, train_loss: 0.45 / epoch as f64, train_acc: *ta, val_loss: 0.42 - 0.05 * e as f64, val_acc: *va, lr, img_per_s: 44.5, epoch_seconds: 102.0, elapsed_seconds: 102.0 * epoch as f64, confusion: confusion(epoch) },
+            metrics: EpochMetrics {
+                epoch,
+                epochs: 12,
+                train_loss: 0.45 / epoch as f64,
+                train_acc: *ta,
+                val_loss: 0.42 - 0.05 * e as f64,
+                val_acc: *va,
+                lr,
+                img_per_s: 44.5,
+                epoch_seconds: 102.0,
+                elapsed_seconds: 102.0 * epoch as f64,
+                confusion: confusion(epoch),
+            },
         });
         ev.push(TrainEvent::Predictions { split: "val".into(), epoch, items: predictions(dir) });
         ev.push(TrainEvent::Log { message: format!("checkpoint saved (best val_acc, val_acc {va:.4})") });
@@ -89,7 +109,13 @@ fn script(dir: &Path, finished: bool) -> Vec<TrainEvent> {
         ev.push(TrainEvent::Predictions { split: "test".into(), epoch: 4, items: predictions(dir) });
         ev.push(TrainEvent::TestReport { report });
         ev.push(TrainEvent::State { state: RunState::Finished });
-        ev.push(TrainEvent::Finished { reason: "stopped by user after epoch 4".into(), best_val_acc: 0.924, best_epoch: 3, test_acc: Some(0.9621), elapsed_seconds: 431.0 });
+        ev.push(TrainEvent::Finished {
+            reason: "stopped by user after epoch 4".into(),
+            best_val_acc: 0.924,
+            best_epoch: 3,
+            test_acc: Some(0.9621),
+            elapsed_seconds: 431.0,
+        });
     }
     ev
 }
@@ -189,7 +215,10 @@ fn confusion_cells_use_the_articles_palettes() {
             let y = row.unwrap_or_else(|| panic!("row for {} not found in\n{screen}", CLASSES[i]));
             let line: Vec<String> = (0..b.area.width).map(|x| b[(x, y)].symbol().to_string()).collect();
             let joined = line.concat();
-            let col = joined.find(&label).map(|byte| joined[..byte].chars().count()).unwrap_or_else(|| panic!("cell '{label}' not in row '{joined}'"));
+            let col = joined
+                .find(&label)
+                .map(|byte| joined[..byte].chars().count())
+                .unwrap_or_else(|| panic!("cell '{label}' not in row '{joined}'"));
             let bg = b[(col as u16, y)].bg;
             let expected = t.cell(i == j, share);
             assert_eq!(bg, expected, "cell ({i},{j}) '{label}'");

@@ -20,7 +20,8 @@ pub struct LoadedRun {
 pub fn load_run(run: &std::path::Path, device: &str) -> Result<LoadedRun> {
     let dir = RunDir::open(run).map_err(anyhow::Error::msg)?;
     let meta = dir.read_meta().map_err(anyhow::Error::msg)?;
-    let checkpoint = dir.checkpoint().with_context(|| format!("{}: no checkpoint (best.safetensors or last.safetensors)", run.display()))?;
+    let checkpoint =
+        dir.checkpoint().with_context(|| format!("{}: no checkpoint (best.safetensors or last.safetensors)", run.display()))?;
     let device = crate::device::parse_device(device).map_err(anyhow::Error::msg)?;
     let mut vs = VarStore::new(device);
     let net = crate::model::build(&vs, &meta.config, meta.classes.len());

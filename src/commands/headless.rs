@@ -17,7 +17,10 @@ pub fn fmt_duration(s: f64) -> String {
 }
 
 /// Prints events until the trainer finishes; Ctrl-C asks it to stop now (saving), twice aborts.
-pub async fn follow(mut events: tokio::sync::mpsc::UnboundedReceiver<TrainEvent>, commands: std::sync::mpsc::Sender<TrainCommand>) -> anyhow::Result<()> {
+pub async fn follow(
+    mut events: tokio::sync::mpsc::UnboundedReceiver<TrainEvent>,
+    commands: std::sync::mpsc::Sender<TrainCommand>,
+) -> anyhow::Result<()> {
     let mut bar: Option<ProgressBar> = None;
     let mut epochs = 0;
     let mut epoch_secs: Vec<f64> = vec![];
@@ -93,7 +96,12 @@ pub async fn follow(mut events: tokio::sync::mpsc::UnboundedReceiver<TrainEvent>
                 }
             }
             TrainEvent::TestReport { report } => {
-                println!("\ntest set ({} images, best checkpoint):\n{}\n{}", report.confusion.total(), report.to_text(4), report.confusion_text());
+                println!(
+                    "\ntest set ({} images, best checkpoint):\n{}\n{}",
+                    report.confusion.total(),
+                    report.to_text(4),
+                    report.confusion_text()
+                );
             }
             TrainEvent::Finished { reason, best_val_acc, best_epoch, test_acc, elapsed_seconds } => {
                 println!(

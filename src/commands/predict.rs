@@ -70,13 +70,21 @@ pub fn run(args: PredictArgs) -> Result<()> {
             }
         };
         let s = size as i64;
-        let x = Tensor::f_from_data_size(&decoded.rgb, &[1, s, s, 3], Kind::Uint8)?.to_device(lr.device).to_kind(Kind::Float).permute([0, 3, 1, 2]);
-        let probs: Vec<f32> = Vec::<f32>::try_from(crate::train::evaluate::probabilities(&lr.net, &x)?.to_device(tch::Device::Cpu).flatten(0, -1))?;
+        let x = Tensor::f_from_data_size(&decoded.rgb, &[1, s, s, 3], Kind::Uint8)?
+            .to_device(lr.device)
+            .to_kind(Kind::Float)
+            .permute([0, 3, 1, 2]);
+        let probs: Vec<f32> =
+            Vec::<f32>::try_from(crate::train::evaluate::probabilities(&lr.net, &x)?.to_device(tch::Device::Cpu).flatten(0, -1))?;
         let best = probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
         done += 1;
         if args.json {
-            let p: serde_json::Map<String, serde_json::Value> = lr.meta.classes.iter().zip(&probs).map(|(c, p)| (c.clone(), serde_json::json!(p))).collect();
-            println!("{}", serde_json::json!({"path": path.display().to_string(), "class": lr.meta.classes[best], "confidence": probs[best], "probabilities": p}));
+            let p: serde_json::Map<String, serde_json::Value> =
+                lr.meta.classes.iter().zip(&probs).map(|(c, p)| (c.clone(), serde_json::json!(p))).collect();
+            println!(
+                "{}",
+                serde_json::json!({"path": path.display().to_string(), "class": lr.meta.classes[best], "confidence": probs[best], "probabilities": p})
+            );
             continue;
         }
         if show {

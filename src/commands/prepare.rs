@@ -1,7 +1,7 @@
 //! Shared by `train` and `eval`: find the data, load it with a progress bar, split it.
 
 use crate::config::TrainConfig;
-use crate::data::{self, synthetic, ImageSet, LoadReport, Split};
+use crate::data::{self, ImageSet, LoadReport, Split, synthetic};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 
 use super::prepare;
 use crate::cli::TrainArgs;
-use crate::runlog::{now_unix, RunDir, RunMeta};
+use crate::runlog::{RunDir, RunMeta, now_unix};
 use crate::train::{self, TrainJob};
 use anyhow::{Context, Result};
 use std::io::IsTerminal;
@@ -21,17 +21,33 @@ pub async fn run(args: TrainArgs) -> Result<()> {
     let (set, _report) = prepare::load(&src, &cfg, false)?;
     let split = prepare::split(&set, &cfg);
     if split.test_duplicates_dropped > 0 {
-        eprintln!("note: {} test image(s) are byte-identical to training images and were left out of the test set", split.test_duplicates_dropped);
+        eprintln!(
+            "note: {} test image(s) are byte-identical to training images and were left out of the test set",
+            split.test_duplicates_dropped
+        );
     }
     if split.train.is_empty() || split.val.is_empty() {
-        anyhow::bail!("{}: too few images to split ({} train, {} val); add images or lower --val-fraction", src.root.display(), split.train.len(), split.val.len());
+        anyhow::bail!(
+            "{}: too few images to split ({} train, {} val); add images or lower --val-fraction",
+            src.root.display(),
+            split.train.len(),
+            split.val.len()
+        );
     }
     std::fs::create_dir_all(&args.runs_dir).with_context(|| format!("{}: cannot create runs folder", args.runs_dir.display()))?;
-    let run = RunDir::create(&args.runs_dir, cfg.model.name()).with_context(|| format!("{}: cannot create run folder", args.runs_dir.display()))?;
+    let run = RunDir::create(&args.runs_dir, cfg.model.name())
+        .with_context(|| format!("{}: cannot create run folder", args.runs_dir.display()))?;
     let data_root = std::fs::canonicalize(&src.root).unwrap_or(src.root.clone()).display().to_string();
-    run.write_meta(&RunMeta { config: cfg.clone(), classes: set.classes.clone(), data_root: data_root.clone(), synthetic: src.synthetic, created_unix: now_unix() })
-        .with_context(|| format!("{}: cannot write run metadata", run.path.display()))?;
-    let job = TrainJob { config: cfg, data: Arc::new(set), split, device, run, data_root, weights: crate::model::weights::lite0_weights_path() };
+    run.write_meta(&RunMeta {
+        config: cfg.clone(),
+        classes: set.classes.clone(),
+        data_root: data_root.clone(),
+        synthetic: src.synthetic,
+        created_unix: now_unix(),
+    })
+    .with_context(|| format!("{}: cannot write run metadata", run.path.display()))?;
+    let job =
+        TrainJob { config: cfg, data: Arc::new(set), split, device, run, data_root, weights: crate::model::weights::lite0_weights_path() };
     let data = job.data.clone();
     let handle = train::spawn(job).context("cannot start the trainer thread")?;
     let commands = handle.commands.clone();

@@ -2,7 +2,7 @@
 //! skip bad files with a warning naming each.
 
 use super::cache::{self, CachedItem};
-use super::{decode, discover, DataError, Discovered};
+use super::{DataError, Discovered, decode, discover};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

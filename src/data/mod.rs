@@ -10,9 +10,9 @@ pub mod load;
 pub mod split;
 pub mod synthetic;
 
-pub use discover::{discover, Discovered, ImageEntry};
-pub use load::{load_dataset, ImageSet, LoadReport};
-pub use split::{make_split, Split};
+pub use discover::{Discovered, ImageEntry, discover};
+pub use load::{ImageSet, LoadReport, load_dataset};
+pub use split::{Split, make_split};
 
 /// The four classes of the article, in its order; real datasets may carry others.
 pub const ARTICLE_CLASSES: [&str; 4] = ["glioma", "meningioma", "notumor", "pituitary"];

@@ -55,7 +55,15 @@ fn carve(pool: &[usize], labels: &[usize], hashes: &[u64], n_classes: usize, fra
 
 /// Build train / val / test. With a `Testing/` folder, test is that folder (minus exact copies of
 /// training images); otherwise a stratified `test_fraction` of the pool.
-pub fn make_split(labels: &[usize], hashes: &[u64], from_test_folder: &[bool], n_classes: usize, val_fraction: f64, test_fraction: f64, seed: u64) -> Split {
+pub fn make_split(
+    labels: &[usize],
+    hashes: &[u64],
+    from_test_folder: &[bool],
+    n_classes: usize,
+    val_fraction: f64,
+    test_fraction: f64,
+    seed: u64,
+) -> Split {
     let mut rng = Rng::new(seed);
     let pool: Vec<usize> = (0..labels.len()).filter(|&i| !from_test_folder[i]).collect();
     let (rest, test, dropped) = if from_test_folder.iter().any(|t| *t) {
@@ -113,7 +121,15 @@ mod tests {
         let (labels, hashes) = fixture();
         for seed in 0..20 {
             let s = make_split(&labels, &hashes, &vec![false; labels.len()], 4, 0.1, 0.2, seed);
-            let side = |i: usize| if s.train.contains(&i) { 0 } else if s.val.contains(&i) { 1 } else { 2 };
+            let side = |i: usize| {
+                if s.train.contains(&i) {
+                    0
+                } else if s.val.contains(&i) {
+                    1
+                } else {
+                    2
+                }
+            };
             for i in 0..labels.len() {
                 for j in i + 1..labels.len() {
                     if hashes[i] == hashes[j] {

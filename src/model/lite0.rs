@@ -2,12 +2,19 @@
 //! TensorFlow): ReLU6, no squeeze-excitation, TF "SAME" padding, BatchNorm eps 1e-3 / momentum 0.01.
 //! Variable names match the weight file (`_conv_stem`, `_blocks.N._expand_conv`, …) so they load as is.
 
-use tch::nn::{self, ModuleT};
 use tch::Tensor;
+use tch::nn::{self, ModuleT};
 
 /// (expand, kernel, stride, in, out, repeats) per stage.
-pub const STAGES: [(i64, i64, i64, i64, i64, usize); 7] =
-    [(1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3), (6, 5, 1, 80, 112, 3), (6, 5, 2, 112, 192, 4), (6, 3, 1, 192, 320, 1)];
+pub const STAGES: [(i64, i64, i64, i64, i64, usize); 7] = [
+    (1, 3, 1, 32, 16, 1),
+    (6, 3, 2, 16, 24, 2),
+    (6, 5, 2, 24, 40, 2),
+    (6, 3, 2, 40, 80, 3),
+    (6, 5, 1, 80, 112, 3),
+    (6, 5, 2, 112, 192, 4),
+    (6, 3, 1, 192, 320, 1),
+];
 
 pub const FEATURES: i64 = 1280;
 

@@ -1,8 +1,8 @@
 //! A small CNN from scratch: four conv–BN–ReLU–pool stages, global average pooling, dropout, linear.
 //! Trains in seconds per epoch on CPU, for quick experiments and the synthetic demo.
 
-use tch::nn::{self, ModuleT};
 use tch::Tensor;
+use tch::nn::{self, ModuleT};
 
 #[derive(Debug)]
 pub struct SmallCnn {

@@ -3,12 +3,14 @@
 //! and save checkpoints as contiguous safetensors.
 
 use std::path::{Path, PathBuf};
-use tch::nn::VarStore;
 use tch::Tensor;
+use tch::nn::VarStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
-    #[error("{0}: pretrained EfficientNet-Lite0 weights not found; run scripts/setup.sh (or set TUMORSCOPE_WEIGHTS, or pass --no-pretrained)")]
+    #[error(
+        "{0}: pretrained EfficientNet-Lite0 weights not found; run scripts/setup.sh (or set TUMORSCOPE_WEIGHTS, or pass --no-pretrained)"
+    )]
     NotFound(String),
     #[error("{path}: cannot load weights: {message}")]
     Load { path: String, message: String },
@@ -51,7 +53,8 @@ pub fn to_channels_last(vs: &VarStore) -> Result<(), tch::TchError> {
 
 /// Save every variable as a contiguous tensor (safetensors cannot store strided views).
 pub fn save(vs: &VarStore, path: &Path) -> Result<(), tch::TchError> {
-    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().map(|(n, t)| (n, t.contiguous().to_device(tch::Device::Cpu))).collect();
+    let mut named: Vec<(String, Tensor)> =
+        vs.variables().into_iter().map(|(n, t)| (n, t.contiguous().to_device(tch::Device::Cpu))).collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     let tmp = path.with_extension("safetensors.tmp");
     Tensor::write_safetensors(&named, &tmp)?;

@@ -1,7 +1,7 @@
 //! Inference over a list of images: loss, accuracy, confusion matrix and per-image predictions.
 
 use super::events::Prediction;
-use crate::data::{batch, ImageSet};
+use crate::data::{ImageSet, batch};
 use crate::metrics::ConfusionMatrix;
 use crate::model::Net;
 use tch::{Device, Kind, Tensor};

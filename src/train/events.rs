@@ -94,19 +94,62 @@ pub struct EpochMetrics {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum TrainEvent {
-    Started { info: RunInfo },
-    State { state: RunState },
-    EpochStart { epoch: usize, epochs: usize },
-    BatchEnd { epoch: usize, batch: usize, batches: usize, loss: f64, acc: f64, img_per_s: f64, lr: f64 },
-    EpochEnd { metrics: EpochMetrics },
-    LrChanged { epoch: usize, from: f64, to: f64, reason: String },
-    Checkpointed { epoch: usize, path: String, val_acc: Option<f64>, reason: String },
+    Started {
+        info: RunInfo,
+    },
+    State {
+        state: RunState,
+    },
+    EpochStart {
+        epoch: usize,
+        epochs: usize,
+    },
+    BatchEnd {
+        epoch: usize,
+        batch: usize,
+        batches: usize,
+        loss: f64,
+        acc: f64,
+        img_per_s: f64,
+        lr: f64,
+    },
+    EpochEnd {
+        metrics: EpochMetrics,
+    },
+    LrChanged {
+        epoch: usize,
+        from: f64,
+        to: f64,
+        reason: String,
+    },
+    Checkpointed {
+        epoch: usize,
+        path: String,
+        val_acc: Option<f64>,
+        reason: String,
+    },
     /// A control or callback message for the log pane.
-    Log { message: String },
-    Predictions { split: String, epoch: usize, items: Vec<Prediction> },
-    TestReport { report: Report },
-    Finished { reason: String, best_val_acc: f64, best_epoch: usize, test_acc: Option<f64>, elapsed_seconds: f64 },
-    Failed { error: String },
+    Log {
+        message: String,
+    },
+    Predictions {
+        split: String,
+        epoch: usize,
+        items: Vec<Prediction>,
+    },
+    TestReport {
+        report: Report,
+    },
+    Finished {
+        reason: String,
+        best_val_acc: f64,
+        best_epoch: usize,
+        test_acc: Option<f64>,
+        elapsed_seconds: f64,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 /// What the user (TUI keys, signals) can ask of a running trainer.

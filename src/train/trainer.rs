@@ -6,14 +6,14 @@ use super::callbacks::{BestTracker, EarlyStopping, ReduceLrOnPlateau};
 use super::evaluate::evaluate;
 use super::events::{EpochMetrics, RunInfo, RunState, TrainCommand, TrainEvent};
 use crate::config::TrainConfig;
-use crate::data::augment::{augment, AugmentParams};
-use crate::data::{batch, ImageSet, Split};
+use crate::data::augment::{AugmentParams, augment};
+use crate::data::{ImageSet, Split, batch};
 use crate::model;
 use crate::rng::Rng;
 use crate::runlog::{EventLog, RunDir};
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind};
@@ -59,7 +59,11 @@ pub fn spawn(job: TrainJob) -> std::io::Result<TrainerHandle> {
 }
 
 fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
-    let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "unknown panic".into());
+    let msg = p
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into());
     format!("trainer crashed: {msg}")
 }
 
@@ -128,7 +132,9 @@ fn apply(cmd: TrainCommand, c: &mut Control, early: &mut EarlyStopping, out: &mu
             out.emit(TrainEvent::State { state: RunState::Stopping });
             "stop now requested: saving current weights".to_string()
         }
-        TrainCommand::SetLr(lr) | TrainCommand::ScaleLr(lr) if !(lr.is_finite() && lr > 0.0) => format!("ignored invalid learning rate {lr}"),
+        TrainCommand::SetLr(lr) | TrainCommand::ScaleLr(lr) if !(lr.is_finite() && lr > 0.0) => {
+            format!("ignored invalid learning rate {lr}")
+        }
         TrainCommand::SetLr(lr) => {
             c.lr_changed_by_user = Some(lr);
             return;
@@ -188,7 +194,8 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
             run_dir: job.run.path.display().to_string(),
             data_root: job.data_root.clone(),
             synthetic: set.synthetic,
-            model: cfg.model.name().to_string() + if cfg.pretrained && cfg.model == crate::config::ModelKind::EfficientnetLite0 { " (ImageNet)" } else { "" },
+            model: cfg.model.name().to_string()
+                + if cfg.pretrained && cfg.model == crate::config::ModelKind::EfficientnetLite0 { " (ImageNet)" } else { "" },
             device: crate::device::describe(job.device),
             classes: set.classes.clone(),
             train_counts: counts(set, &job.split.train),
@@ -200,7 +207,8 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
     });
     out.emit(TrainEvent::State { state: RunState::Training });
 
-    let mut c = Control { stop_after_epoch: false, stop_now: false, paused: false, checkpoint_now: false, lr: cfg.lr, lr_changed_by_user: None };
+    let mut c =
+        Control { stop_after_epoch: false, stop_now: false, paused: false, checkpoint_now: false, lr: cfg.lr, lr_changed_by_user: None };
     let mut plateau = ReduceLrOnPlateau::new(cfg.plateau_factor, cfg.plateau_patience, cfg.plateau_min_delta, cfg.min_lr);
     let mut early = EarlyStopping::new(cfg.early_stopping, cfg.early_stopping_patience, cfg.plateau_min_delta);
     let mut best = BestTracker::default();
@@ -342,7 +350,14 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
     Ok(())
 }
 
-fn save(vs: &nn::VarStore, path: &std::path::Path, epoch: usize, val_acc: Option<f64>, reason: &str, out: &mut Emitter) -> Result<(), String> {
+fn save(
+    vs: &nn::VarStore,
+    path: &std::path::Path,
+    epoch: usize,
+    val_acc: Option<f64>,
+    reason: &str,
+    out: &mut Emitter,
+) -> Result<(), String> {
     crate::model::weights::save(vs, path).map_err(|e| format!("{}: cannot save checkpoint: {e}", path.display()))?;
     out.emit(TrainEvent::Checkpointed { epoch, path: path.display().to_string(), val_acc, reason: reason.to_string() });
     let what = match val_acc {

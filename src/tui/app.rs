@@ -104,7 +104,8 @@ impl App {
             }
             TrainEvent::Predictions { .. } if self.samples.iter().all(|s| s.is_none()) => {
                 let preds = &self.run.val_predictions;
-                self.samples = (0..self.run.classes().len()).map(|c| preds.iter().find(|p| p.truth == c).map(|p| PathBuf::from(&p.path))).collect();
+                self.samples =
+                    (0..self.run.classes().len()).map(|c| preds.iter().find(|p| p.truth == c).map(|p| PathBuf::from(&p.path))).collect();
             }
             _ => {}
         }
@@ -193,7 +194,10 @@ impl App {
                     }
                 }
             }
-            (Mode::LrPrompt(_), Action::Escape) | (Mode::Help, Action::Escape) | (Mode::Summary, Action::Escape) | (Mode::QuitConfirm, Action::Escape) => {
+            (Mode::LrPrompt(_), Action::Escape)
+            | (Mode::Help, Action::Escape)
+            | (Mode::Summary, Action::Escape)
+            | (Mode::QuitConfirm, Action::Escape) => {
                 self.mode = Mode::Normal;
                 None
             }

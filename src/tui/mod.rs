@@ -14,8 +14,8 @@ use crate::train::{TrainCommand, TrainEvent};
 use app::{App, Exit};
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures::StreamExt;
-use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
 use std::io::Stdout;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -64,7 +64,12 @@ fn setup() -> anyhow::Result<(Terminal<CrosstermBackend<Stdout>>, TerminalGuard)
 }
 
 /// The dashboard for a live run.
-pub async fn run_training(events: UnboundedReceiver<TrainEvent>, commands: std::sync::mpsc::Sender<TrainCommand>, data: Arc<crate::data::ImageSet>, theme: theme::Theme) -> anyhow::Result<TuiEnd> {
+pub async fn run_training(
+    events: UnboundedReceiver<TrainEvent>,
+    commands: std::sync::mpsc::Sender<TrainCommand>,
+    data: Arc<crate::data::ImageSet>,
+    theme: theme::Theme,
+) -> anyhow::Result<TuiEnd> {
     let (mut term, guard) = setup()?;
     let mut app = App::new(theme, preview::ImageCache::detect());
     app.started = Some(Instant::now());
@@ -91,7 +96,13 @@ pub async fn run_training(events: UnboundedReceiver<TrainEvent>, commands: std::
 
 fn print_summary(app: &App) {
     if let Some(o) = &app.run.outcome {
-        println!("finished: {}; best val_acc {:.4} (epoch {}){}", o.reason, o.best_val_acc, o.best_epoch, o.test_acc.map(|a| format!(", test acc {a:.4}")).unwrap_or_default());
+        println!(
+            "finished: {}; best val_acc {:.4} (epoch {}){}",
+            o.reason,
+            o.best_val_acc,
+            o.best_epoch,
+            o.test_acc.map(|a| format!(", test acc {a:.4}")).unwrap_or_default()
+        );
     }
     if let Some(e) = &app.run.error {
         println!("training failed: {e}");

@@ -160,7 +160,13 @@ impl RunView {
             TrainEvent::Finished { reason, best_val_acc, best_epoch, test_acc, elapsed_seconds } => {
                 self.elapsed_seconds = *elapsed_seconds;
                 self.push_log(format!("finished: {reason}"));
-                self.outcome = Some(Outcome { reason: reason.clone(), best_val_acc: *best_val_acc, best_epoch: *best_epoch, test_acc: *test_acc, elapsed_seconds: *elapsed_seconds });
+                self.outcome = Some(Outcome {
+                    reason: reason.clone(),
+                    best_val_acc: *best_val_acc,
+                    best_epoch: *best_epoch,
+                    test_acc: *test_acc,
+                    elapsed_seconds: *elapsed_seconds,
+                });
             }
             TrainEvent::Failed { error } => {
                 self.push_log(format!("FAILED: {error}"));

@@ -5,16 +5,19 @@ use super::{block, contrast};
 use crate::data::display_class;
 use crate::tui::app::App;
 use crate::tui::gallery::Split;
+use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
-use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let classes: Vec<String> = app.run.classes().iter().map(|c| display_class(c)).collect();
     let title = match app.confusion_split {
-        Split::Val => format!(" validation confusion · epoch {} · rows true, columns predicted ", app.run.history.last().map(|m| m.epoch).unwrap_or(0)),
+        Split::Val => format!(
+            " validation confusion · epoch {} · rows true, columns predicted ",
+            app.run.history.last().map(|m| m.epoch).unwrap_or(0)
+        ),
         Split::Test => " test confusion (best checkpoint) · rows true, columns predicted ".to_string(),
     };
     let Some(m) = app.confusion() else {
@@ -51,13 +54,28 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let mut rows = vec![];
     for (i, class) in classes.iter().enumerate() {
         let s = m.scores(i);
-        rows.push(Row::new(vec![class.clone(), format!("{:.4}", s.precision), format!("{:.4}", s.recall), format!("{:.4}", s.f1), s.support.to_string()]));
+        rows.push(Row::new(vec![
+            class.clone(),
+            format!("{:.4}", s.precision),
+            format!("{:.4}", s.recall),
+            format!("{:.4}", s.f1),
+            s.support.to_string(),
+        ]));
     }
-    rows.push(Row::new(vec!["accuracy".into(), String::new(), String::new(), format!("{:.4}", m.accuracy()), m.total().to_string()]).style(Style::default().bold()));
+    rows.push(
+        Row::new(vec!["accuracy".into(), String::new(), String::new(), format!("{:.4}", m.accuracy()), m.total().to_string()])
+            .style(Style::default().bold()),
+    );
     let header = Row::new(vec!["class", "precision", "recall", "f1-score", "support"]).style(Style::default().fg(t.muted));
     let w = [Constraint::Length(width), Constraint::Length(10), Constraint::Length(10), Constraint::Length(10), Constraint::Length(8)];
     let (r, c) = app.cursor;
-    let hint = if r < k && c < k { format!(" ⏎ show the {} images: true {} → predicted {} ", m.counts[r][c], classes[r], classes[c]) } else { String::new() };
-    let scores = Table::new(rows, w).header(header).block(block(app, " per-class scores ").title_bottom(Line::from(hint).style(Style::default().fg(t.muted))));
+    let hint = if r < k && c < k {
+        format!(" ⏎ show the {} images: true {} → predicted {} ", m.counts[r][c], classes[r], classes[c])
+    } else {
+        String::new()
+    };
+    let scores = Table::new(rows, w)
+        .header(header)
+        .block(block(app, " per-class scores ").title_bottom(Line::from(hint).style(Style::default().fg(t.muted))));
     f.render_widget(scores, bottom);
 }

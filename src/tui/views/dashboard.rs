@@ -4,19 +4,25 @@
 use super::block;
 use crate::train::trainer::fmt_lr;
 use crate::tui::app::App;
+use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Style};
+use ratatui::style::Style;
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Chart, Dataset, Gauge, GraphType, LegendPosition, Paragraph, Sparkline};
-use ratatui::Frame;
 
 pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let tall = area.height >= 18;
     let [gauges, charts, middle, log] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Length(if tall { (area.height.saturating_sub(2) / 2).max(8) } else { 0 }),
-        Constraint::Length(if area.height >= 12 { 4 } else { 0 }),
+        Constraint::Length(if area.height >= 20 {
+            5
+        } else if area.height >= 12 {
+            4
+        } else {
+            0
+        }),
         Constraint::Min(0),
     ])
     .areas(area);
@@ -80,13 +86,19 @@ fn draw_chart(f: &mut Frame, app: &App, area: Rect, accuracy: bool) {
     let fmt = |v: f64| if accuracy { format!("{v:.2}") } else { format!("{v:.2}") };
     let title = if accuracy { "accuracy" } else { "loss" };
     let datasets = vec![
-        Dataset::default().name("train").marker(Marker::Braille).graph_type(GraphType::Line).style(Style::default().fg(t.train)).data(&train),
+        Dataset::default()
+            .name("train")
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(Style::default().fg(t.train))
+            .data(&train),
         Dataset::default().name("val").marker(Marker::Braille).graph_type(GraphType::Line).style(Style::default().fg(t.val)).data(&val),
     ];
     let axis_style = Style::default().fg(t.muted);
     let chart = Chart::new(datasets)
         .block(block(app, format!(" {title} (train vs val) ")))
         .legend_position(Some(if accuracy { LegendPosition::BottomRight } else { LegendPosition::TopRight }))
+        .hidden_legend_constraints((Constraint::Ratio(1, 2), Constraint::Ratio(1, 2)))
         .x_axis(Axis::default().style(axis_style).bounds([1.0, xmax]).labels(vec![Span::raw("1"), Span::raw(format!("{}", xmax as usize))]))
         .y_axis(Axis::default().style(axis_style).bounds([lo, hi]).labels(vec![Span::raw(fmt(lo)), Span::raw(fmt(hi))]));
     f.render_widget(chart, area);
@@ -98,7 +110,8 @@ fn draw_sparkline(f: &mut Frame, app: &App, area: Rect) {
     let tail = &losses[losses.len().saturating_sub(width)..];
     let data: Vec<u64> = tail.iter().map(|l| (l * 1000.0).max(0.0) as u64).collect();
     let last = losses.last().map(|l| format!(" {l:.4}")).unwrap_or_default();
-    let spark = Sparkline::default().block(block(app, format!(" batch loss{last} "))).data(&data).style(Style::default().fg(app.theme.train));
+    let spark =
+        Sparkline::default().block(block(app, format!(" batch loss{last} "))).data(&data).style(Style::default().fg(app.theme.train));
     f.render_widget(spark, area);
 }
 
@@ -106,7 +119,14 @@ fn draw_lr(f: &mut Frame, app: &App, area: Rect) {
     let r = &app.run;
     let t = &app.theme;
     // The latest changes only: the line must fit without wrapping.
-    let hist: Vec<String> = r.lr_history.iter().rev().take(4).rev().map(|(e, lr)| if *e == 0 { fmt_lr(*lr) } else { format!("{} (ep {e})", fmt_lr(*lr)) }).collect();
+    let hist: Vec<String> = r
+        .lr_history
+        .iter()
+        .rev()
+        .take(4)
+        .rev()
+        .map(|(e, lr)| if *e == 0 { fmt_lr(*lr) } else { format!("{} (ep {e})", fmt_lr(*lr)) })
+        .collect();
     let best = match r.best {
         Some((a, e)) => format!("best val_acc {a:.4} @ epoch {e}"),
         None => "best val_acc –".into(),
@@ -115,9 +135,9 @@ fn draw_lr(f: &mut Frame, app: &App, area: Rect) {
         Line::from(vec![
             Span::styled("lr ", Style::default().fg(t.muted)),
             Span::styled(fmt_lr(r.lr), Style::default().fg(t.accent).bold()),
-            Span::styled(format!(" · {best}"), Style::default().fg(t.text)),
             Span::styled(format!(" · early stop {}", if r.early_stopping { "on" } else { "off" }), Style::default().fg(t.muted)),
         ]),
+        Line::from(Span::styled(best, Style::default().fg(t.text))),
         Line::from(Span::styled(format!("history {}", hist.join(" → ")), Style::default().fg(t.muted))),
     ];
     f.render_widget(Paragraph::new(lines).block(block(app, " learning rate · best ")), area);

@@ -4,11 +4,11 @@
 use super::block;
 use crate::data::display_class;
 use crate::tui::app::App;
+use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Style};
+use ratatui::style::Style;
 use ratatui::text::Line;
 use ratatui::widgets::{Bar, BarChart, BarGroup, Paragraph};
-use ratatui::Frame;
 use ratatui_image::{Resize, StatefulImage};
 
 pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
@@ -31,10 +31,18 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
         .iter()
         .enumerate()
         .map(|(c, name)| {
-            let bar = |v: usize, color, label: &str| Bar::default().value(v as u64).label(Line::from(label.to_string())).style(Style::default().fg(color)).value_style(Style::default().fg(t.background).bg(color));
-            BarGroup::default()
-                .label(Line::from(display_class(name)).centered())
-                .bars(&[bar(info.train_counts[c], t.green[3], "train"), bar(info.val_counts[c], t.red[3], "val"), bar(info.test_counts[c], t.muted, "test")])
+            let bar = |v: usize, color, label: &str| {
+                Bar::default()
+                    .value(v as u64)
+                    .label(Line::from(label.to_string()))
+                    .style(Style::default().fg(color))
+                    .value_style(Style::default().fg(t.background).bg(color))
+            };
+            BarGroup::default().label(Line::from(display_class(name)).centered()).bars(&[
+                bar(info.train_counts[c], t.green[3], "train"),
+                bar(info.val_counts[c], t.red[3], "val"),
+                bar(info.test_counts[c], t.muted, "test"),
+            ])
         })
         .collect();
     let bar_width = ((chart_area.width.saturating_sub(2) / (info.classes.len().max(1) as u16 * 4)).max(1)).min(8);
@@ -51,10 +59,17 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
     let cols = Layout::horizontal((0..n).map(|_| Constraint::Ratio(1, n as u32))).split(inner);
     for (c, col) in cols.iter().enumerate() {
         let [img, label] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(*col);
-        f.render_widget(Paragraph::new(Line::from(display_class(&info.classes[c])).centered()).style(Style::default().fg(t.text).bold()), label);
+        f.render_widget(
+            Paragraph::new(Line::from(display_class(&info.classes[c])).centered()).style(Style::default().fg(t.text).bold()),
+            label,
+        );
         match app.samples.get(c).cloned().flatten() {
             Some(path) => match app.images.get(&path.display().to_string()) {
-                Ok(proto) => f.render_stateful_widget(StatefulImage::default().resize(Resize::Scale(Some(image::imageops::FilterType::Triangle))), img, proto),
+                Ok(proto) => f.render_stateful_widget(
+                    StatefulImage::default().resize(Resize::Scale(Some(image::imageops::FilterType::Triangle))),
+                    img,
+                    proto,
+                ),
                 Err(e) => f.render_widget(Paragraph::new(e).style(Style::default().fg(t.warning)), img),
             },
             None => f.render_widget(Paragraph::new("(no sample yet)").style(Style::default().fg(t.muted)), img),

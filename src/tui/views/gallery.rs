@@ -5,11 +5,11 @@ use super::block;
 use crate::data::display_class;
 use crate::tui::app::App;
 use crate::tui::gallery::Split;
+use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{List, ListItem, ListState, Paragraph, Wrap};
-use ratatui::Frame;
 use ratatui_image::{Resize, StatefulImage};
 
 pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
@@ -17,11 +17,20 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
     let sel = app.gallery_selection();
     let items = app.gallery_items().to_vec();
     let split = if app.gallery_split == Split::Test && !app.run.test_predictions.is_empty() { "test" } else { "validation" };
-    let title = format!(" {split} · {} · sort {} · {}/{} ", app.filter.label(app.run.classes()), app.sort.label(), if sel.is_empty() { 0 } else { app.selected + 1 }, sel.len());
+    let title = format!(
+        " {split} · {} · sort {} · {}/{} ",
+        app.filter.label(app.run.classes()),
+        app.sort.label(),
+        if sel.is_empty() { 0 } else { app.selected + 1 },
+        sel.len()
+    );
     let t = app.theme.clone();
     let [list_area, preview_area] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
     if items.is_empty() {
-        f.render_widget(Paragraph::new("No predictions yet: validation images appear after the first epoch.").block(block(app, title)), area);
+        f.render_widget(
+            Paragraph::new("No predictions yet: validation images appear after the first epoch.").block(block(app, title)),
+            area,
+        );
         return;
     }
     let name = |i: usize| classes.get(i).cloned().unwrap_or_default();
@@ -39,7 +48,10 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
         })
         .collect();
     let mut state = ListState::default().with_selected((!sel.is_empty()).then_some(app.selected));
-    let list = List::new(rows).block(block(app, title)).highlight_style(Style::default().bg(t.surface).add_modifier(Modifier::BOLD)).highlight_symbol("▶ ");
+    let list = List::new(rows)
+        .block(block(app, title))
+        .highlight_style(Style::default().bg(t.surface).add_modifier(Modifier::BOLD))
+        .highlight_symbol("▶ ");
     f.render_stateful_widget(list, list_area, &mut state);
 
     let Some(&i) = sel.get(app.selected) else {
@@ -53,14 +65,28 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
     let inner = b.inner(img_area);
     f.render_widget(b, img_area);
     match app.images.get(&p.path) {
-        Ok(proto) => f.render_stateful_widget(StatefulImage::default().resize(Resize::Scale(Some(image::imageops::FilterType::Triangle))), inner, proto),
+        Ok(proto) => f.render_stateful_widget(
+            StatefulImage::default().resize(Resize::Scale(Some(image::imageops::FilterType::Triangle))),
+            inner,
+            proto,
+        ),
         Err(e) => f.render_widget(Paragraph::new(e).wrap(Wrap { trim: true }).style(Style::default().fg(t.warning)), inner),
     }
-    let verdict = if p.correct() { Span::styled("correct", Style::default().fg(t.accent).bold()) } else { Span::styled("WRONG", Style::default().fg(t.warning).bold()) };
-    let mut lines = vec![Line::from(vec![Span::raw(format!("true {} · predicted {} ", name(p.truth), name(p.pred))), verdict]), Line::from(format!("loss {:.4}", p.loss))];
+    let verdict = if p.correct() {
+        Span::styled("correct", Style::default().fg(t.accent).bold())
+    } else {
+        Span::styled("WRONG", Style::default().fg(t.warning).bold())
+    };
+    let mut lines = vec![
+        Line::from(vec![Span::raw(format!("true {} · predicted {} ", name(p.truth), name(p.pred))), verdict]),
+        Line::from(format!("loss {:.4}", p.loss)),
+    ];
     for (c, prob) in p.probs.iter().enumerate() {
         let bar = "█".repeat((prob * 20.0).round() as usize);
-        lines.push(Line::from(vec![Span::raw(format!("{:<11}{:>6.1}% ", name(c), prob * 100.0)), Span::styled(bar, Style::default().fg(if c == p.truth { t.train } else { t.val }))]));
+        lines.push(Line::from(vec![
+            Span::raw(format!("{:<11}{:>6.1}% ", name(c), prob * 100.0)),
+            Span::styled(bar, Style::default().fg(if c == p.truth { t.train } else { t.val })),
+        ]));
     }
     f.render_widget(Paragraph::new(lines).block(block(app, " prediction ")), caption);
 }

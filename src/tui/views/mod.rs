@@ -9,11 +9,11 @@ mod overlays;
 
 use super::action::View;
 use super::app::{App, Mode};
+use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Tabs};
-use ratatui::Frame;
 
 pub fn fmt_secs(s: f64) -> String {
     crate::commands::headless::fmt_duration(s)
@@ -40,7 +40,8 @@ pub fn block<'a>(app: &App, title: impl Into<Line<'a>>) -> Block<'a> {
 pub fn draw(f: &mut Frame, app: &mut App) {
     let area = f.area();
     f.render_widget(Block::default().style(Style::default().bg(app.theme.background).fg(app.theme.text)), area);
-    let [header, tabs, body, footer] = Layout::vertical([Constraint::Length(2), Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)]).areas(area);
+    let [header, tabs, body, footer] =
+        Layout::vertical([Constraint::Length(2), Constraint::Length(1), Constraint::Min(0), Constraint::Length(1)]).areas(area);
     draw_header(f, app, header);
     draw_tabs(f, app, tabs);
     match app.view {
@@ -68,7 +69,11 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
         _ => t.accent,
     };
     let sep = Span::styled(" │ ", Style::default().fg(t.border));
-    let mut l1 = vec![Span::styled(" tumorscope", Style::default().fg(t.text).bold()), sep.clone(), Span::styled(r.state.label().to_uppercase(), Style::default().fg(state_color).bold())];
+    let mut l1 = vec![
+        Span::styled(" tumorscope", Style::default().fg(t.text).bold()),
+        sep.clone(),
+        Span::styled(r.state.label().to_uppercase(), Style::default().fg(state_color).bold()),
+    ];
     l1.extend([sep.clone(), Span::raw(format!("epoch {}/{}", r.epoch, r.epochs))]);
     l1.extend([sep.clone(), Span::raw(format!("{} elapsed", fmt_secs(app.elapsed())))]);
     if let Some(eta) = r.eta_seconds() {
@@ -87,7 +92,12 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
         if i.synthetic {
             l2.push(Span::styled(" SYNTHETIC", Style::default().fg(t.warning).bold()));
         }
-        l2.extend([sep.clone(), Span::styled(i.model.clone(), Style::default().fg(t.muted)), sep, Span::styled(i.device.clone(), Style::default().fg(t.muted))]);
+        l2.extend([
+            sep.clone(),
+            Span::styled(i.model.clone(), Style::default().fg(t.muted)),
+            sep,
+            Span::styled(i.device.clone(), Style::default().fg(t.muted)),
+        ]);
     }
     f.render_widget(Paragraph::new(vec![Line::from(l1), Line::from(l2)]).style(Style::default().bg(t.surface).fg(t.text)), area);
 }
@@ -104,9 +114,24 @@ fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
 
 fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
     let keys: &[(&str, &str)] = match app.view {
-        View::Gallery => &[("↑↓", "move"), ("f", "filter"), ("o", "sort"), ("v", "val/test"), ("i", "img"), ("s", "stop"), ("?", "help"), ("q", "quit")],
-        View::Confusion => &[("←↑↓→", "cell"), ("⏎", "images"), ("v", "val/test"), ("s", "stop"), ("+/-", "lr"), ("?", "help"), ("q", "quit")],
-        _ => &[("s", "stop"), ("S", "stop now"), ("+/-", "lr"), ("l", "set lr"), ("p", "pause"), ("c", "ckpt"), ("e", "early stop"), ("t", "theme"), ("?", "help"), ("q", "quit")],
+        View::Gallery => {
+            &[("↑↓", "move"), ("f", "filter"), ("o", "sort"), ("v", "val/test"), ("i", "img"), ("s", "stop"), ("?", "help"), ("q", "quit")]
+        }
+        View::Confusion => {
+            &[("←↑↓→", "cell"), ("⏎", "images"), ("v", "val/test"), ("s", "stop"), ("+/-", "lr"), ("?", "help"), ("q", "quit")]
+        }
+        _ => &[
+            ("s", "stop"),
+            ("S", "stop now"),
+            ("+/-", "lr"),
+            ("l", "set lr"),
+            ("p", "pause"),
+            ("c", "ckpt"),
+            ("e", "early stop"),
+            ("t", "theme"),
+            ("?", "help"),
+            ("q", "quit"),
+        ],
     };
     let mut spans = vec![];
     for (k, what) in keys {

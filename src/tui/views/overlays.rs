@@ -3,11 +3,11 @@
 use super::block;
 use crate::tui::app::App;
 use crate::tui::keys::HELP;
+use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
-use ratatui::style::{Style};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
-use ratatui::Frame;
 
 fn centered(area: Rect, w: u16, h: u16) -> Rect {
     let [v] = Layout::vertical([Constraint::Length(h.min(area.height))]).flex(Flex::Center).areas(area);
@@ -18,13 +18,20 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
 fn popup(f: &mut Frame, app: &App, area: Rect, title: &str, lines: Vec<Line>, w: u16) {
     let r = centered(area, w, lines.len() as u16 + 2);
     f.render_widget(Clear, r);
-    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block(app, format!(" {title} ")).border_style(Style::default().fg(app.theme.accent))), r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(app, format!(" {title} ")).border_style(Style::default().fg(app.theme.accent))),
+        r,
+    );
 }
 
 pub fn help(f: &mut Frame, app: &App, area: Rect) {
     let lines: Vec<Line> = HELP
         .iter()
-        .map(|(k, what)| Line::from(vec![Span::styled(format!("{k:>30}  "), Style::default().fg(app.theme.accent).bold()), Span::raw(*what)]))
+        .map(|(k, what)| {
+            Line::from(vec![Span::styled(format!("{k:>30}  "), Style::default().fg(app.theme.accent).bold()), Span::raw(*what)])
+        })
         .chain([Line::from(""), Line::from(Span::styled("Esc, Enter or ? closes this help", Style::default().fg(app.theme.muted)))])
         .collect();
     popup(f, app, area, "keys", lines, 96);
@@ -54,14 +61,22 @@ pub fn summary(f: &mut Frame, app: &App, area: Rect) {
     let r = &app.run;
     let mut lines = vec![];
     if r.synthetic() {
-        lines.push(Line::from(Span::styled("SYNTHETIC data: these figures say nothing about real MRI", Style::default().fg(app.theme.warning).bold())));
+        lines.push(Line::from(Span::styled(
+            "SYNTHETIC data: these figures say nothing about real MRI",
+            Style::default().fg(app.theme.warning).bold(),
+        )));
     }
     if let Some(e) = &r.error {
         lines.push(Line::from(Span::styled(format!("training failed: {e}"), Style::default().fg(app.theme.warning).bold())));
     }
     if let Some(o) = &r.outcome {
         lines.push(Line::from(format!("{} · {}", o.reason, super::fmt_secs(o.elapsed_seconds))));
-        lines.push(Line::from(format!("best val_acc {:.4} at epoch {}{}", o.best_val_acc, o.best_epoch, o.test_acc.map(|a| format!(" · test accuracy {a:.4}")).unwrap_or_default())));
+        lines.push(Line::from(format!(
+            "best val_acc {:.4} at epoch {}{}",
+            o.best_val_acc,
+            o.best_epoch,
+            o.test_acc.map(|a| format!(" · test accuracy {a:.4}")).unwrap_or_default()
+        )));
     }
     if let Some(rep) = &r.test_report {
         lines.push(Line::from(""));
