@@ -22,7 +22,6 @@ pub async fn follow(
     commands: std::sync::mpsc::Sender<TrainCommand>,
 ) -> anyhow::Result<()> {
     let mut bar: Option<ProgressBar> = None;
-    let mut epochs = 0;
     let mut epoch_secs: Vec<f64> = vec![];
     let mut failed = None;
     let mut interrupts = 0;
@@ -42,7 +41,6 @@ pub async fn follow(
         let Some(ev) = ev else { break };
         match ev {
             TrainEvent::Started { info } => {
-                epochs = info.config.epochs;
                 println!(
                     "run {}\n  model {} on {}, data {}{}\n  train {} / val {} / test {} images, {} batches per epoch",
                     info.run_dir,
@@ -78,14 +76,14 @@ pub async fn follow(
                 println!(
                     "epoch {:>2}/{}  loss {:.4}  acc {:.4}  val_loss {:.4}  val_acc {:.4}  lr {:.2e}  {:.1} img/s  ETA {}",
                     m.epoch,
-                    epochs,
+                    m.epochs,
                     m.train_loss,
                     m.train_acc,
                     m.val_loss,
                     m.val_acc,
                     m.lr,
                     m.img_per_s,
-                    fmt_duration(mean * (epochs.saturating_sub(m.epoch)) as f64)
+                    fmt_duration(mean * (m.epochs.saturating_sub(m.epoch)) as f64)
                 );
             }
             TrainEvent::Log { message } => {
