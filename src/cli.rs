@@ -133,6 +133,9 @@ pub struct EvalArgs {
     /// Machine-readable JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Test-time augmentation: average the image's and its mirror's probabilities.
+    #[arg(long)]
+    pub tta: bool,
     #[arg(long, default_value = "auto")]
     pub device: String,
 }

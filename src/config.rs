@@ -36,6 +36,9 @@ pub struct TrainConfig {
     pub lr: f64,
     pub weight_decay: f64,
     pub dropout: f64,
+    /// BatchNorm running-statistics momentum (PyTorch convention). The Lite0 weights came with 0.01
+    /// (Keras 0.99); 0.1 lets the statistics follow the weights while fine-tuning.
+    pub bn_momentum: f64,
     /// Share of the training images held out for validation (the article's validation_split).
     pub val_fraction: f64,
     /// Share held out for test when the data has no `Testing/` folder.
@@ -63,9 +66,10 @@ impl Default for TrainConfig {
             image_size: 150,
             batch_size: 32,
             epochs: 12,
-            lr: 1e-3,
+            lr: 3e-4,
             weight_decay: 0.0,
             dropout: 0.5,
+            bn_momentum: 0.1,
             val_fraction: 0.1,
             test_fraction: 0.15,
             seed: 42,
@@ -123,6 +127,9 @@ impl TrainConfig {
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("dropout {} must be in [0, 1)", self.dropout));
+        }
+        if !(0.0 < self.bn_momentum && self.bn_momentum <= 1.0) {
+            return bad(format!("bn_momentum {} must be in (0, 1]", self.bn_momentum));
         }
         for (name, v) in [("val_fraction", self.val_fraction), ("test_fraction", self.test_fraction)] {
             if !(0.0..0.9).contains(&v) {

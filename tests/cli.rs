@@ -157,6 +157,8 @@ fn synthetic_demo_is_labelled_and_learns() {
             "64",
             "--epochs",
             "6",
+            "--lr",
+            "1e-3",
             "--runs-dir",
             runs.to_str().unwrap(),
         ],

@@ -31,7 +31,7 @@ fn imagenet_logits_agree_with_pytorch() {
 
     for channels_last in [false, true] {
         let mut vs = VarStore::new(Device::Cpu);
-        let net = Lite0::new(&vs.root(), Head::ImageNet, 0.2);
+        let net = Lite0::new(&vs.root(), Head::ImageNet, 0.2, 0.01);
         weights::load_checkpoint(&mut vs, &w).unwrap(); // every variable must be in the file
         let x = if channels_last {
             weights::to_channels_last(&vs).unwrap();

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 use tumorscope::config::{ModelKind, TrainConfig};
-use tumorscope::data::{make_split, ImageSet};
+use tumorscope::data::{ImageSet, make_split};
 use tumorscope::runlog::RunDir;
 use tumorscope::train::{self, RunState, TrainCommand, TrainEvent, TrainJob};
 
@@ -45,11 +45,15 @@ fn job(dir: &std::path::Path, cfg: TrainConfig) -> TrainJob {
 }
 
 fn small(epochs: usize) -> TrainConfig {
-    TrainConfig { model: ModelKind::SmallCnn, image_size: 32, batch_size: 8, epochs, augment: true, ..Default::default() }
+    TrainConfig { model: ModelKind::SmallCnn, image_size: 32, batch_size: 8, epochs, lr: 1e-3, augment: true, ..Default::default() }
 }
 
 /// Receive until `pred` matches, collecting everything seen.
-fn until(rx: &mut tokio::sync::mpsc::UnboundedReceiver<TrainEvent>, seen: &mut Vec<TrainEvent>, pred: impl Fn(&TrainEvent) -> bool) -> TrainEvent {
+fn until(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<TrainEvent>,
+    seen: &mut Vec<TrainEvent>,
+    pred: impl Fn(&TrainEvent) -> bool,
+) -> TrainEvent {
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     loop {
         assert!(std::time::Instant::now() < deadline, "timed out; seen {} events", seen.len());
@@ -94,7 +98,10 @@ fn commands_are_obeyed_echoed_and_logged() {
     let e = until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::Finished { .. }));
     let TrainEvent::Finished { reason, .. } = e else { unreachable!() };
     assert_eq!(reason, "stopped by user after epoch 1");
-    assert!(seen.iter().any(|e| matches!(e, TrainEvent::EpochEnd { metrics } if metrics.epoch == 1)), "the epoch is completed, with validation");
+    assert!(
+        seen.iter().any(|e| matches!(e, TrainEvent::EpochEnd { metrics } if metrics.epoch == 1)),
+        "the epoch is completed, with validation"
+    );
     assert!(seen.iter().any(|e| matches!(e, TrainEvent::TestReport { .. })));
     h.thread.join().unwrap();
     // Everything the channel said is in the log, in order.

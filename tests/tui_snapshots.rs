@@ -40,7 +40,7 @@ fn predictions(dir: &Path) -> Vec<Prediction> {
 
 /// A run three epochs in, with a plateau LR drop and a user LR change.
 fn script(dir: &Path, finished: bool) -> Vec<TrainEvent> {
-    let config = TrainConfig::default();
+    let config = TrainConfig { lr: 1e-3, ..TrainConfig::default() };
     let mut ev = vec![
         TrainEvent::Started {
             info: RunInfo {
@@ -191,6 +191,7 @@ fn summary_after_finish_and_small_terminal() {
 }
 
 #[test]
+#[allow(clippy::needless_range_loop)]
 fn confusion_cells_use_the_articles_palettes() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = app(dir.path(), false);

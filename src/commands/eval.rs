@@ -3,7 +3,7 @@
 use super::prepare::{self, DataSource};
 use crate::cli::EvalArgs;
 use crate::runlog::RunDir;
-use crate::train::evaluate::evaluate;
+use crate::train::evaluate::evaluate_with;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 use tch::nn::VarStore;
@@ -53,13 +53,14 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if idx.is_empty() {
         anyhow::bail!("{}: the {} split is empty", src.root.display(), args.split);
     }
-    let ev = evaluate(&lr.net, &set, idx, 64, lr.device)?;
+    let ev = evaluate_with(&lr.net, &set, idx, 64, lr.device, args.tta)?;
     let report = ev.confusion.report(&set.classes);
     if args.json {
         let out = serde_json::json!({
             "run": args.run.display().to_string(),
             "checkpoint": lr.checkpoint.display().to_string(),
             "split": args.split,
+            "tta": args.tta,
             "synthetic": set.synthetic,
             "loss": ev.loss,
             "report": report,
@@ -67,12 +68,13 @@ pub fn run(args: EvalArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!(
-            "{} split of {}{}: {} images, checkpoint {}\n",
+            "{} split of {}{}: {} images, checkpoint {}{}\n",
             args.split,
             src.root.display(),
             if set.synthetic { " [SYNTHETIC]" } else { "" },
             idx.len(),
-            lr.checkpoint.display()
+            lr.checkpoint.display(),
+            if args.tta { ", mirror TTA" } else { "" }
         );
         println!("{}", report.to_text(4));
         println!("confusion matrix (rows: true, columns: predicted)\n{}", report.confusion_text());

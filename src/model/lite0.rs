@@ -60,8 +60,8 @@ impl SameConv {
     }
 }
 
-fn bn(p: nn::Path, c: i64) -> nn::BatchNorm {
-    nn::batch_norm2d(p, c, nn::BatchNormConfig { eps: 1e-3, momentum: 0.01, ..Default::default() })
+fn bn(p: nn::Path, c: i64, momentum: f64) -> nn::BatchNorm {
+    nn::batch_norm2d(p, c, nn::BatchNormConfig { eps: 1e-3, momentum, ..Default::default() })
 }
 
 #[derive(Debug)]
@@ -75,15 +75,15 @@ struct Block {
 }
 
 impl Block {
-    fn new(p: &nn::Path, e: i64, k: i64, s: i64, cin: i64, cout: i64) -> Self {
+    fn new(p: &nn::Path, e: i64, k: i64, s: i64, cin: i64, cout: i64, m: f64) -> Self {
         let mid = cin * e;
-        let expand = (e != 1).then(|| (SameConv::new(p / "_expand_conv", cin, mid, 1, 1, 1), bn(p / "_bn0", mid)));
+        let expand = (e != 1).then(|| (SameConv::new(p / "_expand_conv", cin, mid, 1, 1, 1), bn(p / "_bn0", mid, m)));
         Block {
             expand,
             depthwise: SameConv::new(p / "_depthwise_conv", mid, mid, k, s, mid),
-            bn1: bn(p / "_bn1", mid),
+            bn1: bn(p / "_bn1", mid, m),
             project: SameConv::new(p / "_project_conv", mid, cout, 1, 1, 1),
-            bn2: bn(p / "_bn2", cout),
+            bn2: bn(p / "_bn2", cout, m),
             residual: s == 1 && cin == cout,
         }
     }
@@ -112,13 +112,13 @@ pub struct Lite0 {
 }
 
 impl Lite0 {
-    pub fn new(p: &nn::Path, head: Head, dropout: f64) -> Self {
+    pub fn new(p: &nn::Path, head: Head, dropout: f64, bn_momentum: f64) -> Self {
         let mut blocks = Vec::new();
         let bp = p / "_blocks";
         for (e, k, s, cin, cout, r) in STAGES {
             for i in 0..r {
                 let n = blocks.len();
-                blocks.push(Block::new(&(&bp / n), e, k, if i == 0 { s } else { 1 }, if i == 0 { cin } else { cout }, cout));
+                blocks.push(Block::new(&(&bp / n), e, k, if i == 0 { s } else { 1 }, if i == 0 { cin } else { cout }, cout, bn_momentum));
             }
         }
         let fc = match head {
@@ -127,10 +127,10 @@ impl Lite0 {
         };
         Lite0 {
             stem: SameConv::new(p / "_conv_stem", 3, 32, 3, 2, 1),
-            bn0: bn(p / "_bn0", 32),
+            bn0: bn(p / "_bn0", 32, bn_momentum),
             blocks,
             head: SameConv::new(p / "_conv_head", 320, FEATURES, 1, 1, 1),
-            bn1: bn(p / "_bn1", FEATURES),
+            bn1: bn(p / "_bn1", FEATURES, bn_momentum),
             dropout,
             fc,
         }
@@ -167,7 +167,7 @@ mod tests {
     #[test]
     fn shapes_and_parameter_count() {
         let vs = nn::VarStore::new(tch::Device::Cpu);
-        let m = Lite0::new(&vs.root(), Head::ImageNet, 0.2);
+        let m = Lite0::new(&vs.root(), Head::ImageNet, 0.2, 0.01);
         let n: i64 = vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
         // The PyPI file holds 4.65 M parameters (BatchNorm running stats are buffers, not counted here).
         assert!((4_600_000..4_700_000).contains(&n), "{n}");
