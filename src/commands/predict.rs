@@ -87,11 +87,9 @@ pub fn run(args: PredictArgs) -> Result<()> {
             );
             continue;
         }
-        if show {
-            if let Ok(img) = decode::open_rgb(&path) {
-                let conf = viuer::Config { width: Some(40), absolute_offset: false, ..Default::default() };
-                let _ = viuer::print(&image::DynamicImage::ImageRgb8(img), &conf);
-            }
+        if show && let Ok(img) = decode::open_rgb(&path) {
+            let conf = viuer::Config { width: Some(40), absolute_offset: false, ..Default::default() };
+            let _ = viuer::print(&image::DynamicImage::ImageRgb8(img), &conf);
         }
         let name = display_class(&lr.meta.classes[best]);
         let verdict = if name == "no tumor" { "no tumor detected".to_string() } else { format!("{name} tumor") };

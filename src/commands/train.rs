@@ -62,9 +62,12 @@ pub async fn run(args: TrainArgs) -> Result<()> {
             super::headless::follow(handle.events, commands.clone()).await
         }
     };
-    drop(commands);
-    if result.is_ok() {
-        let _ = handle.thread.join();
+    if result.is_err() {
+        // The screen failed, not the training: stop it cleanly (weights saved) rather than exit
+        // while libtorch is mid-step on the trainer thread.
+        let _ = commands.send(crate::train::TrainCommand::StopNow);
     }
+    drop(commands);
+    let _ = handle.thread.join();
     result
 }

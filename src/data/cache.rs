@@ -109,8 +109,8 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let f = t.path().join("a.jpg");
         std::fs::write(&f, b"abc").unwrap();
-        let k1 = cache_key(&[f.clone()], 150);
-        assert_ne!(k1, cache_key(&[f.clone()], 64));
+        let k1 = cache_key(std::slice::from_ref(&f), 150);
+        assert_ne!(k1, cache_key(std::slice::from_ref(&f), 64));
         std::fs::write(&f, b"abcd").unwrap();
         assert_ne!(k1, cache_key(&[f], 150));
     }

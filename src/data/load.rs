@@ -90,7 +90,7 @@ pub fn load_dataset(root: &Path, size: u32, limit_per_class: usize, progress: Pr
                 .map(|p| {
                     let r = decode::decode_file(p, size);
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    if n % 64 == 0 || n == paths.len() {
+                    if n.is_multiple_of(64) || n == paths.len() {
                         progress(n, paths.len());
                     }
                     r

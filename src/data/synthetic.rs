@@ -23,7 +23,7 @@ pub fn render(class: usize, rng: &mut Rng) -> image::GrayImage {
     let rx = rng.range(54.0, 64.0);
     let ry = rng.range(64.0, 72.0);
     let gain = rng.range(0.8, 1.2);
-    let tex = (rng.range(0.15, 0.3), rng.range(0.15, 0.3), rng.range(0.0, 6.28));
+    let tex = (rng.range(0.15, 0.3), rng.range(0.15, 0.3), rng.range(0.0, std::f64::consts::TAU));
     // Lesion blobs: (x, y, radius, intensity); glioma gets a dark core.
     let mut blobs: Vec<(f64, f64, f64, f64)> = vec![];
     let mut core: Option<(f64, f64, f64)> = None;
@@ -70,10 +70,10 @@ pub fn render(class: usize, rng: &mut Rng) -> image::GrayImage {
                     v = v.max(v + (bi - v) * 0.3 * (1.0 - (d - br) / 4.0));
                 }
             }
-            if let Some((gx, gy, gr)) = core {
-                if ((x - gx).powi(2) + (y - gy).powi(2)).sqrt() < gr {
-                    v = 55.0;
-                }
+            if let Some((gx, gy, gr)) = core
+                && ((x - gx).powi(2) + (y - gy).powi(2)).sqrt() < gr
+            {
+                v = 55.0;
             }
         }
         let noise = (rng.next_f64() + rng.next_f64() + rng.next_f64() - 1.5) * 14.0;

@@ -76,11 +76,11 @@ struct Emitter {
 
 impl Emitter {
     fn emit(&mut self, e: TrainEvent) {
-        if let Err(err) = self.log.append(&e) {
-            if !self.log_failed {
-                self.log_failed = true;
-                let _ = self.tx.send(TrainEvent::Log { message: format!("cannot write events.jsonl: {err}") });
-            }
+        if let Err(err) = self.log.append(&e)
+            && !self.log_failed
+        {
+            self.log_failed = true;
+            let _ = self.tx.send(TrainEvent::Log { message: format!("cannot write events.jsonl: {err}") });
         }
         let _ = self.tx.send(e); // a closed UI must not stop training
     }

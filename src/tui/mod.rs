@@ -134,19 +134,19 @@ async fn follow_log(path: PathBuf, tx: tokio::sync::mpsc::UnboundedSender<TrainE
     let mut pos = 0u64;
     let mut pending = String::new();
     loop {
-        if let Ok(mut f) = std::fs::File::open(&path) {
-            if f.seek(SeekFrom::Start(pos)).is_ok() {
-                let mut buf = String::new();
-                if let Ok(n) = f.read_to_string(&mut buf) {
-                    pos += n as u64;
-                    pending.push_str(&buf);
-                    while let Some(i) = pending.find('\n') {
-                        let line: String = pending.drain(..=i).collect();
-                        if let Ok(ev) = serde_json::from_str::<TrainEvent>(&line) {
-                            if tx.send(ev).is_err() {
-                                return;
-                            }
-                        }
+        if let Ok(mut f) = std::fs::File::open(&path)
+            && f.seek(SeekFrom::Start(pos)).is_ok()
+        {
+            let mut buf = String::new();
+            if let Ok(n) = f.read_to_string(&mut buf) {
+                pos += n as u64;
+                pending.push_str(&buf);
+                while let Some(i) = pending.find('\n') {
+                    let line: String = pending.drain(..=i).collect();
+                    if let Ok(ev) = serde_json::from_str::<TrainEvent>(&line)
+                        && tx.send(ev).is_err()
+                    {
+                        return;
                     }
                 }
             }

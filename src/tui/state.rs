@@ -145,10 +145,10 @@ impl RunView {
             }
             TrainEvent::Checkpointed { .. } => {}
             TrainEvent::Log { message } => {
-                if let Some(on) = message.strip_prefix("early stopping ") {
-                    if on.starts_with("on") || on.starts_with("off") {
-                        self.early_stopping = on.starts_with("on");
-                    }
+                if let Some(on) = message.strip_prefix("early stopping ")
+                    && (on.starts_with("on") || on.starts_with("off"))
+                {
+                    self.early_stopping = on.starts_with("on");
                 }
                 self.push_log(message.clone());
             }

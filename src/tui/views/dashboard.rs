@@ -83,7 +83,7 @@ fn draw_chart(f: &mut Frame, app: &App, area: Rect, accuracy: bool) {
         let hi = values.fold(0.0f64, f64::max);
         (0.0, if hi > 0.0 { hi * 1.1 } else { 1.0 })
     };
-    let fmt = |v: f64| if accuracy { format!("{v:.2}") } else { format!("{v:.2}") };
+    let fmt = |v: f64| format!("{v:.2}");
     let title = if accuracy { "accuracy" } else { "loss" };
     let datasets = vec![
         Dataset::default()

@@ -45,7 +45,7 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
             ])
         })
         .collect();
-    let bar_width = ((chart_area.width.saturating_sub(2) / (info.classes.len().max(1) as u16 * 4)).max(1)).min(8);
+    let bar_width = (chart_area.width.saturating_sub(2) / (info.classes.len().max(1) as u16 * 4)).clamp(1, 8);
     let mut chart = BarChart::default().block(block(app, title)).bar_width(bar_width).bar_gap(1).group_gap(2);
     for g in groups {
         chart = chart.data(g);
