@@ -9,7 +9,7 @@ rounds="${2:-2}"
 cargo build --release --quiet
 bin="$PWD/target/release/tumorscope"
 out=$(mktemp -d)
-args="--data $data --limit-per-class 48 --epochs 3 --no-early-stopping --seed 1"
+args="--data $data --limit-per-class 96 --epochs 3 --no-early-stopping --seed 1"
 for i in $(seq "$rounds"); do
   "$bin" train $args --no-tui --runs-dir "$out/plain" > /dev/null
   tmux new-session -d -s tsbench -x 100 -y 30 "TUMORSCOPE_IMAGES=halfblocks $bin train $args --runs-dir $out/tui"
