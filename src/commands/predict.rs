@@ -61,8 +61,9 @@ pub fn run(args: PredictArgs) -> Result<()> {
                 continue;
             }
         };
-        let decoded = match decode::decode_file(&path, size) {
-            Ok(d) => d,
+        // One read and decode serves both the network input and the terminal preview.
+        let img = match decode::open_rgb(&path) {
+            Ok(img) => img,
             Err(e) => {
                 eprintln!("error: {}: {e}", path.display());
                 failures += 1;
@@ -70,7 +71,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
             }
         };
         let s = size as i64;
-        let x = Tensor::f_from_data_size(&decoded.rgb, &[1, s, s, 3], Kind::Uint8)?
+        let x = Tensor::f_from_data_size(&decode::resize_for_network(&img, size), &[1, s, s, 3], Kind::Uint8)?
             .to_device(lr.device)
             .to_kind(Kind::Float)
             .permute([0, 3, 1, 2]);
@@ -87,7 +88,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
             );
             continue;
         }
-        if show && let Ok(img) = decode::open_rgb(&path) {
+        if show {
             let conf = viuer::Config { width: Some(40), absolute_offset: false, ..Default::default() };
             let _ = viuer::print(&image::DynamicImage::ImageRgb8(img), &conf);
         }

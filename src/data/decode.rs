@@ -18,6 +18,12 @@ pub fn decode_file(path: &Path, size: u32) -> Result<Decoded, String> {
 }
 
 pub fn decode_bytes(bytes: &[u8], size: u32) -> Result<Decoded, String> {
+    let rgb = decode_rgb(bytes)?;
+    Ok(Decoded { rgb: resize_for_network(&rgb, size), content_hash: crate::rng::fnv1a(bytes, crate::rng::FNV_OFFSET) })
+}
+
+/// Decode any supported image, any size, as RGB.
+pub fn decode_rgb(bytes: &[u8]) -> Result<image::RgbImage, String> {
     if bytes.is_empty() {
         return Err("empty file (0 bytes)".into());
     }
@@ -26,19 +32,17 @@ pub fn decode_bytes(bytes: &[u8], size: u32) -> Result<Decoded, String> {
     if img.width() == 0 || img.height() == 0 {
         return Err("image has zero width or height".into());
     }
-    let rgb = img.to_rgb8();
-    let resized = image::imageops::resize(&rgb, size, size, FilterType::Triangle);
-    Ok(Decoded { rgb: resized.into_raw(), content_hash: crate::rng::fnv1a(bytes, crate::rng::FNV_OFFSET) })
+    Ok(img.to_rgb8())
+}
+
+/// The network's input: `size×size` RGB bytes, resized exactly as the training data was.
+pub fn resize_for_network(rgb: &image::RgbImage, size: u32) -> Vec<u8> {
+    image::imageops::resize(rgb, size, size, FilterType::Triangle).into_raw()
 }
 
 /// Load an image for display or prediction, any size, as RGB.
 pub fn open_rgb(path: &Path) -> Result<image::RgbImage, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    if bytes.is_empty() {
-        return Err("empty file (0 bytes)".into());
-    }
-    let format = image::guess_format(&bytes).map_err(|_| "not an image (unrecognised format)".to_string())?;
-    image::load_from_memory_with_format(&bytes, format).map(|i| i.to_rgb8()).map_err(|e| format!("corrupt or truncated image: {e}"))
+    decode_rgb(&std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?)
 }
 
 #[cfg(test)]
