@@ -109,7 +109,10 @@ impl App {
             }
             _ => {}
         }
-        self.clamp_selection();
+        // Only these change the prediction lists or the class count; batch events (the hot path) do not.
+        if matches!(ev, TrainEvent::Started { .. } | TrainEvent::Predictions { .. } | TrainEvent::TestReport { .. }) {
+            self.clamp_selection();
+        }
     }
 
     pub fn gallery_items(&self) -> &[crate::train::Prediction] {
