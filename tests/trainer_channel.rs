@@ -91,6 +91,7 @@ fn commands_are_obeyed_echoed_and_logged() {
     assert_eq!(reason, "user");
     assert!(std::path::Path::new(&path).exists());
     h.commands.send(TrainCommand::SetEarlyStopping(false)).unwrap();
+    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::EarlyStopping { enabled: false }));
     until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::Log { message } if message.starts_with("early stopping off")));
     h.commands.send(TrainCommand::Resume).unwrap();
     until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::State { state: RunState::Training }));

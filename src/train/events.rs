@@ -128,6 +128,10 @@ pub enum TrainEvent {
         val_acc: Option<f64>,
         reason: String,
     },
+    /// Early stopping was switched on or off.
+    EarlyStopping {
+        enabled: bool,
+    },
     /// A control or callback message for the log pane.
     Log {
         message: String,

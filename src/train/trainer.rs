@@ -165,6 +165,7 @@ fn apply(cmd: TrainCommand, c: &mut Control, early: &mut EarlyStopping, out: &mu
         }
         TrainCommand::SetEarlyStopping(on) => {
             early.enabled = on;
+            out.emit(TrainEvent::EarlyStopping { enabled: on });
             format!("early stopping {} (patience {}, waited {})", if on { "on" } else { "off" }, early.patience, early.wait())
         }
     };

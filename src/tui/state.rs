@@ -144,14 +144,8 @@ impl RunView {
                 self.lr_history.push((*epoch, *to));
             }
             TrainEvent::Checkpointed { .. } => {}
-            TrainEvent::Log { message } => {
-                if let Some(on) = message.strip_prefix("early stopping ")
-                    && (on.starts_with("on") || on.starts_with("off"))
-                {
-                    self.early_stopping = on.starts_with("on");
-                }
-                self.push_log(message.clone());
-            }
+            TrainEvent::EarlyStopping { enabled } => self.early_stopping = *enabled,
+            TrainEvent::Log { message } => self.push_log(message.clone()),
             TrainEvent::Predictions { split, items, .. } => match split.as_str() {
                 "test" => self.test_predictions = items.clone(),
                 _ => self.val_predictions = items.clone(),
