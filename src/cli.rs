@@ -11,6 +11,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Parsed once per process; the size of `TrainArgs` does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Train a classifier (TUI dashboard on a terminal; plain progress lines otherwise or with --no-tui).
@@ -19,8 +21,14 @@ pub enum Command {
     Eval(EvalArgs),
     /// Classify image files or folders with a trained run.
     Predict(PredictArgs),
-    /// Follow a run folder's events.jsonl in the dashboard (read-only; e.g. a run training headless).
+    /// Follow a run in the dashboard, read-only (live or finished).
     Watch(WatchArgs),
+    /// Open the dashboard of a running run, with every control key (default: the newest running run).
+    Attach(AttachArgs),
+    /// Send one command to a running run and print the trainer's answer.
+    Ctl(CtlArgs),
+    /// List the runs under the runs folder: state, epochs, best and test accuracy.
+    Runs(RunsArgs),
     /// Measure training and inference throughput of a network on synthetic batches.
     Bench(BenchArgs),
 }
@@ -81,9 +89,46 @@ pub struct TrainArgs {
     /// Dashboard theme: a name from themes/ (article, light, high-contrast) or a TOML file path.
     #[arg(long, default_value = "article")]
     pub theme: String,
+    /// Start the run as a background process (own session, no terminal) and return at once.
+    #[arg(long)]
+    pub detach: bool,
+    /// Continue a stopped or crashed run exactly where it stopped, in the same folder.
+    #[arg(long, value_name = "RUN")]
+    pub resume: Option<PathBuf>,
+    /// Stop and save when the terminal hangs up (default: keep training; attach later).
+    #[arg(long)]
+    pub stop_on_hangup: bool,
+    /// Internal: the run folder a detaching parent created.
+    #[arg(long, hide = true)]
+    pub run_dir: Option<PathBuf>,
+    /// Internal: this process is the detached child.
+    #[arg(long, hide = true)]
+    pub detached_child: bool,
 }
 
 impl TrainArgs {
+    /// Settings given as flags that a resumed run cannot change (it keeps its own).
+    pub fn fixed_on_resume(&self) -> Vec<&'static str> {
+        let mut v = vec![];
+        macro_rules! given {
+            ($($f:ident => $name:expr),*) => { $( if self.$f.is_some() { v.push($name); } )* };
+        }
+        given!(batch_size => "--batch-size", lr => "--lr", image_size => "--image-size", seed => "--seed",
+            val_fraction => "--val-fraction", test_fraction => "--test-fraction",
+            early_stopping_patience => "--early-stopping-patience", limit_per_class => "--limit-per-class", config => "--config");
+        for (on, name) in [
+            (self.no_augment, "--no-augment"),
+            (self.no_pretrained, "--no-pretrained"),
+            (self.no_early_stopping, "--no-early-stopping"),
+            (self.synthetic, "--synthetic"),
+        ] {
+            if on {
+                v.push(name);
+            }
+        }
+        v
+    }
+
     /// Defaults → config file → flags.
     pub fn resolve(&self) -> Result<TrainConfig, crate::config::ConfigError> {
         let mut c = match &self.config {
@@ -164,6 +209,75 @@ pub struct WatchArgs {
     pub run: PathBuf,
     #[arg(long, default_value = "article")]
     pub theme: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// Run folder (default: the newest running run under --runs-dir).
+    pub run: Option<PathBuf>,
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    #[arg(long, default_value = "article")]
+    pub theme: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CtlArgs {
+    /// Run folder.
+    pub run: PathBuf,
+    #[command(subcommand)]
+    pub action: CtlAction,
+}
+
+/// What `ctl` asks of the trainer.
+#[derive(Debug, Clone, Subcommand)]
+pub enum CtlAction {
+    /// Finish this epoch, then stop, save and report.
+    Stop,
+    /// Stop after the current batch, save and report.
+    StopNow,
+    Pause,
+    Resume,
+    /// Set the learning rate.
+    Lr {
+        value: f64,
+    },
+    /// Multiply the learning rate.
+    LrScale {
+        factor: f64,
+    },
+    /// Save a checkpoint now.
+    Checkpoint,
+    /// Turn early stopping on or off.
+    EarlyStopping {
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
+}
+
+impl CtlAction {
+    pub fn command(&self) -> crate::run::TrainCommand {
+        use crate::run::TrainCommand as C;
+        match self {
+            CtlAction::Stop => C::StopAfterEpoch,
+            CtlAction::StopNow => C::StopNow,
+            CtlAction::Pause => C::Pause,
+            CtlAction::Resume => C::Resume,
+            CtlAction::Lr { value } => C::SetLr(*value),
+            CtlAction::LrScale { factor } => C::ScaleLr(*factor),
+            CtlAction::Checkpoint => C::CheckpointNow,
+            CtlAction::EarlyStopping { state } => C::SetEarlyStopping(state == "on"),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+    /// One JSON array with every run's summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,8 @@
 //! tumorscope: train, monitor and inspect brain-tumour MRI classifiers.
 //!
-//! Domain modules (`data`, `model`, `train`, `metrics`, `runlog`) never depend on the TUI; the TUI
-//! renders state built only from `train::TrainEvent`s.
+//! Domain modules (`data`, `model`, `train`, `metrics`, `run`) never depend on the TUI. The run core
+//! (`run`) depends on neither tch nor ratatui: the dashboard, the plain printer and attached clients
+//! all render the `RunView` it folds from `run::Record`s.
 
 pub mod cli;
 pub mod commands;
@@ -11,6 +12,6 @@ pub mod device;
 pub mod metrics;
 pub mod model;
 pub mod rng;
-pub mod runlog;
+pub mod run;
 pub mod train;
 pub mod tui;

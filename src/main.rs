@@ -7,25 +7,30 @@ fn main() -> std::process::ExitCode {
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            tumorscope::run::output::err(&format!("error: cannot start the async runtime: {e}"));
             return std::process::ExitCode::FAILURE;
         }
     };
     let result = rt.block_on(async move {
         match cli.command {
             Command::Train(a) => commands::train::run(a).await,
-            Command::Eval(a) => commands::eval::run(a),
-            Command::Predict(a) => commands::predict::run(a),
-            Command::Watch(a) => tumorscope::tui::watch(a).await,
-            Command::Bench(a) => commands::bench::run(a),
+            Command::Eval(a) => commands::eval::run(a).map(|_| 0),
+            Command::Predict(a) => commands::predict::run(a).map(|_| 0),
+            Command::Watch(a) => commands::attach::watch(a).await.map(|_| 0),
+            Command::Attach(a) => commands::attach::attach(a).await.map(|_| 0),
+            Command::Ctl(a) => commands::ctl::run(a).map(|_| 0),
+            Command::Runs(a) => commands::runs::run(a).await.map(|_| 0),
+            Command::Bench(a) => commands::bench::run(a).map(|_| 0),
         }
     });
+    // Leave without waiting for the runtime's blocked readers (a terminal that is gone, a socket).
+    rt.shutdown_background();
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
             // One line: the outermost context and its cause.
             let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-            eprintln!("error: {}", chain.join(": "));
+            tumorscope::run::output::err(&format!("error: {}", chain.join(": ")));
             std::process::ExitCode::FAILURE
         }
     }

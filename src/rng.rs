@@ -2,7 +2,7 @@
 //! platforms and crate upgrades, so the project owns its random stream.
 
 /// Deterministic 64-bit generator.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Rng(u64);
 
 impl Rng {

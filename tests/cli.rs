@@ -72,8 +72,9 @@ fn train_eval_predict_round_trip_with_bad_files() {
     for f in ["events.jsonl", "run.json", "config.toml", "best.safetensors", "last.safetensors", "report.json"] {
         assert!(run_dir.join(f).exists(), "{f} missing");
     }
-    let events = tumorscope::runlog::read_events(&run_dir.join("events.jsonl")).unwrap();
-    assert!(events.iter().any(|e| matches!(e, tumorscope::train::TrainEvent::Finished { .. })));
+    let events = tumorscope::run::log::read_log(&run_dir.join("events.jsonl")).unwrap().records;
+    assert!(events.iter().any(|r| matches!(r.event, tumorscope::run::TrainEvent::Finished { .. })));
+    assert!(run_dir.join("resume.json").exists() && run_dir.join("process.json").exists());
 
     // Reloading the best checkpoint gives the very predictions training reported on the test split.
     let o = run(&["eval", run_dir.to_str().unwrap(), "--json"], &cache);

@@ -16,9 +16,9 @@ fn short_pretrained_training_on_real_mri_learns_and_reloads() {
             "--data",
             data.to_str().unwrap(),
             "--limit-per-class",
-            "60",
+            "100",
             "--epochs",
-            "2",
+            "3",
             "--image-size",
             "128",
             "--runs-dir",
@@ -34,8 +34,9 @@ fn short_pretrained_training_on_real_mri_learns_and_reloads() {
     let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
     let acc = report["accuracy"].as_f64().unwrap();
-    // 4 classes (chance 0.25); ImageNet features separate these classes after very little training.
-    assert!(acc >= 0.6, "test accuracy {acc} after 2 epochs on 240 real images:\n{out}");
+    // 4 classes (chance 0.25). Measured with seeds 1, 2 and 3: 0.767, 0.750, 0.767 on the 60 test images.
+    // The bar sits nine images below the worst of them, so no machine or lucky draw decides it.
+    assert!(acc >= 0.6, "test accuracy {acc} after 3 epochs on 400 real images:\n{out}");
 
     let o = Command::new(common::bin())
         .args(["eval", run.to_str().unwrap(), "--json"])

@@ -2,11 +2,18 @@
 //! recorded in events.jsonl; failures arrive as a `Failed` event, not a panic.
 
 use std::sync::Arc;
-use std::time::Duration;
 use tumorscope::config::{ModelKind, TrainConfig};
 use tumorscope::data::{ImageSet, make_split};
-use tumorscope::runlog::RunDir;
-use tumorscope::train::{self, RunState, TrainCommand, TrainEvent, TrainJob};
+use tumorscope::run::{Record, RunDir, RunState, StopWhen, TrainCommand, TrainEvent};
+use tumorscope::train::{self, TrainJob};
+
+/// libtorch's random generator is one per process: trainers running side by side in this test
+/// binary would draw from each other's stream. Real runs have one trainer per process.
+static TORCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn torch_lock() -> std::sync::MutexGuard<'static, ()> {
+    TORCH.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn tiny_set() -> ImageSet {
     let (n, size) = (96usize, 16u32);
@@ -31,16 +38,24 @@ fn tiny_set() -> ImageSet {
 }
 
 fn job(dir: &std::path::Path, cfg: TrainConfig) -> TrainJob {
+    job_in(RunDir::create(dir, "test").unwrap(), cfg)
+}
+
+fn job_in(run: RunDir, cfg: TrainConfig) -> TrainJob {
     let set = tiny_set();
     let split = make_split(&set.labels, &set.hashes, &set.from_test_folder, 2, cfg.val_fraction, cfg.test_fraction, cfg.seed);
+    let weights = run.path.join("no-such-weights.safetensors");
     TrainJob {
         config: cfg,
+        data_fingerprint: set.fingerprint(std::path::Path::new("")),
         data: Arc::new(set),
         split,
         device: tch::Device::Cpu,
-        run: RunDir::create(dir, "test").unwrap(),
+        run,
         data_root: "memory".into(),
-        weights: dir.join("no-such-weights.safetensors"),
+        weights,
+        resume: None,
+        serve_socket: false,
     }
 }
 
@@ -49,18 +64,12 @@ fn small(epochs: usize) -> TrainConfig {
 }
 
 /// Receive until `pred` matches, collecting everything seen.
-fn until(
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<TrainEvent>,
-    seen: &mut Vec<TrainEvent>,
-    pred: impl Fn(&TrainEvent) -> bool,
-) -> TrainEvent {
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+fn until(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Record>, seen: &mut Vec<Record>, pred: impl Fn(&TrainEvent) -> bool) -> TrainEvent {
     loop {
-        assert!(std::time::Instant::now() < deadline, "timed out; seen {} events", seen.len());
-        if let Some(e) = rx.blocking_recv() {
-            seen.push(e.clone());
-            if pred(&e) {
-                return e;
+        if let Some(r) = rx.blocking_recv() {
+            seen.push(r.clone());
+            if pred(&r.event) {
+                return r.event;
             }
         } else {
             panic!("trainer ended early; last events: {:?}", &seen[seen.len().saturating_sub(3)..]);
@@ -70,6 +79,7 @@ fn until(
 
 #[test]
 fn commands_are_obeyed_echoed_and_logged() {
+    let _torch = torch_lock();
     let dir = tempfile::tempdir().unwrap();
     let j = job(dir.path(), small(50));
     let run = j.run.clone();
@@ -91,8 +101,9 @@ fn commands_are_obeyed_echoed_and_logged() {
     assert_eq!(reason, "user");
     assert!(std::path::Path::new(&path).exists());
     h.commands.send(TrainCommand::SetEarlyStopping(false)).unwrap();
-    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::EarlyStopping { enabled: false }));
-    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::Log { message } if message.starts_with("early stopping off")));
+    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::EarlyStopping { enabled: false, .. }));
+    h.commands.send(TrainCommand::SetLr(-1.0)).unwrap();
+    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::CommandRejected { command, .. } if command == "lr -1"));
     h.commands.send(TrainCommand::Resume).unwrap();
     until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::State { state: RunState::Training }));
     h.commands.send(TrainCommand::StopAfterEpoch).unwrap();
@@ -100,19 +111,25 @@ fn commands_are_obeyed_echoed_and_logged() {
     let TrainEvent::Finished { reason, .. } = e else { unreachable!() };
     assert_eq!(reason, "stopped by user after epoch 1");
     assert!(
-        seen.iter().any(|e| matches!(e, TrainEvent::EpochEnd { metrics } if metrics.epoch == 1)),
+        seen.iter().any(|r| matches!(&r.event, TrainEvent::EpochEnd { metrics } if metrics.epoch == 1)),
         "the epoch is completed, with validation"
     );
-    assert!(seen.iter().any(|e| matches!(e, TrainEvent::TestReport { .. })));
+    assert!(seen.iter().any(|r| matches!(r.event, TrainEvent::TestReport { .. })));
     h.thread.join().unwrap();
-    // Everything the channel said is in the log, in order.
-    let logged = tumorscope::runlog::read_events(&run.events()).unwrap();
+    // Everything the channel said is in the log, in order, numbered from 0.
+    let logged = tumorscope::run::log::read_log(&run.events()).unwrap().records;
     assert_eq!(logged.len(), seen.len() + count_rest(&mut h.events));
     assert_eq!(&logged[..seen.len()], &seen[..]);
+    assert!(logged.iter().enumerate().all(|(i, r)| r.seq == i as u64));
     assert!(run.best().exists() && run.last().exists());
+    // Checkpoints describe themselves.
+    let meta = tumorscope::model::weights::read_metadata(&run.best()).unwrap();
+    assert_eq!(meta["model"], "small-cnn");
+    assert_eq!(meta["classes"], "[\"a\",\"b\"]");
+    assert!(meta["config"].contains("\"batch_size\":8"));
 }
 
-fn count_rest(rx: &mut tokio::sync::mpsc::UnboundedReceiver<TrainEvent>) -> usize {
+fn count_rest(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Record>) -> usize {
     let mut n = 0;
     while rx.try_recv().is_ok() {
         n += 1;
@@ -122,6 +139,7 @@ fn count_rest(rx: &mut tokio::sync::mpsc::UnboundedReceiver<TrainEvent>) -> usiz
 
 #[test]
 fn stop_now_saves_current_weights_mid_epoch() {
+    let _torch = torch_lock();
     let dir = tempfile::tempdir().unwrap();
     let j = job(dir.path(), small(50));
     let run = j.run.clone();
@@ -136,8 +154,135 @@ fn stop_now_saves_current_weights_mid_epoch() {
     h.thread.join().unwrap();
 }
 
+/// Collect a whole run's records.
+fn drain(mut h: train::TrainerHandle) -> Vec<Record> {
+    let mut seen = vec![];
+    while let Some(r) = h.events.blocking_recv() {
+        seen.push(r);
+    }
+    h.thread.join().unwrap();
+    seen
+}
+
+fn epochs(records: &[Record]) -> Vec<(usize, f64, f64, f64, f64, f64)> {
+    records
+        .iter()
+        .filter_map(|r| match &r.event {
+            TrainEvent::EpochEnd { metrics: m } => Some((m.epoch, m.train_loss, m.train_acc, m.val_loss, m.val_acc, m.lr)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn assert_same_epochs(a: &[(usize, f64, f64, f64, f64, f64)], b: &[(usize, f64, f64, f64, f64, f64)]) {
+    assert_eq!(a.len(), b.len(), "{a:?}\nvs\n{b:?}");
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(x.0, y.0);
+        for (u, v) in [(x.1, y.1), (x.2, y.2), (x.3, y.3), (x.4, y.4), (x.5, y.5)] {
+            assert!((u - v).abs() <= 1e-6 * u.abs().max(1.0), "epoch {}: {x:?} vs {y:?}", x.0);
+        }
+    }
+}
+
+/// On CPU with a fixed seed and one thread, stopping (after an epoch, or mid-epoch) and resuming ends
+/// with the same per-epoch metrics as a run that never stopped.
+#[test]
+fn a_stopped_and_resumed_run_matches_an_uninterrupted_one() {
+    let _torch = torch_lock();
+    let cfg = TrainConfig { threads: 1, dropout: 0.3, ..small(4) };
+    let dir = tempfile::tempdir().unwrap();
+    let straight = epochs(&drain(train::spawn(job(dir.path(), cfg.clone())).unwrap()));
+    assert_eq!(straight.len(), 4);
+    for stop in [TrainCommand::StopAfterEpoch, TrainCommand::StopNow] {
+        let run = RunDir::create(dir.path(), "stopped").unwrap();
+        let mut h = train::spawn(job_in(run.clone(), cfg.clone())).unwrap();
+        let mut seen = vec![];
+        // Stop in the middle of epoch 2 (after its 3rd batch).
+        until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::BatchEnd { epoch: 2, batch: 3, .. }));
+        h.commands.send(stop.clone()).unwrap();
+        seen.extend(drain(h));
+        let first = epochs(&seen);
+        assert!(first.len() < 4, "{stop:?}: stopped early");
+        let state = train::resume::read_state(&run).unwrap();
+        if stop == TrainCommand::StopNow {
+            assert!(state.batch > 0, "stopped mid-epoch: {state:?}");
+        }
+        let mut j = job_in(run.clone(), cfg.clone());
+        j.resume = Some(state);
+        let second = drain(train::spawn(j).unwrap());
+        let TrainEvent::Started { info } = &second[0].event else { panic!("{:?}", second[0]) };
+        assert!(info.resumed.is_some());
+        let mut all = first.clone();
+        all.extend(epochs(&second));
+        assert_same_epochs(&all, &straight);
+        // One log, numbered on from where the first session stopped; the fold shows 4 epochs.
+        let log = tumorscope::run::log::read_log(&run.events()).unwrap().records;
+        assert!(log.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+        let view = tumorscope::run::RunView::from_records(&log);
+        assert_eq!(view.history.iter().map(|m| m.epoch).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+        assert_eq!(view.status(), "finished");
+    }
+}
+
+#[test]
+fn pause_then_hand_over_keeps_the_run_paused() {
+    let _torch = torch_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let j = job(dir.path(), small(3));
+    let run = j.run.clone();
+    let mut h = train::spawn(j).unwrap();
+    let mut seen = vec![];
+    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::BatchEnd { batch: 1, .. }));
+    h.commands.send(TrainCommand::Pause).unwrap();
+    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::State { state: RunState::Paused }));
+    h.commands.send(TrainCommand::HandOver).unwrap();
+    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::StopRequested { when: StopWhen::HandOver, .. }));
+    let e = until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::Finished { .. }));
+    assert!(matches!(e, TrainEvent::Finished { stopped_by: Some(ref s), test_acc: None, .. } if s == "hand-over"), "{e:?}");
+    h.thread.join().unwrap();
+    let state = train::resume::read_state(&run).unwrap();
+    assert!(state.paused, "the next process starts paused");
+    let mut j = job_in(run.clone(), small(3));
+    j.resume = Some(state);
+    let mut h = train::spawn(j).unwrap();
+    let mut seen = vec![];
+    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::State { state: RunState::Paused }));
+    h.commands.send(TrainCommand::Resume).unwrap();
+    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::State { state: RunState::Training }));
+    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::Finished { stopped_by: None, .. }));
+    h.thread.join().unwrap();
+}
+
+/// A signal stops after the batch and reports; a second one skips the report.
+#[test]
+fn signals_stop_with_their_cause() {
+    let _torch = torch_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = train::spawn(job(dir.path(), small(50))).unwrap();
+    let mut seen = vec![];
+    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::BatchEnd { batch: 2, .. }));
+    h.commands.send(TrainCommand::Signal("SIGTERM".into())).unwrap();
+    let e = until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::Finished { .. }));
+    assert!(
+        matches!(e, TrainEvent::Finished { stopped_by: Some(ref s), ref reason, .. } if s == "SIGTERM" && reason.starts_with("stopped: SIGTERM")),
+        "{e:?}"
+    );
+    assert!(seen.iter().any(|r| matches!(r.event, TrainEvent::TestReport { .. })), "the report is written");
+    h.thread.join().unwrap();
+
+    let mut h = train::spawn(job(dir.path(), small(50))).unwrap();
+    let mut seen = vec![];
+    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::BatchEnd { batch: 2, .. }));
+    h.commands.send(TrainCommand::Abort("SIGINT".into())).unwrap();
+    let e = until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::Finished { .. }));
+    assert!(matches!(e, TrainEvent::Finished { test_acc: None, .. }), "{e:?}");
+    assert!(!seen.iter().any(|r| matches!(r.event, TrainEvent::TestReport { .. })));
+    h.thread.join().unwrap();
+}
+
 #[test]
 fn missing_pretrained_weights_fail_as_an_event() {
+    let _torch = torch_lock();
     let dir = tempfile::tempdir().unwrap();
     let cfg = TrainConfig { model: ModelKind::EfficientnetLite0, pretrained: true, image_size: 32, epochs: 1, ..Default::default() };
     let mut h = train::spawn(job(dir.path(), cfg)).unwrap();
@@ -146,4 +291,45 @@ fn missing_pretrained_weights_fail_as_an_event() {
     let TrainEvent::Failed { error } = e else { unreachable!() };
     assert!(error.contains("no-such-weights.safetensors") && error.contains("scripts/setup.sh"), "{error}");
     h.thread.join().unwrap();
+}
+
+fn screen(records: &[Record]) -> ratatui::buffer::Buffer {
+    use tumorscope::tui::{app::App, preview::ImageCache, theme::Theme};
+    let mut app = App::new(Theme::article(), ImageCache::halfblocks());
+    for r in records {
+        app.on_event(r);
+    }
+    let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 32)).unwrap();
+    term.draw(|f| tumorscope::tui::views::draw(f, &mut app)).unwrap();
+    term.backend().buffer().clone()
+}
+
+/// Live and attached screens are the same by construction: the in-process channel, a client of the
+/// socket (log first, then the stream) and a replay of events.jsonl give the same records and draw
+/// the same screen.
+#[test]
+fn live_attached_and_replayed_screens_are_identical() {
+    let _torch = torch_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = job(dir.path(), small(2));
+    j.serve_socket = true;
+    let run = j.run.clone();
+    let h = train::spawn(j).unwrap();
+    let stream = tumorscope::run::socket::connect(&run).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    tumorscope::tui::attach_stream(run.events(), stream, tx);
+    let live = drain(h);
+    let mut attached = vec![];
+    while let Some(r) = rx.blocking_recv() {
+        attached.push(r);
+    }
+    let replay = tumorscope::run::log::read_log(&run.events()).unwrap().records;
+    assert!(live.iter().any(|r| matches!(r.event, TrainEvent::Finished { .. })));
+    assert_eq!(live, replay);
+    assert_eq!(attached, replay);
+    let screen_live = screen(&live);
+    assert_eq!(screen_live, screen(&attached));
+    assert_eq!(screen_live, screen(&replay));
+    let text: String = screen_live.content().iter().map(|c| c.symbol()).collect();
+    assert!(text.contains("FINISHED") && text.contains("epoch 2/2"), "{text}");
 }

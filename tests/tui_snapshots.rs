@@ -9,8 +9,7 @@ use ratatui::style::Color;
 use std::path::Path;
 use tumorscope::config::TrainConfig;
 use tumorscope::metrics::ConfusionMatrix;
-use tumorscope::train::events::EpochMetrics;
-use tumorscope::train::{Prediction, RunInfo, RunState, TrainEvent};
+use tumorscope::run::{EpochMetrics, Prediction, Record, RunInfo, RunState, StopWhen, TrainEvent};
 use tumorscope::tui::action::{Action, View};
 use tumorscope::tui::app::App;
 use tumorscope::tui::preview::ImageCache;
@@ -38,12 +37,29 @@ fn predictions(dir: &Path) -> Vec<Prediction> {
         .collect()
 }
 
+/// Number the events and give them times: 5 s per batch, epochs end 102 s apart.
+fn stamp(events: Vec<TrainEvent>) -> Vec<Record> {
+    let mut t = 1_795_000_000.0;
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(seq, event)| {
+            match &event {
+                TrainEvent::BatchEnd { .. } => t += 2.0,
+                TrainEvent::EpochEnd { metrics } => t = 1_795_000_000.0 + metrics.elapsed_seconds,
+                _ => {}
+            }
+            Record { seq: seq as u64, time: t, event }
+        })
+        .collect()
+}
+
 /// A run three epochs in, with a plateau LR drop and a user LR change.
-fn script(dir: &Path, finished: bool) -> Vec<TrainEvent> {
+fn script(dir: &Path, finished: bool) -> Vec<Record> {
     let config = TrainConfig { lr: 1e-3, ..TrainConfig::default() };
     let mut ev = vec![
         TrainEvent::Started {
-            info: RunInfo {
+            info: Box::new(RunInfo {
                 run_dir: "runs/20261125-120000-efficientnet-lite0".into(),
                 data_root: "/data/brain-tumor-mri".into(),
                 synthetic: false,
@@ -55,7 +71,11 @@ fn script(dir: &Path, finished: bool) -> Vec<TrainEvent> {
                 test_counts: vec![132, 134, 159, 146],
                 batches_per_epoch: 137,
                 config: config.clone(),
-            },
+                samples: vec![],
+                pid: 4242,
+                host: "gpu-box".into(),
+                resumed: None,
+            }),
         },
         TrainEvent::State { state: RunState::Training },
     ];
@@ -91,20 +111,23 @@ fn script(dir: &Path, finished: bool) -> Vec<TrainEvent> {
             },
         });
         ev.push(TrainEvent::Predictions { split: "val".into(), epoch, items: predictions(dir) });
-        ev.push(TrainEvent::Log { message: format!("checkpoint saved (best val_acc, val_acc {va:.4})") });
+        ev.push(TrainEvent::Checkpointed {
+            epoch,
+            path: "runs/20261125-120000-efficientnet-lite0/best.safetensors".into(),
+            val_acc: Some(*va),
+            reason: "best val_acc".into(),
+        });
         if epoch == 2 {
             ev.push(TrainEvent::LrChanged { epoch, from: lr, to: 3e-4, reason: "plateau".into() });
-            ev.push(TrainEvent::Log { message: "ReduceLROnPlateau: lr 1e-3 → 3e-4".into() });
             lr = 3e-4;
         }
     }
     ev.push(TrainEvent::EpochStart { epoch: 4, epochs: 12 });
     ev.push(TrainEvent::BatchEnd { epoch: 4, batch: 60, batches: 137, loss: 0.12, acc: 0.97, img_per_s: 45.1, lr });
     ev.push(TrainEvent::LrChanged { epoch: 4, from: lr, to: 1.5e-4, reason: "user".into() });
-    ev.push(TrainEvent::Log { message: "lr 3e-4 → 1.5e-4 (user)".into() });
     if finished {
         let report = confusion(4).report(&CLASSES.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        ev.push(TrainEvent::Log { message: "early stop requested: stopping after epoch 4".into() });
+        ev.push(TrainEvent::StopRequested { when: StopWhen::AfterEpoch, epoch: 4, cause: "user".into() });
         ev.push(TrainEvent::State { state: RunState::Evaluating });
         ev.push(TrainEvent::Predictions { split: "test".into(), epoch: 4, items: predictions(dir) });
         ev.push(TrainEvent::TestReport { report });
@@ -115,9 +138,10 @@ fn script(dir: &Path, finished: bool) -> Vec<TrainEvent> {
             best_epoch: 3,
             test_acc: Some(0.9621),
             elapsed_seconds: 431.0,
+            stopped_by: Some("user".into()),
         });
     }
-    ev
+    stamp(ev)
 }
 
 fn app(dir: &Path, finished: bool) -> App {
@@ -253,7 +277,7 @@ fn no_size_panics() {
 
 #[test]
 fn keys_drive_trainer_commands() {
-    use tumorscope::train::TrainCommand;
+    use tumorscope::run::TrainCommand;
     let dir = tempfile::tempdir().unwrap();
     let mut a = app(dir.path(), false);
     assert_eq!(a.update(Action::LrDown), Some(TrainCommand::ScaleLr(0.5)));
@@ -276,7 +300,18 @@ fn keys_drive_trainer_commands() {
     assert_eq!(a.mode, tumorscope::tui::app::Mode::QuitConfirm);
     assert_eq!(a.update(Action::QuitStopAndSave), Some(TrainCommand::StopNow));
     assert!(a.exit.is_none());
-    a.on_event(&TrainEvent::Finished { reason: "x".into(), best_val_acc: 0.9, best_epoch: 1, test_acc: None, elapsed_seconds: 1.0 });
+    a.on_event(&Record {
+        seq: 1000,
+        time: 1_795_001_000.0,
+        event: TrainEvent::Finished {
+            reason: "x".into(),
+            best_val_acc: 0.9,
+            best_epoch: 1,
+            test_acc: None,
+            elapsed_seconds: 1.0,
+            stopped_by: Some("user".into()),
+        },
+    });
     assert_eq!(a.exit, Some(tumorscope::tui::app::Exit::Quit));
     // Confusion cell → gallery filtered to that cell.
     let mut a = app(dir.path(), false);

@@ -2,7 +2,7 @@
 
 use super::prepare::{self, DataSource};
 use crate::cli::EvalArgs;
-use crate::runlog::RunDir;
+use crate::run::dir::RunDir;
 use crate::train::evaluate::evaluate_with;
 use anyhow::{Context, Result};
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use tch::nn::VarStore;
 
 /// A trained network rebuilt from its run folder.
 pub struct LoadedRun {
-    pub meta: crate::runlog::RunMeta,
+    pub meta: crate::run::dir::RunMeta,
     pub net: crate::model::Net,
     pub vs: VarStore,
     pub checkpoint: PathBuf,

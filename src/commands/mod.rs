@@ -1,8 +1,13 @@
 //! The binary's subcommands. Each turns CLI arguments into domain calls and prints results.
 
+pub mod attach;
 pub mod bench;
+pub mod ctl;
+pub mod detach;
 pub mod eval;
 pub mod headless;
 pub mod predict;
 pub mod prepare;
+pub mod runs;
+pub mod signals;
 pub mod train;

@@ -1,73 +1,242 @@
-//! `tumorscope train`: load data, split, create the run folder, start the trainer thread, then show the
-//! dashboard (terminal) or plain progress lines.
+//! `tumorscope train`: load data, split, create (or reopen) the run folder, start the trainer thread and
+//! its socket, then show the dashboard (terminal) or plain progress lines. With `--detach` the run
+//! starts as a background process instead; with `--resume` it continues a stopped run exactly.
 
-use super::prepare;
+use super::{detach, headless, prepare, signals};
 use crate::cli::TrainArgs;
-use crate::runlog::{RunDir, RunMeta, now_unix};
+use crate::config::TrainConfig;
+use crate::run::dir::{Liveness, RunDir, RunMeta, now_unix};
+use crate::run::{RunView, TrainCommand, TrainEvent, output};
+use crate::train::resume::{self, ResumeState};
 use crate::train::{self, TrainJob};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use std::io::IsTerminal;
 use std::sync::Arc;
 
-pub async fn run(args: TrainArgs) -> Result<()> {
-    let cfg = args.resolve()?;
+/// Exit codes (README has the table): 0 finished or stopped by the user (keys, `ctl`, hand-over);
+/// 1 failed; 128 + the signal's number when a signal stopped it.
+pub fn exit_code(view: &RunView) -> u8 {
+    if view.error.is_some() {
+        return 1;
+    }
+    match view.outcome.as_ref().and_then(|o| o.stopped_by.as_deref()) {
+        Some("SIGHUP") => 129,
+        Some("SIGINT") => 130,
+        Some("SIGTERM") => 143,
+        _ if view.outcome.is_some() => 0,
+        _ => 1,
+    }
+}
+
+/// What a resumed run needs: its folder, state and settings.
+pub(super) struct Resuming {
+    pub run: RunDir,
+    pub meta: RunMeta,
+    pub state: ResumeState,
+}
+
+pub(super) fn open_resume(args: &TrainArgs) -> Result<Option<Resuming>> {
+    let Some(path) = &args.resume else { return Ok(None) };
+    let run = RunDir::open(path).map_err(anyhow::Error::msg)?;
+    let meta = run.read_meta().map_err(anyhow::Error::msg)?;
+    if let Liveness::Alive(p) = run.liveness() {
+        bail!("{}: the run is still training (pid {}): use `tumorscope attach {}`", run.path.display(), p.pid, run.path.display());
+    }
+    let fixed = args.fixed_on_resume();
+    if !fixed.is_empty() {
+        bail!(
+            "{}: a resumed run keeps its settings; drop {} (only --epochs, --threads and --device may change)",
+            run.path.display(),
+            fixed.join(", ")
+        );
+    }
+    if let Some(m) = args.model
+        && m != meta.config.model
+    {
+        bail!("{}: the run trained {}, not {}: a resume cannot change the model", run.path.display(), meta.config.model.name(), m.name());
+    }
+    let state = resume::read_state(&run).map_err(anyhow::Error::msg)?;
+    if state.model != meta.config.model.name() || state.classes != meta.classes {
+        bail!(
+            "{}: resume.json is for {} {:?}, run.json for {} {:?}",
+            run.path.display(),
+            state.model,
+            state.classes,
+            meta.config.model.name(),
+            meta.classes
+        );
+    }
+    Ok(Some(Resuming { run, meta, state }))
+}
+
+pub async fn run(args: TrainArgs) -> Result<u8> {
+    if args.detached_child {
+        detach::become_session_leader();
+    } else if args.detach {
+        return detach::start(&args);
+    }
+    // A new run that a detaching parent created records why it never got going (a resumed run's
+    // folder is left as it was: it can still be resumed).
+    let known_run = if args.resume.is_none() { args.run_dir.clone() } else { None };
+    let result = train(args).await;
+    if let (Err(e), Some(dir)) = (&result, known_run) {
+        // A run that never got going still says why, for `runs`, `watch` and `attach`.
+        record_failure(&dir, e);
+    }
+    result
+}
+
+fn record_failure(dir: &std::path::Path, e: &anyhow::Error) {
+    let events = dir.join("events.jsonl");
+    let Ok(mut log) = crate::run::log::EventLog::open(&events) else { return };
+    let view = crate::run::log::read_log(&events).map(|l| RunView::from_records(&l.records)).unwrap_or_default();
+    if view.state.is_over() {
+        return;
+    }
+    let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+    let rec = log.stamp(TrainEvent::Failed { error: chain.join(": ") });
+    let _ = log.write(&rec);
+}
+
+async fn train(args: TrainArgs) -> Result<u8> {
+    let resuming = open_resume(&args)?;
+    let mut cfg: TrainConfig = match &resuming {
+        Some(r) => r.meta.config.clone(),
+        None => args.resolve()?,
+    };
+    if resuming.is_some() {
+        if let Some(e) = args.epochs {
+            cfg.epochs = e;
+        }
+        if let Some(t) = args.threads {
+            cfg.threads = t;
+        }
+        cfg.validate()?;
+    }
+    if let Some(r) = &resuming
+        && r.state.epoch >= cfg.epochs
+    {
+        bail!(
+            "{}: all {} epochs are done; pass --epochs N (more than {}) to train further",
+            r.run.path.display(),
+            cfg.epochs,
+            r.state.epoch
+        );
+    }
     let device = crate::device::parse_device(&args.device).map_err(anyhow::Error::msg)?;
     let use_tui = !args.no_tui && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     let theme = if use_tui { Some(crate::tui::theme::Theme::load(&args.theme)?) } else { None };
-    let src = prepare::resolve_source(args.data.as_deref(), args.synthetic)?;
-    if src.synthetic {
-        eprintln!("{}", prepare::GET_REAL_DATA);
+    let src = match &resuming {
+        Some(r) => {
+            prepare::DataSource { root: args.data.clone().unwrap_or_else(|| r.meta.data_root.clone().into()), synthetic: r.meta.synthetic }
+        }
+        None => prepare::resolve_source(args.data.as_deref(), args.synthetic)?,
+    };
+    if src.synthetic && resuming.is_none() {
+        output::err(prepare::GET_REAL_DATA);
     }
     let (set, _report) = prepare::load(&src, &cfg, false)?;
-    let split = prepare::split(&set, &cfg);
-    if split.test_duplicates_dropped > 0 {
-        eprintln!(
-            "note: {} test image(s) are byte-identical to training images and were left out of the test set",
-            split.test_duplicates_dropped
+    let root = std::fs::canonicalize(&src.root).unwrap_or(src.root.clone());
+    let fingerprint = set.fingerprint(&root);
+    if let Some(r) = &resuming
+        && r.state.data_fingerprint != fingerprint
+    {
+        bail!(
+            "{}: the data in {} is not what the run trained on (fingerprint {} now, {} then): a resume needs the same images",
+            r.run.path.display(),
+            src.root.display(),
+            fingerprint,
+            r.state.data_fingerprint
         );
     }
+    let split = prepare::split(&set, &cfg);
+    if split.test_duplicates_dropped > 0 && resuming.is_none() {
+        output::err(&format!(
+            "note: {} test image(s) are byte-identical to training images and were left out of the test set",
+            split.test_duplicates_dropped
+        ));
+    }
     if split.train.is_empty() || split.val.is_empty() {
-        anyhow::bail!(
+        bail!(
             "{}: too few images to split ({} train, {} val); add images or lower --val-fraction",
             src.root.display(),
             split.train.len(),
             split.val.len()
         );
     }
-    std::fs::create_dir_all(&args.runs_dir).with_context(|| format!("{}: cannot create runs folder", args.runs_dir.display()))?;
-    let run = RunDir::create(&args.runs_dir, cfg.model.name())
-        .with_context(|| format!("{}: cannot create run folder", args.runs_dir.display()))?;
-    let data_root = std::fs::canonicalize(&src.root).unwrap_or(src.root.clone()).display().to_string();
-    run.write_meta(&RunMeta {
+    let run = match (&resuming, &args.run_dir) {
+        (Some(r), _) => r.run.clone(),
+        (None, Some(dir)) => RunDir::open(dir)
+            .or_else(|_| std::fs::create_dir_all(dir).map(|_| RunDir { path: dir.clone() }).map_err(|e| e.to_string()))
+            .map_err(anyhow::Error::msg)?,
+        (None, None) => RunDir::create(&args.runs_dir, cfg.model.name())
+            .with_context(|| format!("{}: cannot create run folder", args.runs_dir.display()))?,
+    };
+    let data_root = root.display().to_string();
+    let meta = RunMeta {
         config: cfg.clone(),
         classes: set.classes.clone(),
         data_root: data_root.clone(),
         synthetic: src.synthetic,
-        created_unix: now_unix(),
-    })
-    .with_context(|| format!("{}: cannot write run metadata", run.path.display()))?;
-    let job =
-        TrainJob { config: cfg, data: Arc::new(set), split, device, run, data_root, weights: crate::model::weights::lite0_weights_path() };
-    let data = job.data.clone();
-    let handle = train::spawn(job).context("cannot start the trainer thread")?;
+        created_unix: resuming.as_ref().map(|r| r.meta.created_unix).unwrap_or_else(now_unix),
+        data_fingerprint: Some(fingerprint.clone()),
+    };
+    run.write_meta(&meta).with_context(|| format!("{}: cannot write run metadata", run.path.display()))?;
+    let job = TrainJob {
+        config: cfg,
+        data: Arc::new(set),
+        split,
+        device,
+        run: run.clone(),
+        data_root,
+        weights: crate::model::weights::lite0_weights_path(),
+        data_fingerprint: fingerprint,
+        resume: resuming.map(|r| r.state),
+        serve_socket: true,
+    };
+    let handle = train::spawn(job).context("cannot start the trainer")?;
     let commands = handle.commands.clone();
-    let result = match theme {
-        Some(theme) => match crate::tui::run_training(handle.events, commands.clone(), data, theme).await {
-            Ok(crate::tui::TuiEnd::Done) => Ok(()),
-            Ok(crate::tui::TuiEnd::Detached(events)) => super::headless::follow(events, commands.clone()).await,
-            Err(e) => Err(e),
-        },
+    let (hangup_tx, hangup_rx) = tokio::sync::watch::channel(false);
+    let sig = tokio::spawn(signals::forward(commands.clone(), run.clone(), args.stop_on_hangup, hangup_tx));
+
+    let mut handed_over = false;
+    let view = match theme {
+        Some(theme) => {
+            let session = crate::tui::Session::local(handle.events, commands.clone(), hangup_rx.clone());
+            match crate::tui::dashboard(session, theme).await {
+                Ok(crate::tui::Ending::Over(view)) => view,
+                Ok(crate::tui::Ending::HandOver(events, mut view)) => {
+                    output::out("handing the run over to a background process…");
+                    let _ = commands.send(TrainCommand::HandOver);
+                    handed_over = true;
+                    headless::follow(events, hangup_rx, &mut view, true).await;
+                    view
+                }
+                Ok(crate::tui::Ending::Continue(events, mut view)) => {
+                    headless::follow(events, hangup_rx, &mut view, false).await;
+                    view
+                }
+                Err(e) => {
+                    // The screen failed, not the training: stop it cleanly (weights saved).
+                    let _ = commands.send(TrainCommand::StopNow);
+                    drop(commands);
+                    let _ = handle.thread.join();
+                    return Err(e);
+                }
+            }
+        }
         None => {
-            drop(data);
-            super::headless::follow(handle.events, commands.clone()).await
+            let mut view = RunView::default();
+            headless::follow(handle.events, hangup_rx, &mut view, false).await;
+            view
         }
     };
-    if result.is_err() {
-        // The screen failed, not the training: stop it cleanly (weights saved) rather than exit
-        // while libtorch is mid-step on the trainer thread.
-        let _ = commands.send(crate::train::TrainCommand::StopNow);
-    }
+    sig.abort();
     drop(commands);
     let _ = handle.thread.join();
-    result
+    if handed_over && view.outcome.as_ref().and_then(|o| o.stopped_by.as_deref()) == Some("hand-over") {
+        detach::continue_in_background(&run, &args)?;
+        return Ok(0);
+    }
+    Ok(exit_code(&view))
 }

@@ -43,6 +43,27 @@ impl ImageSet {
     pub fn has_test_folder(&self) -> bool {
         self.from_test_folder.iter().any(|t| *t)
     }
+
+    /// Identifies the data a run trained on: every image's path relative to `root`, content hash and
+    /// label, plus the class names and image size. Moving the folder keeps it; any added, removed,
+    /// changed or relabelled image changes it.
+    pub fn fingerprint(&self, root: &Path) -> String {
+        let mut items: Vec<(String, u64, usize)> = (0..self.len())
+            .map(|i| {
+                let rel = self.paths[i].strip_prefix(root).unwrap_or(&self.paths[i]);
+                (rel.to_string_lossy().to_string(), self.hashes[i], self.labels[i])
+            })
+            .collect();
+        items.sort();
+        let mut h = crate::rng::fnv1a(self.classes.join("\n").as_bytes(), crate::rng::FNV_OFFSET);
+        h = crate::rng::fnv1a(&self.size.to_le_bytes(), h);
+        for (p, c, l) in &items {
+            h = crate::rng::fnv1a(p.as_bytes(), h);
+            h = crate::rng::fnv1a(&c.to_le_bytes(), h);
+            h = crate::rng::fnv1a(&(*l as u64).to_le_bytes(), h);
+        }
+        format!("{h:016x}-{}", items.len())
+    }
 }
 
 /// What loading did, for the summary line.

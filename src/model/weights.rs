@@ -2,6 +2,7 @@
 //! conv weights channels-last (libtorch follows the input's strides; depthwise backward is much faster),
 //! and save checkpoints as contiguous safetensors.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
 use tch::nn::VarStore;
@@ -51,14 +52,57 @@ pub fn to_channels_last(vs: &VarStore) -> Result<(), tch::TchError> {
     })
 }
 
-/// Save every variable as a contiguous tensor (safetensors cannot store strided views).
-pub fn save(vs: &VarStore, path: &Path) -> Result<(), tch::TchError> {
-    let mut named: Vec<(String, Tensor)> =
-        vs.variables().into_iter().map(|(n, t)| (n, t.contiguous().to_device(tch::Device::Cpu))).collect();
+/// Save every variable as a contiguous tensor (safetensors cannot store strided views), with
+/// `metadata` in the file's header so the file alone says what it is.
+pub fn save(vs: &VarStore, path: &Path, metadata: &HashMap<String, String>) -> Result<(), tch::TchError> {
+    save_named(vs.variables().into_iter().collect(), metadata, path)
+}
+
+/// Write named tensors and metadata to a safetensors file, atomically (temp file, then rename; the
+/// temp file is removed if anything fails).
+pub fn save_named(mut named: Vec<(String, Tensor)>, metadata: &HashMap<String, String>, path: &Path) -> Result<(), tch::TchError> {
     named.sort_by(|a, b| a.0.cmp(&b.0));
     let tmp = path.with_extension("safetensors.tmp");
-    Tensor::write_safetensors(&named, &tmp)?;
-    std::fs::rename(&tmp, path).map_err(|e| tch::TchError::FileFormat(format!("{}: {e}", path.display())))
+    let result = write_file(&named, metadata, &tmp)
+        .and_then(|_| std::fs::rename(&tmp, path).map_err(|e| tch::TchError::FileFormat(format!("{}: {e}", path.display()))));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn write_file(named: &[(String, Tensor)], metadata: &HashMap<String, String>, path: &Path) -> Result<(), tch::TchError> {
+    use safetensors::tensor::{Dtype, TensorView};
+    let mut buffers = Vec::with_capacity(named.len());
+    for (name, t) in named {
+        let t = t.f_to_device(tch::Device::Cpu)?.f_contiguous()?;
+        let dtype = match t.kind() {
+            tch::Kind::Float => Dtype::F32,
+            tch::Kind::Double => Dtype::F64,
+            tch::Kind::Int64 => Dtype::I64,
+            k => return Err(tch::TchError::Kind(format!("{name}: cannot save {k:?} tensors"))),
+        };
+        let numel = t.numel();
+        let mut bytes = vec![0u8; numel * t.kind().elt_size_in_bytes()];
+        t.f_copy_data_u8(&mut bytes, numel)?;
+        let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
+        buffers.push((name.clone(), dtype, shape, bytes));
+    }
+    let views: Vec<(String, TensorView)> = buffers
+        .iter()
+        .map(|(n, d, s, b)| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| tch::TchError::FileFormat(format!("{}: {e:?}", path.display())))?;
+    safetensors::tensor::serialize_to_file(views, &Some(metadata.clone()), path)
+        .map_err(|e| tch::TchError::FileFormat(format!("{}: {e:?}", path.display())))
+}
+
+/// The metadata a safetensors file carries in its header.
+pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (_, meta) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| format!("{}: not a safetensors file: {e:?}", path.display()))?;
+    Ok(meta.metadata().clone().unwrap_or_default())
 }
 
 /// Load a checkpoint written by `save` (every variable must be present).

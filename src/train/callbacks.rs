@@ -2,7 +2,7 @@
 //! accuracy, and "keep the best checkpoint".
 
 /// Keras `ReduceLROnPlateau(monitor="val_accuracy", mode="max")`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ReduceLrOnPlateau {
     pub factor: f64,
     pub patience: usize,
@@ -36,7 +36,7 @@ impl ReduceLrOnPlateau {
 }
 
 /// Stop when the metric has not improved by `min_delta` for `patience` epochs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EarlyStopping {
     pub enabled: bool,
     pub patience: usize,
@@ -68,7 +68,7 @@ impl EarlyStopping {
 }
 
 /// Keras `ModelCheckpoint(save_best_only=True, mode="max")`: strictly better than any before.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BestTracker {
     pub best: Option<(f64, usize)>,
 }

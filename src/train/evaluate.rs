@@ -1,9 +1,9 @@
 //! Inference over a list of images: loss, accuracy, confusion matrix and per-image predictions.
 
-use super::events::Prediction;
 use crate::data::{ImageSet, batch};
 use crate::metrics::ConfusionMatrix;
 use crate::model::Net;
+use crate::run::events::Prediction;
 use tch::{Device, Kind, Tensor};
 
 /// Result of evaluating one split.

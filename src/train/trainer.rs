@@ -1,21 +1,29 @@
 //! The trainer thread: owns the VarStore, network and optimiser (tch tensors are not `Sync`), emits
-//! `TrainEvent`s and obeys `TrainCommand`s between batches. Every event is also appended to the run's
-//! `events.jsonl`. Errors and panics in libtorch become a `Failed` event, never a dead UI.
+//! `Record`s and obeys `TrainCommand`s between batches. Every record goes to `events.jsonl`, to the
+//! in-process channel and to every client of the run's socket. Errors and panics in libtorch become
+//! a `Failed` event, never a dead UI. The exact state is saved at every epoch end and at every stop,
+//! so a run can be resumed (or handed over to a background process) as if it had never stopped.
 
+use super::adam::Adam;
 use super::callbacks::{BestTracker, EarlyStopping, ReduceLrOnPlateau};
 use super::evaluate::evaluate;
-use super::events::{EpochMetrics, RunInfo, RunState, TrainCommand, TrainEvent};
+use super::resume::{self, PartialEpoch, ResumeState};
 use crate::config::TrainConfig;
 use crate::data::augment::{AugmentParams, augment};
 use crate::data::{ImageSet, Split, batch};
 use crate::model;
 use crate::rng::Rng;
-use crate::runlog::{EventLog, RunDir};
+use crate::run::dir::{ProcessInfo, hostname};
+use crate::run::events::{EpochMetrics, ResumePoint, RunInfo, RunState, StopWhen, TrainCommand, TrainEvent};
+use crate::run::log::{EventLog, now_unix_f64};
+use crate::run::socket::Hub;
+use crate::run::{Record, RunDir};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
-use tch::nn::{self, OptimizerConfig};
+use tch::nn;
 use tch::{Device, Kind};
 
 /// Everything a training run needs.
@@ -26,24 +34,41 @@ pub struct TrainJob {
     pub device: Device,
     pub run: RunDir,
     pub data_root: String,
-    /// Pretrained Lite0 weights (used when `config.pretrained`).
+    /// Pretrained Lite0 weights (used when `config.pretrained` and not resuming).
     pub weights: PathBuf,
+    /// `ImageSet::fingerprint`, recorded with the resume state.
+    pub data_fingerprint: String,
+    /// Continue from the run folder's saved state.
+    pub resume: Option<ResumeState>,
+    /// Serve the run's control socket (attach, ctl).
+    pub serve_socket: bool,
 }
 
 /// The UI's side of a running trainer.
 pub struct TrainerHandle {
-    pub events: tokio::sync::mpsc::UnboundedReceiver<TrainEvent>,
+    pub events: tokio::sync::mpsc::UnboundedReceiver<Record>,
     pub commands: Sender<TrainCommand>,
     pub thread: std::thread::JoinHandle<()>,
+    /// The control socket, when served.
+    pub socket: Option<PathBuf>,
 }
 
-/// Start training on a new thread.
+/// Start training on a new thread (and serve the socket, if asked).
 pub fn spawn(job: TrainJob) -> std::io::Result<TrainerHandle> {
     let (etx, erx) = tokio::sync::mpsc::unbounded_channel();
     let (ctx, crx) = std::sync::mpsc::channel();
-    let log = EventLog::create(&job.run.events())?;
+    let log = EventLog::open(&job.run.events())?;
+    let server = if job.serve_socket { Some(crate::run::socket::serve(&job.run, ctx.clone())?) } else { None };
+    let socket = server.as_ref().map(|s| s.path.clone());
+    job.run.write_process(&ProcessInfo {
+        pid: std::process::id(),
+        host: hostname(),
+        socket: socket.as_ref().map(|p| p.display().to_string()),
+        started_unix: now_unix_f64(),
+    })?;
     let thread = std::thread::Builder::new().name("trainer".into()).spawn(move || {
-        let mut out = Emitter { tx: etx, log, log_failed: false };
+        let hub = server.as_ref().map(|s| s.hub.clone());
+        let mut out = Emitter { tx: etx, log, hub, log_failed: false };
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&job, &mut out, &crx)));
         let error = match result {
             Ok(Ok(())) => None,
@@ -54,8 +79,9 @@ pub fn spawn(job: TrainJob) -> std::io::Result<TrainerHandle> {
             out.emit(TrainEvent::State { state: RunState::Failed });
             out.emit(TrainEvent::Failed { error });
         }
+        drop(server); // clients see the end of the stream; the socket file goes
     })?;
-    Ok(TrainerHandle { events: erx, commands: ctx, thread })
+    Ok(TrainerHandle { events: erx, commands: ctx, thread, socket })
 }
 
 fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
@@ -67,37 +93,50 @@ fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
     format!("trainer crashed: {msg}")
 }
 
-/// Sends to the UI and appends to `events.jsonl`.
+/// Numbers each event, appends it to `events.jsonl`, and sends it to the UI and socket clients.
 struct Emitter {
-    tx: tokio::sync::mpsc::UnboundedSender<TrainEvent>,
+    tx: tokio::sync::mpsc::UnboundedSender<Record>,
     log: EventLog,
+    hub: Option<Arc<Hub>>,
     log_failed: bool,
 }
 
 impl Emitter {
     fn emit(&mut self, e: TrainEvent) {
-        if let Err(err) = self.log.append(&e)
+        let rec = self.log.stamp(e);
+        if let Err(err) = self.log.write(&rec)
             && !self.log_failed
         {
             self.log_failed = true;
-            let _ = self.tx.send(TrainEvent::Log { message: format!("cannot write events.jsonl: {err}") });
+            let warn = self.log.stamp(TrainEvent::Warning { message: format!("cannot write events.jsonl: {err}") });
+            self.send(warn);
         }
-        let _ = self.tx.send(e); // a closed UI must not stop training
+        self.send(rec);
     }
 
-    fn log(&mut self, message: impl Into<String>) {
-        self.emit(TrainEvent::Log { message: message.into() });
+    fn send(&mut self, rec: Record) {
+        if let Some(h) = &self.hub {
+            h.broadcast(&rec);
+        }
+        let _ = self.tx.send(rec); // a closed UI must not stop training
     }
 }
 
 /// Mutable control state, changed by commands.
 struct Control {
-    stop_after_epoch: bool,
-    stop_now: bool,
+    stop: Option<(StopWhen, String)>,
     paused: bool,
     checkpoint_now: bool,
-    lr: f64,
     lr_changed_by_user: Option<f64>,
+}
+
+fn rank(w: StopWhen) -> u8 {
+    match w {
+        StopWhen::AfterEpoch => 0,
+        StopWhen::Now => 1,
+        StopWhen::HandOver => 2,
+        StopWhen::Abort => 3,
+    }
 }
 
 fn counts(set: &ImageSet, idx: &[usize]) -> Vec<usize> {
@@ -108,68 +147,68 @@ fn counts(set: &ImageSet, idx: &[usize]) -> Vec<usize> {
     c
 }
 
-/// `1e-3`, `3e-4`, `2.5e-4`: short and exact enough for a log line.
-pub fn fmt_lr(lr: f64) -> String {
-    let s = format!("{lr:.2e}");
-    match s.split_once('e') {
-        Some((m, e)) => format!("{}e{e}", m.trim_end_matches('0').trim_end_matches('.')),
-        None => s,
+/// The seed for libtorch's generator (dropout) at one batch: resuming at any batch draws the same.
+fn batch_seed(seed: u64, epoch: usize, batch: usize) -> i64 {
+    let h = crate::rng::fnv1a(
+        &[seed.to_le_bytes(), (epoch as u64).to_le_bytes(), (batch as u64).to_le_bytes()].concat(),
+        crate::rng::FNV_OFFSET,
+    );
+    (h >> 1) as i64
+}
+
+/// Apply one command; every command is answered with an event.
+fn apply(cmd: TrainCommand, c: &mut Control, lr: f64, early: &mut EarlyStopping, out: &mut Emitter, epoch: usize) {
+    let stop = |c: &mut Control, out: &mut Emitter, when: StopWhen, cause: String| {
+        if c.stop.as_ref().is_none_or(|(w, _)| rank(when) > rank(*w)) {
+            c.stop = Some((when, cause.clone()));
+        }
+        if when != StopWhen::HandOver {
+            c.paused = false;
+        }
+        out.emit(TrainEvent::StopRequested { when, epoch, cause });
+        out.emit(TrainEvent::State { state: RunState::Stopping });
+    };
+    match cmd {
+        TrainCommand::StopAfterEpoch => stop(c, out, StopWhen::AfterEpoch, "user".into()),
+        TrainCommand::StopNow => stop(c, out, StopWhen::Now, "user".into()),
+        TrainCommand::Signal(name) => stop(c, out, StopWhen::Now, name),
+        TrainCommand::Abort(cause) => stop(c, out, StopWhen::Abort, cause),
+        TrainCommand::HandOver => stop(c, out, StopWhen::HandOver, "hand-over".into()),
+        TrainCommand::SetLr(v) | TrainCommand::ScaleLr(v) if !(v.is_finite() && v > 0.0) => {
+            out.emit(TrainEvent::CommandRejected { command: cmd.describe(), reason: "the value must be a positive number".into() })
+        }
+        TrainCommand::SetLr(v) => c.lr_changed_by_user = Some(v),
+        TrainCommand::ScaleLr(f) => c.lr_changed_by_user = Some(c.lr_changed_by_user.unwrap_or(lr) * f),
+        TrainCommand::Pause => {
+            c.paused = c.stop.is_none();
+            let state = if c.paused { RunState::Paused } else { RunState::Stopping };
+            out.emit(TrainEvent::State { state });
+        }
+        TrainCommand::Resume => {
+            c.paused = false;
+            let state = if c.stop.is_some() { RunState::Stopping } else { RunState::Training };
+            out.emit(TrainEvent::State { state });
+        }
+        TrainCommand::CheckpointNow => c.checkpoint_now = true,
+        TrainCommand::SetEarlyStopping(on) => {
+            early.enabled = on;
+            out.emit(TrainEvent::EarlyStopping { enabled: on, patience: early.patience, waited: early.wait() });
+        }
     }
 }
 
-/// Apply one command. Returns a log line saying what happened.
-fn apply(cmd: TrainCommand, c: &mut Control, early: &mut EarlyStopping, out: &mut Emitter, epoch: usize) {
-    let msg = match cmd {
-        TrainCommand::StopAfterEpoch => {
-            c.stop_after_epoch = true;
-            c.paused = false;
-            out.emit(TrainEvent::State { state: RunState::Stopping });
-            format!("early stop requested: stopping after epoch {epoch}")
-        }
-        TrainCommand::StopNow => {
-            c.stop_now = true;
-            c.paused = false;
-            out.emit(TrainEvent::State { state: RunState::Stopping });
-            "stop now requested: saving current weights".to_string()
-        }
-        TrainCommand::SetLr(lr) | TrainCommand::ScaleLr(lr) if !(lr.is_finite() && lr > 0.0) => {
-            format!("ignored invalid learning rate {lr}")
-        }
-        TrainCommand::SetLr(lr) => {
-            c.lr_changed_by_user = Some(lr);
-            return;
-        }
-        TrainCommand::ScaleLr(f) => {
-            c.lr_changed_by_user = Some(c.lr_changed_by_user.unwrap_or(c.lr) * f);
-            return;
-        }
-        TrainCommand::Pause => {
-            if c.paused {
-                return;
-            }
-            c.paused = true;
-            out.emit(TrainEvent::State { state: RunState::Paused });
-            "paused".to_string()
-        }
-        TrainCommand::Resume => {
-            if !c.paused {
-                return;
-            }
-            c.paused = false;
-            out.emit(TrainEvent::State { state: RunState::Training });
-            "resumed".to_string()
-        }
-        TrainCommand::CheckpointNow => {
-            c.checkpoint_now = true;
-            return;
-        }
-        TrainCommand::SetEarlyStopping(on) => {
-            early.enabled = on;
-            out.emit(TrainEvent::EarlyStopping { enabled: on });
-            format!("early stopping {} (patience {}, waited {})", if on { "on" } else { "off" }, early.patience, early.wait())
-        }
-    };
-    out.log(msg);
+/// Everything that changes as training goes on (what `ResumeState` saves).
+struct Progress {
+    epoch: usize,
+    batch: usize,
+    order: Vec<usize>,
+    rng: Rng,
+    partial: PartialEpoch,
+    lr: f64,
+    plateau: ReduceLrOnPlateau,
+    early: EarlyStopping,
+    best: BestTracker,
+    elapsed_before: f64,
 }
 
 fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> Result<(), String> {
@@ -182,21 +221,55 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
     }
     let mut vs = nn::VarStore::new(job.device);
     let net = model::build(&vs, cfg, set.classes.len());
-    if cfg.pretrained && cfg.model == crate::config::ModelKind::EfficientnetLite0 {
+    let pretrained = cfg.pretrained && cfg.model == crate::config::ModelKind::EfficientnetLite0;
+    if pretrained && job.resume.is_none() {
         crate::model::weights::load_pretrained(&mut vs, &job.weights).map_err(|e| e.to_string())?;
     }
     if job.device == Device::Cpu {
         crate::model::weights::to_channels_last(&vs).map_err(|e| e.to_string())?;
     }
-    let mut opt = nn::Adam { wd: cfg.weight_decay, ..Default::default() }.build(&vs, cfg.lr).map_err(|e| e.to_string())?;
+    let mut opt = Adam::new(&vs, cfg.lr, cfg.weight_decay).map_err(|e| e.to_string())?;
+    let mut p = match &job.resume {
+        None => Progress {
+            epoch: 0,
+            batch: 0,
+            order: job.split.train.clone(),
+            rng: Rng::new(cfg.seed.wrapping_add(1)),
+            partial: PartialEpoch::default(),
+            lr: cfg.lr,
+            plateau: ReduceLrOnPlateau::new(cfg.plateau_factor, cfg.plateau_patience, cfg.plateau_min_delta, cfg.min_lr),
+            early: EarlyStopping::new(cfg.early_stopping, cfg.early_stopping_patience, cfg.plateau_min_delta),
+            best: BestTracker::default(),
+            elapsed_before: 0.0,
+        },
+        Some(st) => {
+            resume::load_tensors(&job.run, st, &mut vs, &mut opt)?;
+            opt.set_lr(st.lr);
+            Progress {
+                epoch: st.epoch,
+                batch: st.batch,
+                order: st.order.clone(),
+                rng: st.rng.clone(),
+                partial: st.partial.clone(),
+                lr: st.lr,
+                plateau: st.plateau.clone(),
+                early: st.early.clone(),
+                best: st.best.clone(),
+                elapsed_before: st.elapsed_seconds,
+            }
+        }
+    };
+    let elapsed = |p: &Progress| p.elapsed_before + t0.elapsed().as_secs_f64();
     let batches = job.split.train.len().div_ceil(cfg.batch_size);
+    let samples = (0..set.classes.len())
+        .map(|c| job.split.train.iter().find(|&&i| set.labels[i] == c).map(|&i| set.paths[i].display().to_string()))
+        .collect();
     out.emit(TrainEvent::Started {
-        info: RunInfo {
+        info: Box::new(RunInfo {
             run_dir: job.run.path.display().to_string(),
             data_root: job.data_root.clone(),
             synthetic: set.synthetic,
-            model: cfg.model.name().to_string()
-                + if cfg.pretrained && cfg.model == crate::config::ModelKind::EfficientnetLite0 { " (ImageNet)" } else { "" },
+            model: cfg.model.name().to_string() + if pretrained { " (ImageNet)" } else { "" },
             device: crate::device::describe(job.device),
             classes: set.classes.clone(),
             train_counts: counts(set, &job.split.train),
@@ -204,31 +277,55 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
             test_counts: counts(set, &job.split.test),
             batches_per_epoch: batches,
             config: cfg.clone(),
-        },
+            samples,
+            pid: std::process::id(),
+            host: hostname(),
+            resumed: job.resume.as_ref().map(|st| ResumePoint { epoch: st.epoch, batch: st.batch, elapsed_seconds: st.elapsed_seconds }),
+        }),
     });
-    out.emit(TrainEvent::State { state: RunState::Training });
-
-    let mut c =
-        Control { stop_after_epoch: false, stop_now: false, paused: false, checkpoint_now: false, lr: cfg.lr, lr_changed_by_user: None };
-    let mut plateau = ReduceLrOnPlateau::new(cfg.plateau_factor, cfg.plateau_patience, cfg.plateau_min_delta, cfg.min_lr);
-    let mut early = EarlyStopping::new(cfg.early_stopping, cfg.early_stopping_patience, cfg.plateau_min_delta);
-    let mut best = BestTracker::default();
-    let mut rng = Rng::new(cfg.seed.wrapping_add(1));
+    let paused = job.resume.as_ref().is_some_and(|st| st.paused);
+    let mut c = Control { stop: None, paused, checkpoint_now: false, lr_changed_by_user: None };
+    out.emit(TrainEvent::State { state: if paused { RunState::Paused } else { RunState::Training } });
     let aug = AugmentParams::default();
+    let save_state = |p: &Progress, paused: bool, vs: &nn::VarStore, opt: &Adam| -> Result<(), String> {
+        let st = ResumeState {
+            format: resume::FORMAT,
+            model: cfg.model.name().to_string(),
+            classes: set.classes.clone(),
+            config: cfg.clone(),
+            data_fingerprint: job.data_fingerprint.clone(),
+            epoch: p.epoch,
+            batch: p.batch,
+            order: p.order.clone(),
+            rng: p.rng.clone(),
+            partial: p.partial.clone(),
+            lr: p.lr,
+            adam_step: opt.step,
+            plateau: p.plateau.clone(),
+            early: p.early.clone(),
+            best: p.best.clone(),
+            paused,
+            elapsed_seconds: elapsed(p),
+        };
+        resume::save(&job.run, &st, vs, opt)
+    };
     let mut stop_reason = format!("completed {} epochs", cfg.epochs);
-    let mut order = job.split.train.clone();
-    let mut last_epoch = 0;
+    let mut stopped_by: Option<String> = None;
+    let mut final_stop: Option<StopWhen> = None;
 
-    'epochs: for epoch in 1..=cfg.epochs {
+    'epochs: while p.epoch < cfg.epochs {
+        let epoch = p.epoch + 1;
         out.emit(TrainEvent::EpochStart { epoch, epochs: cfg.epochs });
-        rng.shuffle(&mut order);
-        let te = Instant::now();
-        let mut compute_time = Duration::ZERO;
-        let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
-        for (b, idx) in batch::chunks(&order, cfg.batch_size).enumerate() {
-            // Commands between batches; block while paused.
+        if p.batch == 0 {
+            p.rng.shuffle(&mut p.order);
+            p.partial = PartialEpoch::default();
+        }
+        let te = Instant::now() - Duration::from_secs_f64(p.partial.wall_seconds);
+        let order = p.order.clone();
+        for (b, idx) in batch::chunks(&order, cfg.batch_size).enumerate().skip(p.batch) {
+            // Commands between batches; block while paused (a stop request ends the wait).
             loop {
-                let cmd = if c.paused {
+                let cmd = if c.paused && c.stop.is_none() {
                     match commands.recv_timeout(Duration::from_millis(200)) {
                         Ok(cmd) => Some(cmd),
                         Err(RecvTimeoutError::Timeout) => None,
@@ -242,129 +339,168 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
                 };
                 match cmd {
                     Some(cmd) => {
-                        apply(cmd, &mut c, &mut early, out, epoch);
-                        // Act at once, also while paused, so the echo comes right away.
+                        apply(cmd, &mut c, p.lr, &mut p.early, out, epoch);
+                        // Act at once, also while paused, so the answer comes right away.
                         if let Some(lr) = c.lr_changed_by_user.take() {
                             let lr = lr.max(1e-9);
                             opt.set_lr(lr);
-                            out.emit(TrainEvent::LrChanged { epoch, from: c.lr, to: lr, reason: "user".into() });
-                            out.log(format!("lr {} → {} (user)", fmt_lr(c.lr), fmt_lr(lr)));
-                            c.lr = lr;
+                            out.emit(TrainEvent::LrChanged { epoch, from: p.lr, to: lr, reason: "user".into() });
+                            p.lr = lr;
                         }
                         if c.checkpoint_now {
                             c.checkpoint_now = false;
-                            save(&vs, &job.run.path.join(format!("manual-epoch{epoch}-batch{b}.safetensors")), epoch, None, "user", out)?;
+                            let path = job.run.path.join(format!("manual-epoch{epoch}-batch{b}.safetensors"));
+                            save(&vs, &path, job, epoch, None, "user", out)?;
                         }
                     }
-                    None if c.paused => continue,
+                    None if c.paused && c.stop.is_none() => continue,
                     None => break,
                 }
             }
-            if c.stop_now {
-                stop_reason = format!("stopped by user during epoch {epoch}");
+            if let Some((when, cause)) = c.stop.clone()
+                && when != StopWhen::AfterEpoch
+            {
+                p.batch = b;
+                p.partial.wall_seconds = te.elapsed().as_secs_f64();
+                stop_reason = match when {
+                    StopWhen::HandOver => format!("handed over to a background process during epoch {epoch}"),
+                    _ if cause == "user" => format!("stopped by user during epoch {epoch}"),
+                    _ => format!("stopped: {cause} during epoch {epoch}"),
+                };
+                stopped_by = Some(cause);
+                final_stop = Some(when);
                 break 'epochs;
             }
             let tb = Instant::now();
+            tch::manual_seed(batch_seed(cfg.seed, epoch, b));
             let (x, y) = batch::gather(set, idx, job.device).map_err(|e| e.to_string())?;
-            let x = if cfg.augment { augment(&x, &aug, &mut rng).map_err(|e| e.to_string())? } else { x };
+            let x = if cfg.augment { augment(&x, &aug, &mut p.rng).map_err(|e| e.to_string())? } else { x };
             let x = batch::channels_last(&batch::normalize(&x)).map_err(|e| e.to_string())?;
             let logits = net.forward_t(&x, true);
             let loss = logits.cross_entropy_for_logits(&y);
-            opt.backward_step(&loss);
             let l = loss.f_double_value(&[]).map_err(|e| e.to_string())?;
             if !l.is_finite() {
                 return Err(format!("loss became {l} at epoch {epoch}, batch {}: lower the learning rate", b + 1));
             }
+            opt.zero_grad();
+            loss.f_backward().map_err(|e| e.to_string())?;
+            opt.step().map_err(|e| e.to_string())?;
             let hits = logits.argmax(-1, false).eq_tensor(&y).to_kind(Kind::Int64).sum(Kind::Int64).int64_value(&[]) as usize;
-            compute_time += tb.elapsed();
-            loss_sum += l * idx.len() as f64;
-            correct += hits;
-            seen += idx.len();
+            p.partial.compute_seconds += tb.elapsed().as_secs_f64();
+            p.partial.loss_sum += l * idx.len() as f64;
+            p.partial.correct += hits;
+            p.partial.seen += idx.len();
             out.emit(TrainEvent::BatchEnd {
                 epoch,
                 batch: b + 1,
                 batches,
                 loss: l,
                 acc: hits as f64 / idx.len() as f64,
-                img_per_s: seen as f64 / compute_time.as_secs_f64().max(1e-9),
-                lr: c.lr,
+                img_per_s: p.partial.seen as f64 / p.partial.compute_seconds.max(1e-9),
+                lr: p.lr,
             });
         }
-        last_epoch = epoch;
-        let img_per_s = seen as f64 / compute_time.as_secs_f64().max(1e-9);
+        p.epoch = epoch;
+        p.batch = 0;
+        let seen = p.partial.seen.max(1) as f64;
         let val = evaluate(&net, set, &job.split.val, cfg.batch_size * 2, job.device).map_err(|e| e.to_string())?;
         let metrics = EpochMetrics {
             epoch,
             epochs: cfg.epochs,
-            train_loss: loss_sum / seen.max(1) as f64,
-            train_acc: correct as f64 / seen.max(1) as f64,
+            train_loss: p.partial.loss_sum / seen,
+            train_acc: p.partial.correct as f64 / seen,
             val_loss: val.loss,
             val_acc: val.accuracy(),
-            lr: c.lr,
-            img_per_s,
+            lr: p.lr,
+            img_per_s: p.partial.seen as f64 / p.partial.compute_seconds.max(1e-9),
             epoch_seconds: te.elapsed().as_secs_f64(),
-            elapsed_seconds: t0.elapsed().as_secs_f64(),
+            elapsed_seconds: elapsed(&p),
             confusion: val.confusion.clone(),
         };
         let val_acc = metrics.val_acc;
         out.emit(TrainEvent::EpochEnd { metrics });
         out.emit(TrainEvent::Predictions { split: "val".into(), epoch, items: val.predictions });
-        if best.improved(val_acc, epoch) {
-            save(&vs, &job.run.best(), epoch, Some(val_acc), "best val_acc", out)?;
+        if p.best.improved(val_acc, epoch) {
+            save(&vs, &job.run.best(), job, epoch, Some(val_acc), "best val_acc", out)?;
         }
-        if let Some(new_lr) = plateau.step(val_acc, c.lr) {
+        if let Some(new_lr) = p.plateau.step(val_acc, p.lr) {
             opt.set_lr(new_lr);
-            out.emit(TrainEvent::LrChanged { epoch, from: c.lr, to: new_lr, reason: "plateau".into() });
-            out.log(format!("ReduceLROnPlateau: lr {} → {}", fmt_lr(c.lr), fmt_lr(new_lr)));
-            c.lr = new_lr;
+            out.emit(TrainEvent::LrChanged { epoch, from: p.lr, to: new_lr, reason: "plateau".into() });
+            p.lr = new_lr;
         }
-        if early.step(val_acc) {
-            stop_reason = format!("early stopping: val_acc did not improve for {} epochs", early.patience);
-            out.log(stop_reason.clone());
+        let early_stop = p.early.step(val_acc);
+        save_state(&p, c.paused, &vs, &opt)?;
+        if early_stop {
+            stop_reason = format!("early stopping: val_acc did not improve for {} epochs", p.early.patience);
             break;
         }
-        if c.stop_after_epoch || c.stop_now {
-            stop_reason = format!("stopped by user after epoch {epoch}");
+        if let Some((_, cause)) = &c.stop {
+            stop_reason = if cause == "user" {
+                format!("stopped by user after epoch {epoch}")
+            } else {
+                format!("stopped: {cause} after epoch {epoch}")
+            };
+            stopped_by = Some(cause.clone());
             break;
         }
     }
-    save(&vs, &job.run.last(), last_epoch, None, "last", out)?;
+    if final_stop.is_some() {
+        save_state(&p, c.paused, &vs, &opt)?;
+    }
+    if final_stop != Some(StopWhen::HandOver) {
+        save(&vs, &job.run.last(), job, p.epoch, None, "last", out)?;
+    }
 
     // Test with the best weights, as the article evaluates its best checkpoint.
-    out.emit(TrainEvent::State { state: RunState::Evaluating });
-    if job.run.best().exists() {
-        crate::model::weights::load_checkpoint(&mut vs, &job.run.best()).map_err(|e| e.to_string())?;
-    }
     let mut test_acc = None;
-    if !job.split.test.is_empty() {
-        let test = evaluate(&net, set, &job.split.test, cfg.batch_size * 2, job.device).map_err(|e| e.to_string())?;
-        let report = test.confusion.report(&set.classes);
-        test_acc = Some(report.accuracy);
-        let _ = std::fs::write(job.run.path.join("report.txt"), format!("{}\n{}", report.to_text(4), report.confusion_text()));
-        let _ = std::fs::write(job.run.path.join("report.json"), serde_json::to_string_pretty(&report).unwrap_or_default());
-        out.emit(TrainEvent::Predictions { split: "test".into(), epoch: last_epoch, items: test.predictions });
-        out.emit(TrainEvent::TestReport { report });
+    if !matches!(final_stop, Some(StopWhen::Abort | StopWhen::HandOver)) {
+        out.emit(TrainEvent::State { state: RunState::Evaluating });
+        if job.run.best().exists() {
+            crate::model::weights::load_checkpoint(&mut vs, &job.run.best()).map_err(|e| e.to_string())?;
+        }
+        if !job.split.test.is_empty() {
+            let test = evaluate(&net, set, &job.split.test, cfg.batch_size * 2, job.device).map_err(|e| e.to_string())?;
+            let report = test.confusion.report(&set.classes);
+            test_acc = Some(report.accuracy);
+            let text = format!("{}\n{}", report.to_text(4), report.confusion_text());
+            for (name, bytes) in
+                [("report.txt", text.into_bytes()), ("report.json", serde_json::to_vec_pretty(&report).unwrap_or_default())]
+            {
+                if let Err(e) = crate::run::dir::write_atomic(&job.run.path.join(name), &bytes) {
+                    out.emit(TrainEvent::Warning {
+                        message: format!("{}: cannot write the report: {e}", job.run.path.join(name).display()),
+                    });
+                }
+            }
+            out.emit(TrainEvent::Predictions { split: "test".into(), epoch: p.epoch, items: test.predictions });
+            out.emit(TrainEvent::TestReport { report });
+        }
     }
-    let (best_val_acc, best_epoch) = best.best.unwrap_or((0.0, 0));
+    let (best_val_acc, best_epoch) = p.best.best.unwrap_or((0.0, 0));
     out.emit(TrainEvent::State { state: RunState::Finished });
-    out.emit(TrainEvent::Finished { reason: stop_reason, best_val_acc, best_epoch, test_acc, elapsed_seconds: t0.elapsed().as_secs_f64() });
+    out.emit(TrainEvent::Finished { reason: stop_reason, best_val_acc, best_epoch, test_acc, elapsed_seconds: elapsed(&p), stopped_by });
     Ok(())
 }
 
+/// A checkpoint whose header says what it is: model, classes, config and epoch.
 fn save(
     vs: &nn::VarStore,
     path: &std::path::Path,
+    job: &TrainJob,
     epoch: usize,
     val_acc: Option<f64>,
     reason: &str,
     out: &mut Emitter,
 ) -> Result<(), String> {
-    crate::model::weights::save(vs, path).map_err(|e| format!("{}: cannot save checkpoint: {e}", path.display()))?;
+    let meta = HashMap::from([
+        ("format".to_string(), "tumorscope-checkpoint".to_string()),
+        ("model".to_string(), job.config.model.name().to_string()),
+        ("classes".to_string(), serde_json::to_string(&job.data.classes).unwrap_or_default()),
+        ("config".to_string(), serde_json::to_string(&job.config).unwrap_or_default()),
+        ("epoch".to_string(), epoch.to_string()),
+        ("data_fingerprint".to_string(), job.data_fingerprint.clone()),
+    ]);
+    crate::model::weights::save(vs, path, &meta).map_err(|e| format!("{}: cannot save checkpoint: {e}", path.display()))?;
     out.emit(TrainEvent::Checkpointed { epoch, path: path.display().to_string(), val_acc, reason: reason.to_string() });
-    let what = match val_acc {
-        Some(a) => format!("checkpoint saved ({reason}, val_acc {a:.4})"),
-        None => format!("checkpoint saved ({reason}): {}", path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()),
-    };
-    out.log(what);
     Ok(())
 }

@@ -4,9 +4,9 @@
 use super::action::{Action, View};
 use super::gallery::{self, Filter, Sort, Split};
 use super::preview::ImageCache;
-use super::state::RunView;
 use super::theme::Theme;
-use crate::train::{RunState, TrainCommand, TrainEvent};
+use crate::run::RunView;
+use crate::run::{Record, RunState, StopWhen, TrainCommand, TrainEvent};
 use std::path::PathBuf;
 
 /// Factor for `+` / `-`.
@@ -26,7 +26,8 @@ pub enum Mode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     Quit,
-    /// Leave the dashboard; training goes on with plain output.
+    /// Leave the dashboard; training goes on (in-process: handed over to a background process;
+    /// attached: the client just leaves).
     Detach,
 }
 
@@ -37,6 +38,8 @@ pub struct App {
     pub theme: Theme,
     /// Watching a log: controls are disabled.
     pub read_only: bool,
+    /// Attached to another process's run: `q` detaches, it never stops training.
+    pub attached: bool,
     pub exit: Option<Exit>,
     /// Leave as soon as the trainer has finished (after "stop and save").
     pub quit_when_finished: bool,
@@ -50,8 +53,8 @@ pub struct App {
     /// One sample image per class for the Data view.
     pub samples: Vec<Option<PathBuf>>,
     pub images: ImageCache,
-    /// Wall clock of a live run (None in tests and replays: elapsed comes from events).
-    pub started: Option<std::time::Instant>,
+    /// Show the running clock (off in tests: elapsed then comes from event times alone).
+    pub clock: bool,
 }
 
 impl App {
@@ -62,6 +65,7 @@ impl App {
             mode: Mode::Normal,
             theme,
             read_only: false,
+            attached: false,
             exit: None,
             quit_when_finished: false,
             summary_shown: false,
@@ -73,23 +77,29 @@ impl App {
             selected: 0,
             samples: vec![],
             images,
-            started: None,
+            clock: false,
         }
     }
 
-    /// Seconds since the run started.
+    /// Training seconds so far.
     pub fn elapsed(&self) -> f64 {
-        match (&self.run.outcome, self.started) {
-            (Some(o), _) => o.elapsed_seconds,
-            (None, Some(t)) if !self.run.state.is_over() => t.elapsed().as_secs_f64(),
-            _ => self.run.elapsed_seconds,
-        }
+        self.run.elapsed(self.clock.then(crate::run::log::now_unix_f64))
     }
 
-    /// Feed a trainer event.
-    pub fn on_event(&mut self, ev: &TrainEvent) {
-        self.run.apply(ev);
+    /// Feed a trainer record.
+    pub fn on_event(&mut self, rec: &Record) {
+        self.run.apply(rec);
+        let ev = &rec.event;
         match ev {
+            TrainEvent::Started { info } => {
+                self.samples = info.samples.iter().map(|s| s.as_ref().map(PathBuf::from)).collect();
+            }
+            // A signal stops the process that owns the screen: leave once the run is saved.
+            TrainEvent::StopRequested { cause, when, .. }
+                if !self.attached && !self.read_only && (cause != "user" || *when == StopWhen::Abort) =>
+            {
+                self.quit_when_finished = true;
+            }
             TrainEvent::TestReport { .. } => {
                 self.gallery_split = Split::Test;
                 self.confusion_split = Split::Test;
@@ -115,7 +125,7 @@ impl App {
         }
     }
 
-    pub fn gallery_items(&self) -> &[crate::train::Prediction] {
+    pub fn gallery_items(&self) -> &[crate::run::Prediction] {
         match self.gallery_split {
             Split::Test if !self.run.test_predictions.is_empty() => &self.run.test_predictions,
             _ => &self.run.val_predictions,
@@ -142,12 +152,16 @@ impl App {
     }
 
     fn training(&self) -> bool {
-        !self.run.state.is_over() && self.run.info.is_some()
+        !self.run.is_over() && self.run.info.is_some()
     }
 
     fn control(&mut self, cmd: TrainCommand) -> Option<TrainCommand> {
         if self.read_only {
-            self.run.push_log("read-only: controls work in the window that started the training");
+            self.run.push_log(if self.run.is_over() {
+                "read-only: the run is not training (resume it with train --resume)"
+            } else {
+                "read-only: use tumorscope attach to control this run"
+            });
             return None;
         }
         if !self.training() {
@@ -219,14 +233,20 @@ impl App {
                 None
             }
             (_, Action::Interrupt) => {
-                if self.training() && !self.read_only && !self.quit_when_finished {
+                if self.attached || self.read_only || !self.training() {
+                    self.exit = Some(if self.attached { Exit::Detach } else { Exit::Quit });
+                    None
+                } else if !self.quit_when_finished {
                     self.quit_when_finished = true;
-                    self.run.push_log("Ctrl-C: stopping now and saving before quitting (Ctrl-C again to leave at once)");
+                    self.run.push_log("Ctrl-C: stopping now and saving before quitting (Ctrl-C again: skip the report)");
                     Some(TrainCommand::StopNow)
                 } else {
-                    self.exit = Some(Exit::Quit);
-                    None
+                    Some(TrainCommand::Abort("Ctrl-C".into()))
                 }
+            }
+            (_, Action::Quit) if self.attached => {
+                self.exit = Some(Exit::Detach);
+                None
             }
             (_, Action::Quit) => {
                 if self.training() && !self.read_only {

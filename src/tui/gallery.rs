@@ -1,6 +1,6 @@
 //! Which predictions the gallery lists: split, filter and sort.
 
-use crate::train::Prediction;
+use crate::run::Prediction;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Split {

@@ -23,8 +23,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("v", "confusion / gallery: validation or test split"),
     ("i", "gallery: image protocol (detected / halfblocks)"),
     ("?", "this help"),
-    ("q", "quit (asks first while training)"),
-    ("Ctrl-C", "stop now, save, and quit"),
+    ("q", "quit (asks first while training; attached: detach)"),
+    ("Ctrl-C", "stop now, save, and quit (again: skip the report)"),
 ];
 
 pub fn map(mode: &Mode, key: KeyEvent) -> Option<Action> {

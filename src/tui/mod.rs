@@ -6,11 +6,10 @@ pub mod app;
 pub mod gallery;
 pub mod keys;
 pub mod preview;
-pub mod state;
 pub mod theme;
 pub mod views;
 
-use crate::train::{TrainCommand, TrainEvent};
+use crate::run::{Record, RunDir, RunView, TrainCommand, output};
 use app::{App, Exit};
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures::StreamExt;
@@ -18,20 +17,11 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use std::io::Stdout;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 /// Redraw at most this often.
 pub const FRAME: Duration = Duration::from_millis(100);
-
-/// How the dashboard ended.
-pub enum TuiEnd {
-    /// The run is over (or was only watched).
-    Done,
-    /// Training goes on; follow these events with plain output.
-    Detached(UnboundedReceiver<TrainEvent>),
-}
 
 /// Leaves raw mode and the alternate screen however the dashboard ends.
 struct TerminalGuard;
@@ -63,101 +53,142 @@ fn setup() -> anyhow::Result<(Terminal<CrosstermBackend<Stdout>>, TerminalGuard)
     Ok((Terminal::new(CrosstermBackend::new(std::io::stdout()))?, guard))
 }
 
-/// The dashboard for a live run.
-pub async fn run_training(
-    events: UnboundedReceiver<TrainEvent>,
-    commands: std::sync::mpsc::Sender<TrainCommand>,
-    data: Arc<crate::data::ImageSet>,
-    theme: theme::Theme,
-) -> anyhow::Result<TuiEnd> {
+/// Where commands go.
+pub enum CommandSink {
+    /// Watching: no controls.
+    ReadOnly,
+    /// The trainer thread of this process.
+    Local(std::sync::mpsc::Sender<TrainCommand>),
+    /// Another process's trainer, through its socket.
+    Socket(std::os::unix::net::UnixStream),
+}
+
+/// What the dashboard shows and steers: records in, commands out.
+pub struct Session {
+    pub records: UnboundedReceiver<Record>,
+    pub commands: CommandSink,
+    /// Set when the terminal hangs up (in-process runs).
+    pub hangup: Option<tokio::sync::watch::Receiver<bool>>,
+    /// Another process's run: checked for a crash when its stream ends or goes quiet.
+    pub remote: Option<RunDir>,
+    /// A note for the log pane (why the session is read-only, a skipped log line…).
+    pub note: Option<String>,
+}
+
+impl Session {
+    pub fn local(
+        records: UnboundedReceiver<Record>,
+        commands: std::sync::mpsc::Sender<TrainCommand>,
+        hangup: tokio::sync::watch::Receiver<bool>,
+    ) -> Session {
+        Session { records, commands: CommandSink::Local(commands), hangup: Some(hangup), remote: None, note: None }
+    }
+}
+
+/// How the dashboard ended.
+pub enum Ending {
+    /// Done with this run (it is over, or this client detached or only watched).
+    Over(RunView),
+    /// In-process: the user asked to keep training in the background.
+    HandOver(UnboundedReceiver<Record>, RunView),
+    /// In-process: the screen is gone (hang-up) or the user quit before the run saved; follow the
+    /// rest with plain output.
+    Continue(UnboundedReceiver<Record>, RunView),
+}
+
+/// Run the dashboard until the user leaves or the screen goes.
+pub async fn dashboard(session: Session, theme: theme::Theme) -> anyhow::Result<Ending> {
+    let local = matches!(session.commands, CommandSink::Local(_));
     let (mut term, guard) = setup()?;
     let mut app = App::new(theme, preview::ImageCache::detect());
-    app.started = Some(Instant::now());
-    app.samples = (0..data.classes.len()).map(|c| data.labels.iter().position(|&l| l == c).map(|i| data.paths[i].clone())).collect();
-    drop(data);
-    let (events, end) = event_loop(&mut term, &mut app, events, Some(commands)).await?;
-    drop(guard);
-    let _ = std::panic::take_hook();
-    match end {
-        Exit::Detach => {
-            println!("dashboard closed; training continues with plain output (Ctrl-C stops and saves).");
-            Ok(TuiEnd::Detached(events))
-        }
-        Exit::Quit if !app.run.state.is_over() => {
-            println!("waiting for the trainer to stop and save…");
-            Ok(TuiEnd::Detached(events))
-        }
-        Exit::Quit => {
-            print_summary(&app);
-            Ok(TuiEnd::Done)
-        }
+    app.clock = true;
+    app.read_only = matches!(session.commands, CommandSink::ReadOnly);
+    app.attached = matches!(session.commands, CommandSink::Socket(_));
+    if let Some(n) = &session.note {
+        app.run.push_log(n.clone());
     }
+    let (records, end) = event_loop(&mut term, &mut app, session, local).await?;
+    drop(guard);
+    // The guard restored the terminal; ratatui's own drop would `eprintln!` (and panic) on a terminal
+    // that is gone.
+    std::mem::forget(term);
+    let _ = std::panic::take_hook();
+    let view = app.run.clone();
+    Ok(match end {
+        Exit::Detach if local => Ending::HandOver(records, view),
+        _ if local && !view.is_over() => Ending::Continue(records, view),
+        _ => {
+            print_summary(&app);
+            Ending::Over(view)
+        }
+    })
 }
 
 fn print_summary(app: &App) {
     if let Some(o) = &app.run.outcome {
-        println!(
-            "finished: {}; best val_acc {:.4} (epoch {}){}",
-            o.reason,
-            o.best_val_acc,
-            o.best_epoch,
-            o.test_acc.map(|a| format!(", test acc {a:.4}")).unwrap_or_default()
-        );
+        output::out(&crate::run::format::finished_line(&o.reason, o.best_val_acc, o.best_epoch, o.test_acc, o.elapsed_seconds));
     }
     if let Some(e) = &app.run.error {
-        println!("training failed: {e}");
+        output::out(&format!("training failed: {e}"));
+    }
+    if app.attached && !app.run.is_over() {
+        output::out("detached; training goes on");
     }
     if let Some(i) = &app.run.info {
-        println!("run folder: {}", i.run_dir);
+        output::out(&format!("run folder: {}", i.run_dir));
     }
 }
 
-/// Follow a run folder's `events.jsonl` (read-only).
-pub async fn watch(a: crate::cli::WatchArgs) -> anyhow::Result<()> {
-    let dir = crate::runlog::RunDir::open(&a.run).map_err(anyhow::Error::msg)?;
-    let theme = theme::Theme::load(&a.theme)?;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let path = dir.events();
-    tokio::spawn(follow_log(path, tx));
-    let (mut term, guard) = setup()?;
-    let mut app = App::new(theme, preview::ImageCache::detect());
-    app.read_only = true;
-    let _ = event_loop(&mut term, &mut app, rx, None).await?;
-    drop(guard);
-    let _ = std::panic::take_hook();
-    Ok(())
-}
-
-/// Tail a JSON-lines event log, sending each complete line as an event.
-async fn follow_log(path: PathBuf, tx: tokio::sync::mpsc::UnboundedSender<TrainEvent>) {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut pos = 0u64;
-    let mut pending = String::new();
-    loop {
-        if let Ok(mut f) = std::fs::File::open(&path)
-            && f.seek(SeekFrom::Start(pos)).is_ok()
-        {
-            let mut buf = String::new();
-            if let Ok(n) = f.read_to_string(&mut buf) {
-                pos += n as u64;
-                pending.push_str(&buf);
-                while let Some(i) = pending.find('\n') {
-                    let line: String = pending.drain(..=i).collect();
-                    if let Ok(ev) = serde_json::from_str::<TrainEvent>(&line)
-                        && tx.send(ev).is_err()
-                    {
+/// Send each complete record of a log file, now and as it grows (read-only clients).
+pub fn tail_log(path: PathBuf, tx: tokio::sync::mpsc::UnboundedSender<Record>) {
+    tokio::spawn(async move {
+        let mut tailer = crate::run::log::Tailer::new(&path);
+        loop {
+            if let Ok(records) = tailer.poll() {
+                for r in records {
+                    if tx.send(r).is_err() {
                         return;
                     }
                 }
             }
+            if tx.is_closed() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    });
 }
 
-#[cfg(unix)]
-fn signal(kind: tokio::signal::unix::SignalKind) -> Option<tokio::signal::unix::Signal> {
-    tokio::signal::unix::signal(kind).ok()
+/// The log first, then the socket's live records (skipping those the log already had). The socket
+/// is connected before the log is read, so nothing falls between them.
+pub fn attach_stream(events: PathBuf, stream: std::os::unix::net::UnixStream, tx: tokio::sync::mpsc::UnboundedSender<Record>) {
+    std::thread::spawn(move || {
+        let (stx, srx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for r in crate::run::socket::records(stream) {
+                if stx.send(r).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut last = None;
+        if let Ok(log) = crate::run::log::read_log(&events) {
+            for r in log.records {
+                last = Some(r.seq);
+                if tx.send(r).is_err() {
+                    return;
+                }
+            }
+        }
+        for r in srx {
+            if last.is_none_or(|l| r.seq > l) {
+                last = Some(r.seq);
+                if tx.send(r).is_err() {
+                    return;
+                }
+            }
+        }
+    });
 }
 
 async fn next_signal(s: &mut Option<tokio::signal::unix::Signal>) {
@@ -169,25 +200,41 @@ async fn next_signal(s: &mut Option<tokio::signal::unix::Signal>) {
     }
 }
 
-/// The loop: keys → actions → commands; trainer events → state; redraw when dirty, ≤ 10/s.
+/// Whether the run's process has gone without a final event.
+fn crashed(remote: &Option<RunDir>) -> bool {
+    remote.as_ref().is_some_and(|r| matches!(r.liveness(), crate::run::Liveness::Gone(_) | crate::run::Liveness::Unknown))
+}
+
+/// The loop: keys → actions → commands; records → state; redraw when dirty, ≤ 10/s.
 async fn event_loop(
     term: &mut Terminal<CrosstermBackend<Stdout>>,
     app: &mut App,
-    mut events: UnboundedReceiver<TrainEvent>,
-    commands: Option<std::sync::mpsc::Sender<TrainCommand>>,
-) -> anyhow::Result<(UnboundedReceiver<TrainEvent>, Exit)> {
+    session: Session,
+    local: bool,
+) -> anyhow::Result<(UnboundedReceiver<Record>, Exit)> {
+    // A client (attach, watch) leaves on a hang-up or SIGTERM; an in-process run's signals are the
+    // trainer's business (commands::signals).
+    let client_signal = |k: tokio::signal::unix::SignalKind| if local { None } else { tokio::signal::unix::signal(k).ok() };
+    let mut client_hup = client_signal(tokio::signal::unix::SignalKind::hangup());
+    let mut client_term = client_signal(tokio::signal::unix::SignalKind::terminate());
+    let Session { records: mut events, mut commands, hangup, remote, .. } = session;
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(FRAME);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut hangup = signal(tokio::signal::unix::SignalKind::hangup());
-    let mut terminate = signal(tokio::signal::unix::SignalKind::terminate());
+    let mut hangup = hangup;
     let mut dirty = true;
-    let mut headless = false; // the terminal went away (SIGHUP): stop drawing, finish saving
     let mut events_open = true;
     let mut last_clock = Instant::now();
-    let send = |cmd: TrainCommand| {
-        if let Some(c) = &commands {
+    let mut last_liveness = Instant::now();
+    let mut send = |app: &mut App, cmd: TrainCommand| match &mut commands {
+        CommandSink::ReadOnly => {}
+        CommandSink::Local(c) => {
             let _ = c.send(cmd);
+        }
+        CommandSink::Socket(s) => {
+            if let Err(e) = crate::run::socket::send(s, &cmd) {
+                app.run.push_log(format!("cannot reach the trainer: {e}"));
+            }
         }
     };
     loop {
@@ -200,40 +247,51 @@ async fn event_loop(
                     }
                     dirty = true;
                 }
-                None => events_open = false,
+                None => {
+                    events_open = false;
+                    if !app.run.is_over() && crashed(&remote) {
+                        app.run.mark_crashed();
+                        dirty = true;
+                    }
+                }
             },
-            k = keys.next(), if !headless => match k {
+            k = keys.next() => match k {
                 Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
                     if let Some(action) = keys::map(&app.mode, key) {
                         if let Some(cmd) = app.update(action) {
-                            send(cmd);
+                            send(app, cmd);
                         }
                         dirty = true;
                     }
                 }
                 Some(Ok(Event::Resize(_, _))) => dirty = true,
                 Some(Ok(_)) => {}
-                Some(Err(_)) | None => headless = true,
+                // The terminal is gone: this screen is done; training is not.
+                Some(Err(_)) | None => return Ok((events, Exit::Quit)),
             },
-            _ = next_signal(&mut hangup) => {
-                headless = true;
-                app.quit_when_finished = true;
-                send(TrainCommand::StopNow);
+            _ = async { match hangup.as_mut() { Some(h) => { let _ = h.changed().await; } None => std::future::pending::<()>().await } } => {
+                return Ok((events, Exit::Quit));
             }
-            _ = next_signal(&mut terminate) => {
-                app.quit_when_finished = true;
-                send(TrainCommand::StopNow);
-                dirty = true;
+            _ = next_signal(&mut client_hup) => {
+                output::leave_terminal(std::path::Path::new("/dev/null"));
+                return Ok((events, Exit::Quit));
             }
+            _ = next_signal(&mut client_term) => return Ok((events, Exit::Quit)),
             _ = tick.tick() => {
-                if last_clock.elapsed() >= Duration::from_secs(1) && !app.run.state.is_over() {
+                if last_clock.elapsed() >= Duration::from_secs(1) && !app.run.is_over() {
                     last_clock = Instant::now();
                     dirty = true;
                 }
-                if dirty && !headless {
-                    let r = term.draw(|f| views::draw(f, app));
-                    if r.is_err() {
-                        headless = true;
+                if remote.is_some() && !app.run.is_over() && last_liveness.elapsed() >= Duration::from_secs(2) {
+                    last_liveness = Instant::now();
+                    if crashed(&remote) {
+                        app.run.mark_crashed();
+                        dirty = true;
+                    }
+                }
+                if dirty {
+                    if term.draw(|f| views::draw(f, app)).is_err() {
+                        return Ok((events, Exit::Quit));
                     }
                     dirty = false;
                 }

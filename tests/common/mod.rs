@@ -33,3 +33,45 @@ pub fn write_image(path: &Path, class: usize, i: usize) {
     });
     img.save(path).unwrap();
 }
+
+/// A tmux session running a command in a 100×30 pseudo-terminal; killed when dropped.
+pub struct Tmux(pub String);
+
+impl Tmux {
+    pub fn start(name: &str, cmd: &str) -> Tmux {
+        let ok = std::process::Command::new("tmux")
+            .args(["new-session", "-d", "-s", name, "-x", "100", "-y", "30", cmd])
+            .status()
+            .expect("tmux is needed for this test (apt-get install tmux)");
+        assert!(ok.success());
+        Tmux(name.to_string())
+    }
+
+    pub fn screen(&self) -> String {
+        let o = std::process::Command::new("tmux").args(["capture-pane", "-p", "-t", &self.0]).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).to_string()
+    }
+
+    pub fn keys(&self, k: &str) {
+        std::process::Command::new("tmux").args(["send-keys", "-t", &self.0, k]).status().unwrap();
+    }
+
+    /// Wait until the screen holds every needle.
+    pub fn wait_for(&self, needles: &[&str], secs: u64) -> String {
+        let t = std::time::Instant::now();
+        loop {
+            let s = self.screen();
+            if needles.iter().all(|n| s.contains(n)) {
+                return s;
+            }
+            assert!(t.elapsed() < std::time::Duration::from_secs(secs), "timed out waiting for {needles:?}; screen:\n{s}");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux").args(["kill-session", "-t", &self.0]).status();
+    }
+}

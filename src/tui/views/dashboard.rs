@@ -2,7 +2,7 @@
 //! epoch, and the log pane.
 
 use super::block;
-use crate::train::trainer::fmt_lr;
+use crate::run::format::fmt_lr;
 use crate::tui::app::App;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};

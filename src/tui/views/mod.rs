@@ -16,7 +16,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Tabs};
 
 pub fn fmt_secs(s: f64) -> String {
-    crate::commands::headless::fmt_duration(s)
+    crate::run::format::fmt_duration(s)
 }
 
 /// Black or white text, whichever reads better on `bg`.
@@ -64,8 +64,8 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
     let r = &app.run;
     let t = &app.theme;
     let state_color = match r.state {
-        crate::train::RunState::Failed => t.warning,
-        crate::train::RunState::Paused | crate::train::RunState::Stopping => t.val,
+        crate::run::RunState::Failed => t.warning,
+        crate::run::RunState::Paused | crate::run::RunState::Stopping => t.val,
         _ => t.accent,
     };
     let sep = Span::styled(" │ ", Style::default().fg(t.border));

@@ -42,15 +42,15 @@ pub fn quit_confirm(f: &mut Frame, app: &App, area: Rect) {
     let lines = vec![
         Line::from("Training is still running."),
         Line::from(vec![k("s"), Span::raw("  stop now, save the weights, then quit")]),
-        Line::from(vec![k("h"), Span::raw("  keep training headless (plain output)")]),
+        Line::from(vec![k("d"), Span::raw("  keep training in the background (attach later)")]),
         Line::from(vec![k("c"), Span::raw("  cancel")]),
     ];
-    popup(f, app, area, "quit?", lines, 52);
+    popup(f, app, area, "quit?", lines, 56);
 }
 
 pub fn lr_prompt(f: &mut Frame, app: &App, area: Rect, buf: &str) {
     let lines = vec![
-        Line::from(format!("current {}", crate::train::trainer::fmt_lr(app.run.lr))),
+        Line::from(format!("current {}", crate::run::format::fmt_lr(app.run.lr))),
         Line::from(vec![Span::raw("new lr: "), Span::styled(format!("{buf}▏"), Style::default().fg(app.theme.accent).bold())]),
         Line::from(Span::styled("Enter applies · Esc cancels", Style::default().fg(app.theme.muted))),
     ];

@@ -1,0 +1,46 @@
+//! `tumorscope ctl RUN ACTION`: one command through the run's socket, then the trainer's answer.
+
+use crate::cli::CtlArgs;
+use crate::run::format::log_line;
+use crate::run::status::load_view;
+use crate::run::{RunDir, RunState, TrainEvent, output, socket};
+use anyhow::{Result, bail};
+use std::time::Duration;
+
+/// How long to wait for the answer: commands act between batches, and one batch can be slow.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
+
+pub fn run(a: CtlArgs) -> Result<()> {
+    let run = RunDir::open(&a.run).map_err(anyhow::Error::msg)?;
+    let (view, _) = load_view(&run).map_err(anyhow::Error::msg)?;
+    if view.is_over() {
+        bail!("{}: not running ({}); nothing to control", run.path.display(), view.status());
+    }
+    let mut stream = socket::connect(&run).map_err(|e| anyhow::anyhow!("{}: not running: {e}", run.path.display()))?;
+    let cmd = a.action.command();
+    stream.set_read_timeout(Some(ANSWER_TIMEOUT))?;
+    socket::send(&mut stream, &cmd)?;
+    for rec in socket::records(stream) {
+        if cmd.acknowledged_by(&rec.event) {
+            let line = match &rec.event {
+                TrainEvent::State { state: RunState::Training } => "resumed".to_string(),
+                TrainEvent::State { state: RunState::Stopping } => "stopping (the stop already asked for goes on)".to_string(),
+                ev => log_line(ev, RunState::Training).unwrap_or_else(|| format!("{ev:?}")),
+            };
+            output::out(&line);
+            if let TrainEvent::CommandRejected { .. } = rec.event {
+                bail!("{}: the trainer rejected '{}'", run.path.display(), cmd.describe());
+            }
+            return Ok(());
+        }
+        if rec.event.is_final() {
+            bail!("{}: the run ended before it answered '{}'", run.path.display(), cmd.describe());
+        }
+    }
+    bail!(
+        "{}: no answer to '{}' (the trainer closed the connection or took over {}s)",
+        run.path.display(),
+        cmd.describe(),
+        ANSWER_TIMEOUT.as_secs()
+    )
+}

@@ -1,0 +1,87 @@
+//! Background runs: `train --detach` re-spawns this binary as its own session (no controlling
+//! terminal, stdin from /dev/null, stdout and stderr into the run folder's `output.log`), and a
+//! dashboard's hand-over re-spawns it with `--resume` to continue the run it just saved.
+
+use crate::cli::TrainArgs;
+use crate::run::dir::{ProcessInfo, RunDir, hostname};
+use crate::run::log::now_unix_f64;
+use crate::run::output;
+use anyhow::{Context, Result};
+use std::ffi::OsString;
+use std::process::{Command, Stdio};
+
+/// In the child: leave the terminal's session, so a closed SSH connection never reaches it.
+pub fn become_session_leader() {
+    let _ = nix::unistd::setsid();
+}
+
+fn spawn_child(run: &RunDir, args: Vec<OsString>) -> Result<u32> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(run.output_log())
+        .with_context(|| format!("{}: cannot open", run.output_log().display()))?;
+    let exe = std::env::current_exe().context("cannot find the tumorscope binary")?;
+    let child = Command::new(exe)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .context("cannot start the background process")?;
+    let pid = child.id();
+    // The child records its socket once it serves one; until then, its pid says it is alive.
+    run.write_process(&ProcessInfo { pid, host: hostname(), socket: None, started_unix: now_unix_f64() })
+        .with_context(|| format!("{}: cannot write", run.process_path().display()))?;
+    Ok(pid)
+}
+
+fn print_started(run: &RunDir, pid: u32, what: &str) {
+    let p = run.path.display();
+    output::out(&format!("{what} {p} in the background (pid {pid})"));
+    output::out(&format!("  attach:  tumorscope attach {p}"));
+    output::out(&format!("  control: tumorscope ctl {p} stop | pause | resume | lr 1e-4 | …"));
+    output::out(&format!("  output:  {}", run.output_log().display()));
+}
+
+/// `train --detach`: check what can be checked here, create the run folder, start the child.
+pub fn start(args: &TrainArgs) -> Result<u8> {
+    let run = match super::train::open_resume(args)? {
+        Some(r) => r.run,
+        None => {
+            let cfg = args.resolve()?;
+            crate::device::parse_device(&args.device).map_err(anyhow::Error::msg)?;
+            if let Some(d) = &args.data
+                && !d.is_dir()
+            {
+                anyhow::bail!("{}: no such folder", d.display());
+            }
+            RunDir::create(&args.runs_dir, cfg.model.name())
+                .with_context(|| format!("{}: cannot create run folder", args.runs_dir.display()))?
+        }
+    };
+    let mut child_args: Vec<OsString> = std::env::args_os().skip(1).filter(|a| a != "--detach").collect();
+    child_args.extend(["--run-dir".into(), run.path.clone().into_os_string(), "--detached-child".into(), "--no-tui".into()]);
+    let pid = spawn_child(&run, child_args)?;
+    print_started(&run, pid, if args.resume.is_some() { "resuming" } else { "started" });
+    Ok(0)
+}
+
+/// After a hand-over: a detached `train --resume` continues the run the dashboard just saved.
+pub fn continue_in_background(run: &RunDir, args: &TrainArgs) -> Result<()> {
+    let mut child_args: Vec<OsString> = vec!["train".into(), "--resume".into(), run.path.clone().into_os_string()];
+    child_args.extend(["--device".into(), args.device.clone().into()]);
+    if let Some(t) = args.threads {
+        child_args.extend(["--threads".into(), t.to_string().into()]);
+    }
+    if let Some(d) = &args.data {
+        child_args.extend(["--data".into(), d.clone().into_os_string()]);
+    }
+    if args.stop_on_hangup {
+        child_args.push("--stop-on-hangup".into());
+    }
+    child_args.extend(["--detached-child".into(), "--no-tui".into()]);
+    let pid = spawn_child(run, child_args)?;
+    print_started(run, pid, "training continues:");
+    Ok(())
+}

@@ -1,0 +1,324 @@
+//! What the trainer says (events) and what it obeys (commands). Events are plain data: the dashboard,
+//! the plain printer, attached clients and `events.jsonl` are all built from them, and each carries its
+//! own time and sequence number (`Record`), so a replay renders exactly what the live run rendered.
+
+use crate::config::TrainConfig;
+use crate::metrics::{ConfusionMatrix, Report};
+use serde::{Deserialize, Serialize};
+
+/// Where a run stands, as the trainer reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    Loading,
+    Training,
+    Paused,
+    Stopping,
+    Evaluating,
+    Finished,
+    Failed,
+}
+
+impl RunState {
+    pub fn label(self) -> &'static str {
+        match self {
+            RunState::Loading => "loading",
+            RunState::Training => "training",
+            RunState::Paused => "paused",
+            RunState::Stopping => "stopping",
+            RunState::Evaluating => "evaluating",
+            RunState::Finished => "finished",
+            RunState::Failed => "failed",
+        }
+    }
+
+    pub fn is_over(self) -> bool {
+        matches!(self, RunState::Finished | RunState::Failed)
+    }
+}
+
+/// Where a resumed run picked up: after `batch` batches of `epoch` (batch 0: at the epoch's start).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ResumePoint {
+    pub epoch: usize,
+    pub batch: usize,
+    /// Training seconds spent before this session.
+    pub elapsed_seconds: f64,
+}
+
+/// Static facts about a run, sent at the start of every training session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub run_dir: String,
+    pub data_root: String,
+    pub synthetic: bool,
+    pub model: String,
+    pub device: String,
+    pub classes: Vec<String>,
+    /// Images per class in each split.
+    pub train_counts: Vec<usize>,
+    pub val_counts: Vec<usize>,
+    pub test_counts: Vec<usize>,
+    pub batches_per_epoch: usize,
+    pub config: TrainConfig,
+    /// One training image path per class, for the Data view.
+    #[serde(default)]
+    pub samples: Vec<Option<String>>,
+    /// Process id and host of the training process.
+    #[serde(default)]
+    pub pid: u32,
+    #[serde(default)]
+    pub host: String,
+    /// Set when this session continues an earlier one.
+    #[serde(default)]
+    pub resumed: Option<ResumePoint>,
+}
+
+/// One classified image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub path: String,
+    pub truth: usize,
+    pub pred: usize,
+    pub probs: Vec<f32>,
+    /// Cross-entropy of this image.
+    pub loss: f32,
+}
+
+impl Prediction {
+    pub fn confidence(&self) -> f32 {
+        self.probs.get(self.pred).copied().unwrap_or(0.0)
+    }
+
+    pub fn correct(&self) -> bool {
+        self.truth == self.pred
+    }
+}
+
+/// Metrics at the end of an epoch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub epochs: usize,
+    pub train_loss: f64,
+    pub train_acc: f64,
+    pub val_loss: f64,
+    pub val_acc: f64,
+    pub lr: f64,
+    pub img_per_s: f64,
+    pub epoch_seconds: f64,
+    pub elapsed_seconds: f64,
+    pub confusion: ConfusionMatrix,
+}
+
+/// How a stop request ends the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopWhen {
+    /// Finish the epoch (validation, callbacks), then save and report.
+    AfterEpoch,
+    /// After the current batch: save `last` and the resume state, then report.
+    Now,
+    /// After the current batch: save `last` and the resume state, skip the report.
+    Abort,
+    /// After the current batch: save the resume state; a detached process continues the run.
+    HandOver,
+}
+
+/// Everything the trainer reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TrainEvent {
+    Started {
+        info: Box<RunInfo>,
+    },
+    State {
+        state: RunState,
+    },
+    EpochStart {
+        epoch: usize,
+        epochs: usize,
+    },
+    BatchEnd {
+        epoch: usize,
+        batch: usize,
+        batches: usize,
+        loss: f64,
+        acc: f64,
+        img_per_s: f64,
+        lr: f64,
+    },
+    EpochEnd {
+        metrics: EpochMetrics,
+    },
+    LrChanged {
+        epoch: usize,
+        from: f64,
+        to: f64,
+        reason: String,
+    },
+    Checkpointed {
+        epoch: usize,
+        path: String,
+        val_acc: Option<f64>,
+        reason: String,
+    },
+    /// Early stopping was switched on or off.
+    EarlyStopping {
+        enabled: bool,
+        #[serde(default)]
+        patience: usize,
+        #[serde(default)]
+        waited: usize,
+    },
+    /// A stop was asked for, by `cause` (`user`, `SIGTERM`, `SIGINT`, `SIGHUP`, `hand-over`).
+    StopRequested {
+        when: StopWhen,
+        epoch: usize,
+        cause: String,
+    },
+    /// A command that could not be carried out.
+    CommandRejected {
+        command: String,
+        reason: String,
+    },
+    /// Something went wrong that does not end the run.
+    Warning {
+        message: String,
+    },
+    Predictions {
+        split: String,
+        epoch: usize,
+        items: Vec<Prediction>,
+    },
+    TestReport {
+        report: Report,
+    },
+    Finished {
+        reason: String,
+        best_val_acc: f64,
+        best_epoch: usize,
+        test_acc: Option<f64>,
+        elapsed_seconds: f64,
+        /// Who stopped the run early: `user`, a signal name, or `hand-over`. None: it ran its course.
+        #[serde(default)]
+        stopped_by: Option<String>,
+    },
+    Failed {
+        error: String,
+    },
+}
+
+impl TrainEvent {
+    /// Ends a training session (the process that emitted it stops).
+    pub fn is_final(&self) -> bool {
+        matches!(self, TrainEvent::Finished { .. } | TrainEvent::Failed { .. })
+    }
+}
+
+/// An event as logged and streamed: its sequence number in the run and its unix time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    #[serde(default)]
+    pub seq: u64,
+    #[serde(default)]
+    pub time: f64,
+    #[serde(flatten)]
+    pub event: TrainEvent,
+}
+
+/// What the user (keys, `ctl`, signals) can ask of a running trainer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", content = "value", rename_all = "snake_case")]
+pub enum TrainCommand {
+    /// Finish the current epoch (with validation and callbacks), then stop.
+    StopAfterEpoch,
+    /// Stop at the next batch, saving the current weights.
+    StopNow,
+    SetLr(f64),
+    /// Multiply the learning rate.
+    ScaleLr(f64),
+    Pause,
+    Resume,
+    CheckpointNow,
+    SetEarlyStopping(bool),
+    /// A signal (its name): stop at the next batch, save, report.
+    Signal(String),
+    /// A second interrupt (its cause): stop at the next batch, save the weights, skip the report.
+    Abort(String),
+    /// Save the exact state at the next batch and stop, so a detached process can continue the run.
+    HandOver,
+}
+
+impl TrainCommand {
+    /// Whether `ev` is the trainer's answer to this command (every command gets one).
+    pub fn acknowledged_by(&self, ev: &TrainEvent) -> bool {
+        match (self, ev) {
+            (_, TrainEvent::CommandRejected { .. }) => true,
+            (
+                TrainCommand::StopAfterEpoch
+                | TrainCommand::StopNow
+                | TrainCommand::Signal(_)
+                | TrainCommand::Abort(_)
+                | TrainCommand::HandOver,
+                TrainEvent::StopRequested { .. },
+            ) => true,
+            (TrainCommand::SetLr(_) | TrainCommand::ScaleLr(_), TrainEvent::LrChanged { reason, .. }) => reason == "user",
+            (TrainCommand::Pause, TrainEvent::State { state }) => *state == RunState::Paused,
+            (TrainCommand::Resume, TrainEvent::State { state }) => *state == RunState::Training,
+            (TrainCommand::CheckpointNow, TrainEvent::Checkpointed { reason, .. }) => reason == "user",
+            (TrainCommand::CheckpointNow, TrainEvent::Warning { .. }) => true,
+            (TrainCommand::SetEarlyStopping(_), TrainEvent::EarlyStopping { .. }) => true,
+            _ => false,
+        }
+    }
+
+    /// The words `ctl` and the log use for it.
+    pub fn describe(&self) -> String {
+        match self {
+            TrainCommand::StopAfterEpoch => "stop".into(),
+            TrainCommand::StopNow => "stop-now".into(),
+            TrainCommand::SetLr(v) => format!("lr {v}"),
+            TrainCommand::ScaleLr(f) => format!("lr-scale {f}"),
+            TrainCommand::Pause => "pause".into(),
+            TrainCommand::Resume => "resume".into(),
+            TrainCommand::CheckpointNow => "checkpoint".into(),
+            TrainCommand::SetEarlyStopping(on) => format!("early-stopping {}", if *on { "on" } else { "off" }),
+            TrainCommand::Signal(s) => format!("signal {s}"),
+            TrainCommand::Abort(s) => format!("abort ({s})"),
+            TrainCommand::HandOver => "hand-over".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_flatten_time_and_seq_and_round_trip_floats_exactly() {
+        let r = Record {
+            seq: 7,
+            time: 1_795_000_000.125,
+            event: TrainEvent::LrChanged { epoch: 2, from: 0.1 + 0.2, to: 3e-4, reason: "user".into() },
+        };
+        let line = serde_json::to_string(&r).unwrap();
+        assert!(line.starts_with("{\"seq\":7,\"time\":1795000000.125,\"event\":\"lr_changed\""), "{line}");
+        assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), r);
+    }
+
+    #[test]
+    fn every_command_has_an_acknowledgement() {
+        let stop = TrainEvent::StopRequested { when: StopWhen::Now, epoch: 1, cause: "user".into() };
+        assert!(TrainCommand::StopNow.acknowledged_by(&stop));
+        assert!(TrainCommand::Signal("SIGTERM".into()).acknowledged_by(&stop));
+        let lr = TrainEvent::LrChanged { epoch: 1, from: 1e-3, to: 5e-4, reason: "user".into() };
+        assert!(TrainCommand::ScaleLr(0.5).acknowledged_by(&lr));
+        let plateau = TrainEvent::LrChanged { epoch: 1, from: 1e-3, to: 3e-4, reason: "plateau".into() };
+        assert!(!TrainCommand::ScaleLr(0.5).acknowledged_by(&plateau));
+        assert!(TrainCommand::Pause.acknowledged_by(&TrainEvent::State { state: RunState::Paused }));
+        assert!(!TrainCommand::Pause.acknowledged_by(&TrainEvent::State { state: RunState::Training }));
+        let rejected = TrainEvent::CommandRejected { command: "lr -1".into(), reason: "not positive".into() };
+        assert!(TrainCommand::SetLr(-1.0).acknowledged_by(&rejected));
+    }
+}

@@ -1,0 +1,25 @@
+//! The run core: the vocabulary of a training run and everything a client needs to follow and steer
+//! one, with no tch and no ratatui. The trainer speaks it; the dashboard, the plain printer, attached
+//! clients, `ctl` and `runs` all read it.
+//!
+//! - `events`: `TrainEvent`, `TrainCommand`, `Record` (an event with its seq and time);
+//! - `state`: the fold from records to `RunView`;
+//! - `format`: durations, learning rates and the lines every renderer prints;
+//! - `log`: `events.jsonl` writer, reader and tailer;
+//! - `dir`: the run folder, its metadata, `process.json` and liveness;
+//! - `socket`: the control socket, server and client;
+//! - `output`: stdout/stderr that survive a closed pipe or terminal;
+//! - `status`: one summary per run for `tumorscope runs`.
+
+pub mod dir;
+pub mod events;
+pub mod format;
+pub mod log;
+pub mod output;
+pub mod socket;
+pub mod state;
+pub mod status;
+
+pub use dir::{Liveness, RunDir, RunMeta};
+pub use events::{EpochMetrics, Prediction, Record, RunInfo, RunState, StopWhen, TrainCommand, TrainEvent};
+pub use state::RunView;

@@ -1,0 +1,105 @@
+//! The exact state of a run between two batches: `resume.safetensors` (weights, BatchNorm statistics
+//! and Adam's moments) plus `resume.json` (everything else). `train --resume` continues from it as if
+//! the run had never stopped.
+
+use super::adam::Adam;
+use super::callbacks::{BestTracker, EarlyStopping, ReduceLrOnPlateau};
+use crate::config::TrainConfig;
+use crate::rng::Rng;
+use crate::run::RunDir;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use tch::Tensor;
+use tch::nn::VarStore;
+
+/// Sums over the batches of an unfinished epoch.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PartialEpoch {
+    pub loss_sum: f64,
+    pub correct: usize,
+    pub seen: usize,
+    pub compute_seconds: f64,
+    pub wall_seconds: f64,
+}
+
+/// Everything but tensors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResumeState {
+    pub format: u32,
+    pub model: String,
+    pub classes: Vec<String>,
+    pub config: TrainConfig,
+    pub data_fingerprint: String,
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Batches completed of epoch `epoch + 1` (0: at the epoch boundary).
+    pub batch: usize,
+    /// The training order: the current epoch's when `batch > 0`, else the last epoch's (the next
+    /// epoch shuffles it again).
+    pub order: Vec<usize>,
+    pub rng: Rng,
+    pub partial: PartialEpoch,
+    pub lr: f64,
+    pub adam_step: i64,
+    pub plateau: ReduceLrOnPlateau,
+    pub early: EarlyStopping,
+    pub best: BestTracker,
+    pub paused: bool,
+    pub elapsed_seconds: f64,
+}
+
+pub const FORMAT: u32 = 1;
+
+/// Save the state: tensors first, then the JSON that points at them (both atomically). Each
+/// carries epoch, batch and step, so a pair torn by a crash is detected at load.
+pub fn save(run: &RunDir, st: &ResumeState, vs: &VarStore, opt: &Adam) -> Result<(), String> {
+    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().map(|(n, t)| (format!("model.{n}"), t)).collect();
+    named.extend(opt.state());
+    let meta = HashMap::from([("format".to_string(), "tumorscope-resume".to_string()), ("stamp".to_string(), stamp(st))]);
+    crate::model::weights::save_named(named, &meta, &run.resume_tensors())
+        .map_err(|e| format!("{}: {e}", run.resume_tensors().display()))?;
+    let json = serde_json::to_vec(st).map_err(|e| e.to_string())?;
+    crate::run::dir::write_atomic(&run.resume_state(), &json).map_err(|e| format!("{}: {e}", run.resume_state().display()))
+}
+
+fn stamp(st: &ResumeState) -> String {
+    format!("{}:{}:{}", st.epoch, st.batch, st.adam_step)
+}
+
+/// Read `resume.json` (without tensors): what `--resume` checks before loading data.
+pub fn read_state(run: &RunDir) -> Result<ResumeState, String> {
+    let p = run.resume_state();
+    let text = std::fs::read(&p).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            format!("{}: no resume state (the run was made by an older tumorscope, or stopped before its first save)", p.display())
+        }
+        _ => format!("{}: {e}", p.display()),
+    })?;
+    let st: ResumeState = serde_json::from_slice(&text).map_err(|e| format!("{}: invalid resume state: {e}", p.display()))?;
+    if st.format != FORMAT {
+        return Err(format!("{}: resume state format {} (this tumorscope reads {FORMAT})", p.display(), st.format));
+    }
+    Ok(st)
+}
+
+/// Load the tensors into the network and the optimiser.
+pub fn load_tensors(run: &RunDir, st: &ResumeState, vs: &mut VarStore, opt: &mut Adam) -> Result<(), String> {
+    let p = run.resume_tensors();
+    let meta = crate::model::weights::read_metadata(&p)?;
+    if meta.get("stamp") != Some(&stamp(st)) {
+        return Err(format!("{}: does not match resume.json (a save was cut short); resume is not possible", p.display()));
+    }
+    let tensors: HashMap<String, Tensor> = Tensor::read_safetensors(&p).map_err(|e| format!("{}: {e}", p.display()))?.into_iter().collect();
+    tch::no_grad(|| {
+        for (name, mut var) in vs.variables() {
+            let key = format!("model.{name}");
+            let src = tensors.get(&key).ok_or_else(|| format!("{}: lacks {key}: saved for another model?", p.display()))?;
+            if src.size() != var.size() {
+                return Err(format!("{}: {key} has shape {:?}, the network {:?}", p.display(), src.size(), var.size()));
+            }
+            var.f_copy_(&src.to_device(var.device())).map_err(|e| format!("{key}: {e}"))?;
+        }
+        Ok(())
+    })?;
+    opt.load_state(&tensors, st.adam_step)
+}
