@@ -278,6 +278,11 @@ pub struct RunsArgs {
     /// One JSON array with every run's summary.
     #[arg(long)]
     pub json: bool,
+    /// Open the Runs view of the dashboard: compare runs' curves, settings and figures.
+    #[arg(long)]
+    pub tui: bool,
+    #[arg(long, default_value = "article")]
+    pub theme: String,
 }
 
 #[derive(Debug, Args)]

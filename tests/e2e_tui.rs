@@ -36,7 +36,7 @@ fn keys_change_lr_and_stop_early_in_a_real_terminal() {
     tmux.wait_for(&["lr 5e-4", "history 1e-3 → 5e-4"], 30);
     tmux.keys("s");
     // (The end-of-run summary now covers the LR panel; events.jsonl below holds the change.)
-    tmux.wait_for(&["FINISHED", "training finished", "stopped by user after epoch"], 60);
+    tmux.wait_for(&["STOPPED", "training finished", "stopped by user after epoch"], 60);
 
     let run = run_dir(&runs);
     let events: Vec<TrainEvent> =
@@ -59,7 +59,7 @@ fn keys_change_lr_and_stop_early_in_a_real_terminal() {
     let name = format!("tumorscope-watch-{}", std::process::id());
     let watch =
         Tmux::start(&name, &format!("env TUMORSCOPE_IMAGES=halfblocks {} watch {}; sleep 10", common::bin().display(), run.display()));
-    watch.wait_for(&["FINISHED", "READ-ONLY", "history 1e-3 → 5e-4"], 30);
+    watch.wait_for(&["STOPPED", "READ-ONLY", "history 1e-3 → 5e-4"], 30);
     watch.keys("s");
     watch.wait_for(&["read-only: the run is not training"], 10);
     watch.keys("q");

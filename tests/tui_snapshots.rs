@@ -323,3 +323,37 @@ fn keys_drive_trainer_commands() {
     assert_eq!(a.view, View::Gallery);
     assert!(a.gallery_selection().iter().all(|&i| a.gallery_items()[i].truth == 1 && a.gallery_items()[i].pred == 2));
 }
+
+/// Two run folders written from the script: one stopped by the user, one whose process vanished.
+#[test]
+fn runs_view_compares_curves_and_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    for (name, finished, lr) in [("20261125-120000-efficientnet-lite0", true, 1e-3), ("20261125-130000-efficientnet-lite0", false, 3e-4)] {
+        let run = runs.join(name);
+        std::fs::create_dir_all(&run).unwrap();
+        let mut log = tumorscope::run::log::EventLog::open(&run.join("events.jsonl")).unwrap();
+        for mut r in script(dir.path(), finished) {
+            if let TrainEvent::Started { info } = &mut r.event {
+                info.config.lr = lr;
+                info.run_dir = run.display().to_string();
+            }
+            log.write(&r).unwrap();
+        }
+    }
+    let mut a = App::new(Theme::article(), ImageCache::halfblocks());
+    a.runs.dir = Some(runs.clone());
+    a.update(Action::Show(View::Runs));
+    assert_eq!(a.runs.entries.len(), 2);
+    assert_eq!(a.runs.entries[0].summary.state, "crashed", "no process ever recorded, no final event");
+    assert_eq!(a.runs.entries[1].summary.state, "stopped");
+    assert_eq!(a.runs.selected_entries().len(), 2, "with no run on screen, the newest two are compared");
+    let b = render(&mut a, 110, 34);
+    let screen = text(&b);
+    insta::assert_snapshot!("runs", screen);
+    assert!(screen.contains("compare: 1 setting(s) differ") && screen.contains("lr "), "{screen}");
+    a.update(Action::Down);
+    a.update(Action::ToggleSelect);
+    assert_eq!(a.runs.selected_entries().len(), 1);
+    assert_eq!(a.runs.selected_entries()[0].summary.state, "crashed");
+}

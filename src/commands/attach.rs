@@ -41,7 +41,7 @@ fn read_only_session(run: &RunDir, why: Option<String>) -> Session {
         (Some(a), Some(b)) => Some(format!("{a}; {b}")),
         (a, b) => a.or(b),
     };
-    Session { records: rx, commands: CommandSink::ReadOnly, hangup: None, remote: Some(run.clone()), note }
+    Session { records: rx, commands: CommandSink::ReadOnly, hangup: None, remote: Some(run.clone()), note, runs_dir: None }
 }
 
 pub async fn attach(a: AttachArgs) -> Result<()> {
@@ -58,7 +58,14 @@ pub async fn attach(a: AttachArgs) -> Result<()> {
         (Liveness::Alive(_), Ok(stream)) => {
             let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             crate::tui::attach_stream(run.events(), stream.try_clone()?, tx);
-            Session { records: rx, commands: CommandSink::Socket(stream), hangup: None, remote: Some(run.clone()), note: log_note(&run) }
+            Session {
+                records: rx,
+                commands: CommandSink::Socket(stream),
+                hangup: None,
+                remote: Some(run.clone()),
+                note: log_note(&run),
+                runs_dir: None,
+            }
         }
         (_, Err(e)) => read_only_session(&run, Some(format!("read-only review: {e}"))),
         (_, Ok(_)) => read_only_session(&run, Some("read-only review: the run is not training".into())),

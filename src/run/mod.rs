@@ -9,8 +9,10 @@
 //! - `dir`: the run folder, its metadata, `process.json` and liveness;
 //! - `socket`: the control socket, server and client;
 //! - `output`: stdout/stderr that survive a closed pipe or terminal;
-//! - `status`: one summary per run for `tumorscope runs`.
+//! - `status`: one summary per run for `tumorscope runs`;
+//! - `compare`: runs side by side (curves, settings that differ) for the Runs view.
 
+pub mod compare;
 pub mod dir;
 pub mod events;
 pub mod format;

@@ -137,6 +137,9 @@ impl RunView {
 
     /// Training seconds: earlier sessions plus this one up to `now` (or the latest event).
     pub fn elapsed(&self, now: Option<f64>) -> f64 {
+        if self.info.is_none() {
+            return 0.0;
+        }
         if let Some(o) = &self.outcome
             && self.state.is_over()
         {

@@ -42,8 +42,12 @@ pub fn load_view(run: &RunDir) -> Result<(RunView, Option<String>), String> {
 }
 
 pub fn summarize(run: &RunDir) -> RunSummary {
+    summary_of(run, &load_view(run).map(|(v, _)| v).unwrap_or_default())
+}
+
+/// A run's summary from its already folded view.
+pub fn summary_of(run: &RunDir, view: &RunView) -> RunSummary {
     let meta: Option<RunMeta> = run.read_meta().ok();
-    let view = load_view(run).map(|(v, _)| v).unwrap_or_default();
     let process = run.read_process();
     let model = view.info.as_ref().map(|i| i.model.clone()).or_else(|| meta.as_ref().map(|m| m.config.model.name().to_string()));
     let data = view.info.as_ref().map(|i| i.data_root.clone()).or_else(|| meta.as_ref().map(|m| m.data_root.clone()));

@@ -7,10 +7,11 @@ pub enum View {
     Confusion,
     Gallery,
     Data,
+    Runs,
 }
 
 impl View {
-    pub const ALL: [View; 4] = [View::Dashboard, View::Confusion, View::Gallery, View::Data];
+    pub const ALL: [View; 5] = [View::Dashboard, View::Confusion, View::Gallery, View::Data, View::Runs];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -18,6 +19,7 @@ impl View {
             View::Confusion => "Confusion",
             View::Gallery => "Gallery",
             View::Data => "Data",
+            View::Runs => "Runs",
         }
     }
 
@@ -58,6 +60,10 @@ pub enum Action {
     CycleSort,
     ToggleSplit,
     ToggleImageProtocol,
+    /// Runs view: select or unselect the run under the cursor for comparison.
+    ToggleSelect,
+    /// Runs view: read the runs folder again.
+    Refresh,
     /// Typing in the LR prompt.
     Char(char),
     Backspace,

@@ -53,6 +53,8 @@ pub struct App {
     /// One sample image per class for the Data view.
     pub samples: Vec<Option<PathBuf>>,
     pub images: ImageCache,
+    /// The Runs view's folder, list and selection.
+    pub runs: super::runs::RunsBrowser,
     /// Show the running clock (off in tests: elapsed then comes from event times alone).
     pub clock: bool,
 }
@@ -78,6 +80,7 @@ impl App {
             samples: vec![],
             images,
             clock: false,
+            runs: Default::default(),
         }
     }
 
@@ -171,8 +174,26 @@ impl App {
         Some(cmd)
     }
 
+    /// The runs folder the Runs view lists: the current run's parent, unless one was given.
+    pub fn refresh_runs(&mut self) {
+        let current = self.run.info.as_ref().map(|i| std::path::PathBuf::from(&i.run_dir));
+        if self.runs.dir.is_none() {
+            self.runs.dir = current.as_ref().and_then(|p| p.parent().map(|p| p.to_path_buf()));
+        }
+        let name = current.as_ref().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().to_string());
+        self.runs.refresh(name.as_deref());
+    }
+
+    fn show(&mut self, v: View) {
+        self.view = v;
+        if v == View::Runs {
+            self.refresh_runs();
+        }
+    }
+
     fn move_by(&mut self, d: isize) {
         match self.view {
+            View::Runs => self.runs.move_by(d),
             View::Gallery => {
                 let n = self.gallery_selection().len();
                 if n > 0 {
@@ -263,9 +284,11 @@ impl App {
 
     fn update_normal(&mut self, a: Action) -> Option<TrainCommand> {
         match a {
-            Action::NextView => self.view = View::ALL[(self.view.index() + 1) % 4],
-            Action::PrevView => self.view = View::ALL[(self.view.index() + 3) % 4],
-            Action::Show(v) => self.view = v,
+            Action::NextView => self.show(View::ALL[(self.view.index() + 1) % View::ALL.len()]),
+            Action::PrevView => self.show(View::ALL[(self.view.index() + View::ALL.len() - 1) % View::ALL.len()]),
+            Action::Show(v) => self.show(v),
+            Action::ToggleSelect if self.view == View::Runs => self.runs.toggle(),
+            Action::Refresh if self.view == View::Runs => self.refresh_runs(),
             Action::Up => self.move_by(-1),
             Action::Down => self.move_by(1),
             Action::PageUp => self.move_by(-10),

@@ -6,7 +6,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 /// Bindings shown in the help overlay: (keys, what they do).
 pub const HELP: &[(&str, &str)] = &[
-    ("Tab / Shift-Tab, 1-4", "switch view: Dashboard, Confusion, Gallery, Data"),
+    ("Tab / Shift-Tab, 1-5", "switch view: Dashboard, Confusion, Gallery, Data, Runs"),
+    ("space / r", "runs: select a run to compare / reread the runs folder"),
     ("s", "stop after this epoch (graceful early stop)"),
     ("S", "stop now, saving current weights"),
     ("+ / -", "multiply / divide the learning rate by 2"),
@@ -58,6 +59,9 @@ pub fn map(mode: &Mode, key: KeyEvent) -> Option<Action> {
             KeyCode::Char('2') => Action::Show(View::Confusion),
             KeyCode::Char('3') => Action::Show(View::Gallery),
             KeyCode::Char('4') => Action::Show(View::Data),
+            KeyCode::Char('5') => Action::Show(View::Runs),
+            KeyCode::Char(' ') => Action::ToggleSelect,
+            KeyCode::Char('r') => Action::Refresh,
             KeyCode::Up | KeyCode::Char('k') => Action::Up,
             KeyCode::Down | KeyCode::Char('j') => Action::Down,
             KeyCode::Left | KeyCode::Char('h') => Action::Left,

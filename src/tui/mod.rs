@@ -6,6 +6,7 @@ pub mod app;
 pub mod gallery;
 pub mod keys;
 pub mod preview;
+pub mod runs;
 pub mod theme;
 pub mod views;
 
@@ -73,6 +74,8 @@ pub struct Session {
     pub remote: Option<RunDir>,
     /// A note for the log pane (why the session is read-only, a skipped log line…).
     pub note: Option<String>,
+    /// Open on the Runs view of this folder (`runs --tui`).
+    pub runs_dir: Option<PathBuf>,
 }
 
 impl Session {
@@ -81,7 +84,7 @@ impl Session {
         commands: std::sync::mpsc::Sender<TrainCommand>,
         hangup: tokio::sync::watch::Receiver<bool>,
     ) -> Session {
-        Session { records, commands: CommandSink::Local(commands), hangup: Some(hangup), remote: None, note: None }
+        Session { records, commands: CommandSink::Local(commands), hangup: Some(hangup), remote: None, note: None, runs_dir: None }
     }
 }
 
@@ -106,6 +109,10 @@ pub async fn dashboard(session: Session, theme: theme::Theme) -> anyhow::Result<
     app.attached = matches!(session.commands, CommandSink::Socket(_));
     if let Some(n) = &session.note {
         app.run.push_log(n.clone());
+    }
+    if let Some(dir) = &session.runs_dir {
+        app.runs.dir = Some(dir.clone());
+        app.update(action::Action::Show(action::View::Runs));
     }
     let (records, end) = event_loop(&mut term, &mut app, session, local).await?;
     drop(guard);

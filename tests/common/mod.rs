@@ -34,26 +34,36 @@ pub fn write_image(path: &Path, class: usize, i: usize) {
     img.save(path).unwrap();
 }
 
-/// A tmux session running a command in a 100×30 pseudo-terminal; killed when dropped.
+/// A tmux session running a command in a 100×30 pseudo-terminal, on a tmux server of its own (so
+/// tests running side by side, or one session ending as the next starts, never share a server); the
+/// session is killed when dropped.
 pub struct Tmux(pub String);
 
 impl Tmux {
     pub fn start(name: &str, cmd: &str) -> Tmux {
-        let ok = std::process::Command::new("tmux")
+        let t = Tmux(name.to_string());
+        let ok = t
+            .tmux()
             .args(["new-session", "-d", "-s", name, "-x", "100", "-y", "30", cmd])
             .status()
             .expect("tmux is needed for this test (apt-get install tmux)");
-        assert!(ok.success());
-        Tmux(name.to_string())
+        assert!(ok.success(), "tmux new-session {name} failed");
+        t
+    }
+
+    fn tmux(&self) -> std::process::Command {
+        let mut c = std::process::Command::new("tmux");
+        c.args(["-L", &self.0]);
+        c
     }
 
     pub fn screen(&self) -> String {
-        let o = std::process::Command::new("tmux").args(["capture-pane", "-p", "-t", &self.0]).output().unwrap();
+        let o = self.tmux().args(["capture-pane", "-p", "-t", &self.0]).output().unwrap();
         String::from_utf8_lossy(&o.stdout).to_string()
     }
 
     pub fn keys(&self, k: &str) {
-        std::process::Command::new("tmux").args(["send-keys", "-t", &self.0, k]).status().unwrap();
+        self.tmux().args(["send-keys", "-t", &self.0, k]).status().unwrap();
     }
 
     /// Wait until the screen holds every needle.
@@ -72,6 +82,6 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("tmux").args(["kill-session", "-t", &self.0]).status();
+        let _ = self.tmux().args(["kill-server"]).status();
     }
 }

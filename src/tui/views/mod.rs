@@ -6,6 +6,7 @@ mod dashboard;
 mod data;
 mod gallery;
 mod overlays;
+mod runs;
 
 use super::action::View;
 use super::app::{App, Mode};
@@ -49,6 +50,7 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         View::Confusion => confusion::draw(f, app, body),
         View::Gallery => gallery::draw(f, app, body),
         View::Data => data::draw(f, app, body),
+        View::Runs => runs::draw(f, app, body),
     }
     draw_footer(f, app, footer);
     match app.mode.clone() {
@@ -64,6 +66,7 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
     let r = &app.run;
     let t = &app.theme;
     let state_color = match r.state {
+        _ if r.crashed => t.warning,
         crate::run::RunState::Failed => t.warning,
         crate::run::RunState::Paused | crate::run::RunState::Stopping => t.val,
         _ => t.accent,
@@ -72,10 +75,21 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
     let mut l1 = vec![
         Span::styled(" tumorscope", Style::default().fg(t.text).bold()),
         sep.clone(),
-        Span::styled(r.state.label().to_uppercase(), Style::default().fg(state_color).bold()),
+        Span::styled(
+            if r.info.is_none() && app.runs.dir.is_some() {
+                "RUNS".to_string()
+            } else if r.is_over() {
+                r.status().to_uppercase() // finished, stopped, failed or crashed
+            } else {
+                r.state.label().to_uppercase()
+            },
+            Style::default().fg(state_color).bold(),
+        ),
     ];
-    l1.extend([sep.clone(), Span::raw(format!("epoch {}/{}", r.epoch, r.epochs))]);
-    l1.extend([sep.clone(), Span::raw(format!("{} elapsed", fmt_secs(app.elapsed())))]);
+    if r.info.is_some() {
+        l1.extend([sep.clone(), Span::raw(format!("epoch {}/{}", r.epoch, r.epochs))]);
+        l1.extend([sep.clone(), Span::raw(format!("{} elapsed", fmt_secs(app.elapsed())))]);
+    }
     if let Some(eta) = r.eta_seconds() {
         l1.extend([sep.clone(), Span::raw(format!("ETA {}", fmt_secs(eta)))]);
     }
@@ -117,6 +131,7 @@ fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
         View::Gallery => {
             &[("↑↓", "move"), ("f", "filter"), ("o", "sort"), ("v", "val/test"), ("i", "img"), ("s", "stop"), ("?", "help"), ("q", "quit")]
         }
+        View::Runs => &[("↑↓", "move"), ("space", "compare"), ("r", "reread"), ("s", "stop"), ("?", "help"), ("q", "quit")],
         View::Confusion => {
             &[("←↑↓→", "cell"), ("⏎", "images"), ("v", "val/test"), ("s", "stop"), ("+/-", "lr"), ("?", "help"), ("q", "quit")]
         }
