@@ -29,6 +29,8 @@ pub enum Command {
     Ctl(CtlArgs),
     /// List the runs under the runs folder: state, epochs, best and test accuracy.
     Runs(RunsArgs),
+    /// Show or free the dataset cache (preprocessed pixels of every data set trained on).
+    Cache(CacheArgs),
     /// Measure training and inference throughput of a network on synthetic batches.
     Bench(BenchArgs),
 }
@@ -283,6 +285,20 @@ pub struct RunsArgs {
     pub tui: bool,
     #[arg(long, default_value = "article")]
     pub theme: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    #[command(subcommand)]
+    pub action: CacheAction,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum CacheAction {
+    /// Where the cache lives, how many data sets it holds and their size.
+    Info,
+    /// Delete every dataset cache (the converted weights stay).
+    Clean,
 }
 
 #[derive(Debug, Args)]

@@ -56,6 +56,8 @@ pub struct TrainConfig {
     pub limit_per_class: usize,
     /// Compute threads for libtorch (0 = all cores).
     pub threads: usize,
+    /// Images with more pixels are refused (checked from the header, before decoding).
+    pub max_image_pixels: u64,
 }
 
 impl Default for TrainConfig {
@@ -82,6 +84,7 @@ impl Default for TrainConfig {
             early_stopping_patience: 5,
             limit_per_class: 0,
             threads: 0,
+            max_image_pixels: crate::data::decode::DEFAULT_MAX_PIXELS,
         }
     }
 }
@@ -135,6 +138,9 @@ impl TrainConfig {
             if !(0.0..0.9).contains(&v) {
                 return bad(format!("{name} {v} must be in [0, 0.9)"));
             }
+        }
+        if self.max_image_pixels == 0 {
+            return bad("max_image_pixels must be at least 1".into());
         }
         if !(0.0 < self.plateau_factor && self.plateau_factor < 1.0) {
             return bad(format!("plateau_factor {} must be in (0, 1)", self.plateau_factor));

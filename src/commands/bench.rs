@@ -44,10 +44,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
         }
         (a.steps as i64 * a.batch) as f64 / t.elapsed().as_secs_f64()
     });
-    println!(
+    crate::run::output::out(&format!(
         "{}",
         serde_json::json!({"impl": "tumorscope-tch", "model": a.model.name(), "size": a.size, "batch": a.batch, "channels_last": cl,
             "tf_same": true, "threads": tch::get_num_threads(), "train_img_per_s": (train * 100.0).round() / 100.0, "infer_img_per_s": (infer * 100.0).round() / 100.0})
-    );
+    ));
     Ok(())
 }

@@ -65,9 +65,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
             "loss": ev.loss,
             "report": report,
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        crate::run::output::out(&serde_json::to_string_pretty(&out)?);
     } else {
-        println!(
+        crate::run::output::out(&format!(
             "{} split of {}{}: {} images, checkpoint {}{}\n",
             args.split,
             src.root.display(),
@@ -75,9 +75,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
             idx.len(),
             lr.checkpoint.display(),
             if args.tta { ", mirror TTA" } else { "" }
-        );
-        println!("{}", report.to_text(4));
-        println!("confusion matrix (rows: true, columns: predicted)\n{}", report.confusion_text());
+        ));
+        crate::run::output::out(&report.to_text(4));
+        crate::run::output::out(&format!("confusion matrix (rows: true, columns: predicted)\n{}", report.confusion_text()));
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 pub mod attach;
 pub mod bench;
+pub mod cache;
 pub mod ctl;
 pub mod detach;
 pub mod eval;

@@ -9,18 +9,25 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 
-fn expand(paths: &[PathBuf]) -> Vec<Result<PathBuf, String>> {
+/// The files to classify, in order: files as given, folders walked in sorted order. Each file is
+/// visited once (by its real path), and symbolic links that loop back are not followed.
+pub fn expand(paths: &[PathBuf]) -> Vec<Result<PathBuf, String>> {
     let mut out = vec![];
+    let mut seen_files = std::collections::HashSet::new();
+    let mut seen_dirs = std::collections::HashSet::new();
     for p in paths {
         if p.is_dir() {
-            let mut files: Vec<PathBuf> = walk(p);
+            let mut files = vec![];
+            walk(p, &mut seen_dirs, &mut files);
             files.sort();
             if files.is_empty() {
                 out.push(Err(format!("{}: folder holds no files", p.display())));
             }
-            out.extend(files.into_iter().map(Ok));
+            out.extend(files.into_iter().filter(|f| seen_files.insert(real(f))).map(Ok));
         } else if p.exists() {
-            out.push(Ok(p.clone()));
+            if seen_files.insert(real(p)) {
+                out.push(Ok(p.clone()));
+            }
         } else {
             out.push(Err(format!("{}: no such file or folder", p.display())));
         }
@@ -28,8 +35,14 @@ fn expand(paths: &[PathBuf]) -> Vec<Result<PathBuf, String>> {
     out
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut v = vec![];
+fn real(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn walk(dir: &Path, seen_dirs: &mut std::collections::HashSet<PathBuf>, files: &mut Vec<PathBuf>) {
+    if !seen_dirs.insert(real(dir)) {
+        return; // a link back to a folder already walked
+    }
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
             let p = e.path();
@@ -37,13 +50,12 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
                 continue;
             }
             if p.is_dir() {
-                v.extend(walk(&p));
-            } else {
-                v.push(p);
+                walk(&p, seen_dirs, files);
+            } else if p.is_file() {
+                files.push(p);
             }
         }
     }
-    v
 }
 
 pub fn run(args: PredictArgs) -> Result<()> {
@@ -56,16 +68,16 @@ pub fn run(args: PredictArgs) -> Result<()> {
         let path = match item {
             Ok(p) => p,
             Err(e) => {
-                eprintln!("error: {e}");
+                crate::run::output::err(&format!("error: {e}"));
                 failures += 1;
                 continue;
             }
         };
         // One read and decode serves both the network input and the terminal preview.
-        let img = match decode::open_rgb(&path) {
+        let img = match decode::open_rgb(&path, lr.meta.config.max_image_pixels) {
             Ok(img) => img,
             Err(e) => {
-                eprintln!("error: {}: {e}", path.display());
+                crate::run::output::err(&format!("error: {}: {e}", path.display()));
                 failures += 1;
                 continue;
             }
@@ -82,10 +94,10 @@ pub fn run(args: PredictArgs) -> Result<()> {
         if args.json {
             let p: serde_json::Map<String, serde_json::Value> =
                 lr.meta.classes.iter().zip(&probs).map(|(c, p)| (c.clone(), serde_json::json!(p))).collect();
-            println!(
+            crate::run::output::out(&format!(
                 "{}",
                 serde_json::json!({"path": path.display().to_string(), "class": lr.meta.classes[best], "confidence": probs[best], "probabilities": p})
-            );
+            ));
             continue;
         }
         if show {
@@ -94,12 +106,38 @@ pub fn run(args: PredictArgs) -> Result<()> {
         }
         let name = display_class(&lr.meta.classes[best]);
         let verdict = if name == "no tumor" { "no tumor detected".to_string() } else { format!("{name} tumor") };
-        println!("{}\n  prediction: {verdict} ({:.1}%)", path.display(), probs[best] * 100.0);
+        crate::run::output::out(&format!("{}\n  prediction: {verdict} ({:.1}%)", path.display(), probs[best] * 100.0));
         let all: Vec<String> = lr.meta.classes.iter().zip(&probs).map(|(c, p)| format!("{} {:.1}%", display_class(c), p * 100.0)).collect();
-        println!("  {}{}", all.join("  "), if lr.meta.synthetic { "  [model trained on SYNTHETIC data]" } else { "" });
+        crate::run::output::out(&format!(
+            "  {}{}",
+            all.join("  "),
+            if lr.meta.synthetic { "  [model trained on SYNTHETIC data]" } else { "" }
+        ));
     }
     if failures > 0 {
         anyhow::bail!("{failures} of {} input(s) could not be predicted", failures + done);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symlink_loops_and_repeats_are_visited_once() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("scans");
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        std::fs::write(root.join("a/one.jpg"), b"x").unwrap();
+        std::fs::write(root.join("two.jpg"), b"x").unwrap();
+        std::os::unix::fs::symlink(&root, root.join("a/loop")).unwrap(); // scans/a/loop -> scans
+        std::os::unix::fs::symlink(root.join("two.jpg"), root.join("alias.jpg")).unwrap();
+        let got: Vec<PathBuf> = expand(&[root.clone(), root.join("two.jpg")]).into_iter().map(Result::unwrap).collect();
+        let mut reals: Vec<PathBuf> = got.iter().map(|p| real(p)).collect();
+        reals.sort();
+        let mut want = vec![real(&root.join("a/one.jpg")), real(&root.join("two.jpg"))];
+        want.sort();
+        assert_eq!(reals, want, "{got:?}");
+    }
 }

@@ -43,17 +43,17 @@ pub fn load(src: &DataSource, cfg: &TrainConfig, quiet: bool) -> Result<(ImageSe
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     };
-    let (mut set, report) = data::load_dataset(&src.root, cfg.image_size, cfg.limit_per_class, &progress)?;
+    let (mut set, report) = data::load_dataset(&src.root, cfg.image_size, cfg.limit_per_class, cfg.max_image_pixels, &progress)?;
     bar.finish_and_clear();
     set.synthetic = src.synthetic;
     if !quiet {
         for w in &report.warnings {
-            eprintln!("warning: {w}");
+            crate::run::output::err(&format!("warning: {w}"));
         }
         for (p, why) in &report.skipped {
-            eprintln!("warning: {}: skipped: {why}", p.display());
+            crate::run::output::err(&format!("warning: {}: skipped: {why}", p.display()));
         }
-        eprintln!(
+        crate::run::output::err(&format!(
             "data: {} images in {} classes from {}{} ({} skipped, {:.1}s{})",
             report.decoded,
             set.classes.len(),
@@ -62,7 +62,7 @@ pub fn load(src: &DataSource, cfg: &TrainConfig, quiet: bool) -> Result<(ImageSe
             report.skipped.len(),
             report.seconds,
             if report.from_cache { ", from cache" } else { "" }
-        );
+        ));
     }
     Ok((set, report))
 }

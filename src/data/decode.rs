@@ -1,7 +1,15 @@
-//! Decode any JPEG/PNG (grayscale, RGB, RGBA, 16-bit, CMYK) into RGB bytes at a square size.
+//! Decode any JPEG/PNG (grayscale, RGB, RGBA, 16-bit, CMYK) into RGB bytes at a square size, upright
+//! (EXIF orientation applied, as OpenCV's `imread` does in the article), and only after its header says
+//! it is not larger than the pixel limit.
 
 use image::imageops::FilterType;
+use image::{DynamicImage, ImageDecoder, ImageReader};
+use std::io::{BufRead, Seek};
 use std::path::Path;
+
+/// Images above this many pixels are refused (about 8000 × 8000; MRI slices are far smaller). The
+/// setting `max_image_pixels` changes it.
+pub const DEFAULT_MAX_PIXELS: u64 = 64_000_000;
 
 /// A file decoded and resized: `size*size*3` bytes, row-major HWC.
 #[derive(Debug)]
@@ -11,28 +19,83 @@ pub struct Decoded {
     pub content_hash: u64,
 }
 
-/// Read, decode and resize one file. The error names what is wrong, not where (callers add the path).
-pub fn decode_file(path: &Path, size: u32) -> Result<Decoded, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
-    decode_bytes(&bytes, size)
+/// Why a file was not decoded. The message names what is wrong, not where (callers add the path).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DecodeError {
+    /// The file could not be read (permissions, I/O): worth trying again, so never cached.
+    #[error("cannot read: {0}")]
+    Io(String),
+    /// The bytes are not a usable image: the same bytes will fail the same way.
+    #[error("{0}")]
+    Content(String),
 }
 
-pub fn decode_bytes(bytes: &[u8], size: u32) -> Result<Decoded, String> {
-    let rgb = decode_rgb(bytes)?;
+impl DecodeError {
+    pub fn is_io(&self) -> bool {
+        matches!(self, DecodeError::Io(_))
+    }
+}
+
+fn content(m: impl Into<String>) -> DecodeError {
+    DecodeError::Content(m.into())
+}
+
+/// Read, check, decode and resize one file.
+pub fn decode_file(path: &Path, size: u32, max_pixels: u64) -> Result<Decoded, DecodeError> {
+    check_header(path, max_pixels)?;
+    let bytes = std::fs::read(path).map_err(|e| DecodeError::Io(e.to_string()))?;
+    decode_bytes(&bytes, size, max_pixels)
+}
+
+/// Look at the file's header only: empty, not an image, or too large, before reading it whole.
+fn check_header(path: &Path, max_pixels: u64) -> Result<(), DecodeError> {
+    let f = std::fs::File::open(path).map_err(|e| DecodeError::Io(e.to_string()))?;
+    if f.metadata().map_err(|e| DecodeError::Io(e.to_string()))?.len() == 0 {
+        return Err(content("empty file (0 bytes)"));
+    }
+    let reader = ImageReader::new(std::io::BufReader::new(f)).with_guessed_format().map_err(|e| DecodeError::Io(e.to_string()))?;
+    if reader.format().is_none() {
+        return Err(content("not an image (unrecognised format)"));
+    }
+    let (w, h) = reader.into_dimensions().map_err(|e| content(format!("corrupt or truncated image: {e}")))?;
+    check_pixels(w, h, max_pixels)
+}
+
+fn check_pixels(w: u32, h: u32, max_pixels: u64) -> Result<(), DecodeError> {
+    if w == 0 || h == 0 {
+        return Err(content("image has zero width or height"));
+    }
+    if w as u64 * h as u64 > max_pixels {
+        return Err(content(format!("image too large ({w}×{h} > {max_pixels} pixels; raise max_image_pixels to allow it)")));
+    }
+    Ok(())
+}
+
+pub fn decode_bytes(bytes: &[u8], size: u32, max_pixels: u64) -> Result<Decoded, DecodeError> {
+    let rgb = decode_rgb(bytes, max_pixels)?;
     Ok(Decoded { rgb: resize_for_network(&rgb, size), content_hash: crate::rng::fnv1a(bytes, crate::rng::FNV_OFFSET) })
 }
 
-/// Decode any supported image, any size, as RGB.
-pub fn decode_rgb(bytes: &[u8]) -> Result<image::RgbImage, String> {
+fn decode_upright<R: BufRead + Seek>(reader: ImageReader<R>, max_pixels: u64) -> Result<DynamicImage, DecodeError> {
+    let mut decoder = reader.into_decoder().map_err(|e| content(format!("corrupt or truncated image: {e}")))?;
+    let (w, h) = decoder.dimensions();
+    check_pixels(w, h, max_pixels)?;
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| content(format!("corrupt or truncated image: {e}")))?;
+    img.apply_orientation(orientation);
+    Ok(img)
+}
+
+/// Decode any supported image, any size up to `max_pixels`, as upright RGB.
+pub fn decode_rgb(bytes: &[u8], max_pixels: u64) -> Result<image::RgbImage, DecodeError> {
     if bytes.is_empty() {
-        return Err("empty file (0 bytes)".into());
+        return Err(content("empty file (0 bytes)"));
     }
-    let format = image::guess_format(bytes).map_err(|_| "not an image (unrecognised format)".to_string())?;
-    let img = image::load_from_memory_with_format(bytes, format).map_err(|e| format!("corrupt or truncated image: {e}"))?;
-    if img.width() == 0 || img.height() == 0 {
-        return Err("image has zero width or height".into());
+    let reader = ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| DecodeError::Io(e.to_string()))?;
+    if reader.format().is_none() {
+        return Err(content("not an image (unrecognised format)"));
     }
-    Ok(img.to_rgb8())
+    Ok(decode_upright(reader, max_pixels)?.to_rgb8())
 }
 
 /// The network's input: `size×size` RGB bytes, resized exactly as the training data was.
@@ -40,9 +103,10 @@ pub fn resize_for_network(rgb: &image::RgbImage, size: u32) -> Vec<u8> {
     image::imageops::resize(rgb, size, size, FilterType::Triangle).into_raw()
 }
 
-/// Load an image for display or prediction, any size, as RGB.
-pub fn open_rgb(path: &Path) -> Result<image::RgbImage, String> {
-    decode_rgb(&std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?)
+/// Load an image for display or prediction, any size up to `max_pixels`, upright, as RGB.
+pub fn open_rgb(path: &Path, max_pixels: u64) -> Result<image::RgbImage, DecodeError> {
+    check_header(path, max_pixels)?;
+    decode_rgb(&std::fs::read(path).map_err(|e| DecodeError::Io(e.to_string()))?, max_pixels)
 }
 
 #[cfg(test)]
@@ -63,22 +127,97 @@ mod tests {
         let rgba = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(20, 50, image::Rgba([10, 20, 30, 128])));
         let g16 = DynamicImage::ImageLuma16(image::ImageBuffer::from_pixel(33, 33, image::Luma([65535u16])));
         for (img, fmt) in [(gray.clone(), ImageFormat::Png), (gray, ImageFormat::Jpeg), (rgba, ImageFormat::Png), (g16, ImageFormat::Png)] {
-            let d = decode_bytes(&encode(img, fmt), 16).unwrap();
+            let d = decode_bytes(&encode(img, fmt), 16, DEFAULT_MAX_PIXELS).unwrap();
             assert_eq!(d.rgb.len(), 16 * 16 * 3);
         }
     }
 
     #[test]
     fn bad_files_say_what_is_wrong() {
-        assert!(decode_bytes(b"", 8).unwrap_err().contains("empty"));
-        assert!(decode_bytes(b"hello, not an image", 8).unwrap_err().contains("not an image"));
+        let e = |b: &[u8]| decode_bytes(b, 8, DEFAULT_MAX_PIXELS).unwrap_err().to_string();
+        assert!(e(b"").contains("empty"));
+        assert!(e(b"hello, not an image").contains("not an image"));
         let png = encode(DynamicImage::ImageLuma8(image::GrayImage::new(64, 64)), ImageFormat::Png);
-        assert!(decode_bytes(&png[..png.len() / 2], 8).unwrap_err().contains("corrupt or truncated"));
+        assert!(e(&png[..png.len() / 2]).contains("corrupt or truncated"));
     }
 
     #[test]
     fn identical_bytes_identical_hash() {
         let png = encode(DynamicImage::ImageLuma8(image::GrayImage::new(8, 8)), ImageFormat::Png);
-        assert_eq!(decode_bytes(&png, 4).unwrap().content_hash, decode_bytes(&png.clone(), 4).unwrap().content_hash);
+        let d = |b: &[u8]| decode_bytes(b, 4, DEFAULT_MAX_PIXELS).unwrap().content_hash;
+        assert_eq!(d(&png), d(&png.clone()));
+    }
+
+    #[test]
+    fn the_pixel_limit_is_checked_from_the_header_and_named() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("big.png");
+        image::GrayImage::new(300, 200).save(&p).unwrap();
+        let e = decode_file(&p, 8, 50_000).unwrap_err();
+        assert_eq!(e.to_string(), "image too large (300×200 > 50000 pixels; raise max_image_pixels to allow it)");
+        assert!(!e.is_io(), "a content error: cached, not retried");
+        assert!(decode_file(&p, 8, 60_000).is_ok());
+        // A PNG header that claims 100000×100000 is refused before any pixel is allocated.
+        let mut huge = encode(DynamicImage::ImageLuma8(image::GrayImage::new(1, 1)), ImageFormat::Png);
+        huge[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        huge[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        let crc = crc32(&huge[12..29]); // the IHDR chunk's type and data
+        huge[29..33].copy_from_slice(&crc.to_be_bytes());
+        let q = t.path().join("huge.png");
+        std::fs::write(&q, &huge).unwrap();
+        assert!(decode_file(&q, 8, DEFAULT_MAX_PIXELS).unwrap_err().to_string().contains("image too large (100000×100000"));
+    }
+
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut c = 0xFFFF_FFFFu32;
+        for &b in bytes {
+            c ^= b as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            }
+        }
+        !c
+    }
+
+    #[test]
+    fn unreadable_files_are_io_errors() {
+        let e = decode_file(Path::new("/nonexistent/x.jpg"), 8, DEFAULT_MAX_PIXELS).unwrap_err();
+        assert!(e.is_io() && e.to_string().starts_with("cannot read"), "{e}");
+    }
+
+    /// A JPEG whose pixels are stored rotated, with EXIF orientation 6 ("rotate 90° clockwise to
+    /// view"), decodes to the same picture as its upright twin.
+    #[test]
+    fn exif_orientation_is_applied() {
+        let upright = image::RgbImage::from_fn(48, 24, |x, y| image::Rgb([(x * 5) as u8, (y * 10) as u8, if x < 12 { 250 } else { 0 }]));
+        let stored = image::imageops::rotate270(&upright); // 24×48: what a camera held sideways stores
+        let plain = encode(DynamicImage::ImageRgb8(upright.clone()), ImageFormat::Jpeg);
+        let rotated = with_exif_orientation(&encode(DynamicImage::ImageRgb8(stored), ImageFormat::Jpeg), 6);
+        let a = decode_rgb(&plain, DEFAULT_MAX_PIXELS).unwrap();
+        let b = decode_rgb(&rotated, DEFAULT_MAX_PIXELS).unwrap();
+        assert_eq!(b.dimensions(), (48, 24), "turned upright");
+        let diff: f64 =
+            a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| (*x as f64 - *y as f64).abs()).sum::<f64>() / a.as_raw().len() as f64;
+        assert!(diff < 6.0, "mean |Δ| {diff} against the upright twin");
+    }
+
+    /// Insert an APP1 EXIF segment holding only an orientation tag right after the JPEG's SOI marker.
+    fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+        let mut tiff = b"II*\0\x08\0\0\0".to_vec(); // little-endian TIFF header, IFD at 8
+        tiff.extend_from_slice(&1u16.to_le_bytes()); // one entry
+        tiff.extend_from_slice(&0x0112u16.to_le_bytes()); // Orientation
+        tiff.extend_from_slice(&3u16.to_le_bytes()); // SHORT
+        tiff.extend_from_slice(&1u32.to_le_bytes()); // count
+        tiff.extend_from_slice(&orientation.to_le_bytes());
+        tiff.extend_from_slice(&[0, 0]);
+        tiff.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
+        let mut app1 = b"Exif\0\0".to_vec();
+        app1.extend_from_slice(&tiff);
+        let mut out = jpeg[..2].to_vec();
+        out.extend_from_slice(&[0xFF, 0xE1]);
+        out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+        out.extend_from_slice(&app1);
+        out.extend_from_slice(&jpeg[2..]);
+        out
     }
 }

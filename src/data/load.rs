@@ -82,7 +82,13 @@ pub struct LoadReport {
 pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
 
 /// Discover, decode (or load from cache) and keep only readable images.
-pub fn load_dataset(root: &Path, size: u32, limit_per_class: usize, progress: Progress) -> Result<(ImageSet, LoadReport), DataError> {
+pub fn load_dataset(
+    root: &Path,
+    size: u32,
+    limit_per_class: usize,
+    max_pixels: u64,
+    progress: Progress,
+) -> Result<(ImageSet, LoadReport), DataError> {
     let t0 = std::time::Instant::now();
     let mut d: Discovered = discover(root)?;
     if limit_per_class > 0 {
@@ -106,10 +112,10 @@ pub fn load_dataset(root: &Path, size: u32, limit_per_class: usize, progress: Pr
         }
         None => {
             let done = AtomicUsize::new(0);
-            let results: Vec<Result<decode::Decoded, String>> = paths
+            let results: Vec<Result<decode::Decoded, decode::DecodeError>> = paths
                 .par_iter()
                 .map(|p| {
-                    let r = decode::decode_file(p, size);
+                    let r = decode::decode_file(p, size, max_pixels);
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                     if n.is_multiple_of(64) || n == paths.len() {
                         progress(n, paths.len());
@@ -119,16 +125,26 @@ pub fn load_dataset(root: &Path, size: u32, limit_per_class: usize, progress: Pr
                 .collect();
             let mut items = Vec::with_capacity(results.len());
             let mut pixels = Vec::with_capacity(results.len() * per);
+            let mut io_failures = 0;
             for r in results {
                 match r {
                     Ok(dec) => {
                         items.push(CachedItem { hash: dec.content_hash, error: None });
                         pixels.extend_from_slice(&dec.rgb);
                     }
-                    Err(e) => items.push(CachedItem { hash: 0, error: Some(e) }),
+                    Err(e) => {
+                        io_failures += e.is_io() as usize;
+                        items.push(CachedItem { hash: 0, error: Some(e.to_string()) });
+                    }
                 }
             }
-            if let Err(e) = cache::write(&cpath, &items, &pixels) {
+            // A file that could not be read (permissions, I/O) may read next time: cache only
+            // outcomes that depend on the bytes alone.
+            if io_failures > 0 {
+                d.warnings.push(format!(
+                    "{io_failures} file(s) could not be read; the dataset cache is not written, so they are tried again next time"
+                ));
+            } else if let Err(e) = cache::write(&cpath, &items, &pixels) {
                 d.warnings.push(format!("{}: cannot write dataset cache: {e}", cpath.display()));
             }
             (items, pixels)

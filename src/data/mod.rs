@@ -21,7 +21,7 @@ pub const ARTICLE_CLASSES: [&str; 4] = ["glioma", "meningioma", "notumor", "pitu
 pub fn display_class(name: &str) -> String {
     match name {
         "notumor" | "no_tumor" | "no-tumor" => "no tumor".to_string(),
-        other => other.replace('_', " "),
+        other => crate::run::format::printable(&other.replace('_', " ")).into_owned(),
     }
 }
 

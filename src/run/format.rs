@@ -3,6 +3,16 @@
 
 use super::events::{EpochMetrics, RunState, StopWhen, TrainEvent};
 
+/// Text safe to print on a terminal: control characters (an escape sequence hidden in a file or
+/// folder name, a carriage return…) become `?`. Newlines and tabs stay.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        s.chars().map(|c| if c.is_control() && c != '\n' && c != '\t' { '?' } else { c }).collect::<String>().into()
+    } else {
+        s.into()
+    }
+}
+
 /// Formats seconds as `1h02m`, `3m05s` or `42s`.
 pub fn fmt_duration(s: f64) -> String {
     let s = s.max(0.0).round() as u64;
@@ -96,6 +106,13 @@ pub fn log_line(ev: &TrainEvent, prev: RunState) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escape_sequences_never_reach_the_terminal() {
+        assert_eq!(printable("scan\u{1b}[2J\u{1b}]0;owned\u{7}.jpg"), "scan?[2J?]0;owned?.jpg");
+        assert_eq!(printable("two\nlines\tok"), "two\nlines\tok");
+        assert!(matches!(printable("plain"), std::borrow::Cow::Borrowed(_)));
+    }
 
     #[test]
     fn durations() {

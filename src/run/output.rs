@@ -1,6 +1,7 @@
 //! Output for long-lived processes. `println!` panics once the terminal or pipe is gone (EPIPE); these
 //! never do: a failed write turns that stream quiet, and after a hang-up everything goes to the run
-//! folder's `output.log` instead. Training never notices.
+//! folder's `output.log` instead. Training never notices. Control characters from file names never
+//! reach the terminal.
 
 use std::io::Write;
 use std::path::Path;
@@ -15,6 +16,7 @@ struct Sink {
 static SINK: Mutex<Sink> = Mutex::new(Sink { stdout_ok: true, stderr_ok: true, file: None });
 
 fn write(line: &str, to_stderr: bool) {
+    let line = &*super::format::printable(line);
     let Ok(mut s) = SINK.lock() else { return };
     if let Some(f) = s.file.as_mut() {
         let _ = writeln!(f, "{line}");

@@ -100,7 +100,8 @@ impl RunView {
         if self.log.len() == LOG_LINES {
             self.log.pop_front();
         }
-        self.log.push_back(line.into());
+        let line = line.into();
+        self.log.push_back(super::format::printable(&line).into_owned());
     }
 
     pub fn classes(&self) -> &[String] {

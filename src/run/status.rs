@@ -72,7 +72,8 @@ pub fn summary_of(run: &RunDir, view: &RunView) -> RunSummary {
         model: model.unwrap_or_else(|| "?".into()),
         data: data.unwrap_or_else(|| "?".into()),
         started_unix: (view.created_time > 0.0).then_some(view.created_time),
-        duration_seconds: view.elapsed(None),
+        // A live run's clock runs on; a finished or crashed one's stopped at its last event.
+        duration_seconds: view.elapsed(Some(super::log::now_unix_f64())),
         pid: process.as_ref().map(|p| p.pid),
         host: process.map(|p| p.host),
     }

@@ -92,7 +92,7 @@ impl ImageCache {
             if self.protos.len() >= CAP {
                 self.protos.clear();
             }
-            let loaded = crate::data::decode::open_rgb(std::path::Path::new(path))
+            let loaded = crate::data::decode::open_rgb(std::path::Path::new(path), crate::data::decode::DEFAULT_MAX_PIXELS)
                 .map(|img| self.picker.new_resize_protocol(image::DynamicImage::ImageRgb8(img)))
                 .map_err(|e| format!("{path}: {e}"));
             self.protos.insert(path.to_string(), loaded);

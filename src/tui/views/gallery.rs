@@ -39,7 +39,10 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
         .map(|&i| {
             let p = &items[i];
             let (mark, color) = if p.correct() { ("✓", t.accent) } else { ("✗", t.warning) };
-            let file = std::path::Path::new(&p.path).file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+            let file = std::path::Path::new(&p.path)
+                .file_name()
+                .map(|n| crate::run::format::printable(&n.to_string_lossy()).into_owned())
+                .unwrap_or_default();
             ListItem::new(Line::from(vec![
                 Span::styled(format!("{mark} "), Style::default().fg(color).bold()),
                 Span::raw(format!("{:<10} → {:<10} {:>5.1}% ", name(p.truth), name(p.pred), p.confidence() * 100.0)),

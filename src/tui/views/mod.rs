@@ -96,10 +96,19 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
     if app.read_only {
         l1.extend([sep.clone(), Span::styled("READ-ONLY", Style::default().fg(t.val))]);
     }
+    if app.attached {
+        l1.extend([sep.clone(), Span::styled("ATTACHED", Style::default().fg(t.accent))]);
+    }
     let mut l2 = vec![Span::raw(" ")];
     if let Some(i) = &r.info {
-        let run = std::path::Path::new(&i.run_dir).file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-        let data = std::path::Path::new(&i.data_root).file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = |p: &str| {
+            std::path::Path::new(p)
+                .file_name()
+                .map(|n| crate::run::format::printable(&n.to_string_lossy()).into_owned())
+                .unwrap_or_default()
+        };
+        let run = name(&i.run_dir);
+        let data = name(&i.data_root);
         l2.push(Span::styled(format!("run {run}"), Style::default().fg(t.muted)));
         l2.push(sep.clone());
         l2.push(Span::styled(format!("data {data}"), Style::default().fg(t.muted)));

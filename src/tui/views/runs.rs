@@ -67,11 +67,11 @@ fn draw_list(f: &mut Frame, app: &App, area: Rect) {
                 _ => Style::default().fg(t.muted),
             };
             let row = Row::new(vec![
-                Cell::from(Line::from(vec![mark, Span::raw(short(&s.name))])),
+                Cell::from(Line::from(vec![mark, Span::raw(short(&s.name).chars().take(14).collect::<String>())])),
                 Cell::from(Span::styled(s.state.clone(), state_style)),
                 Cell::from(format!("{}/{}", s.epoch, s.epochs)),
-                Cell::from(s.best_val_acc.map(|a| format!("{a:.4}")).unwrap_or_else(|| "-".into())),
-                Cell::from(s.test_acc.map(|a| format!("{a:.4}")).unwrap_or_else(|| "-".into())),
+                Cell::from(s.best_val_acc.map(|a| format!("{a:.3}")).unwrap_or_else(|| "-".into())),
+                Cell::from(s.test_acc.map(|a| format!("{a:.3}")).unwrap_or_else(|| "-".into())),
             ]);
             if i == app.runs.cursor { row.style(Style::default().add_modifier(Modifier::REVERSED)) } else { row }
         })
