@@ -79,18 +79,18 @@ pub struct TrainArgs {
     /// libtorch compute threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    /// Where run folders are created.
-    #[arg(long, default_value = "runs")]
-    pub runs_dir: PathBuf,
+    /// auto, cpu, cuda or cuda:N (default auto).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// Where run folders are created (default ./runs).
+    #[arg(long)]
+    pub runs_dir: Option<PathBuf>,
     /// Plain progress lines instead of the dashboard.
     #[arg(long)]
     pub no_tui: bool,
     /// Dashboard theme: a name from themes/ (article, light, high-contrast) or a TOML file path.
-    #[arg(long, default_value = "article")]
-    pub theme: String,
+    #[arg(long)]
+    pub theme: Option<String>,
     /// Start the run as a background process (own session, no terminal) and return at once.
     #[arg(long)]
     pub detach: bool,
@@ -108,7 +108,31 @@ pub struct TrainArgs {
     pub detached_child: bool,
 }
 
+/// Where and how a training runs: flags over the config file over the defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunPlace {
+    pub device: String,
+    pub runs_dir: PathBuf,
+    pub theme: String,
+    pub data: Option<PathBuf>,
+}
+
 impl TrainArgs {
+    /// The recipe and the run settings, each from the flag, else the config file, else the default.
+    pub fn resolve_all(&self) -> Result<(TrainConfig, RunPlace), crate::config::ConfigError> {
+        let file = match &self.config {
+            Some(p) => TrainConfig::from_toml_file_with_settings(p)?.1,
+            None => Default::default(),
+        };
+        let place = RunPlace {
+            device: self.device.clone().or(file.device).unwrap_or_else(|| "auto".into()),
+            runs_dir: self.runs_dir.clone().or(file.runs_dir).unwrap_or_else(|| "runs".into()),
+            theme: self.theme.clone().or(file.theme).unwrap_or_else(|| "article".into()),
+            data: self.data.clone().or(file.data),
+        };
+        Ok((self.resolve()?, place))
+    }
+
     /// Settings given as flags that a resumed run cannot change (it keeps its own).
     pub fn fixed_on_resume(&self) -> Vec<&'static str> {
         let mut v = vec![];

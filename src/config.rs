@@ -2,7 +2,25 @@
 //! It is saved beside every checkpoint so `eval` and `predict` rebuild the same network and split.
 
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Settings a config file may hold beside the training recipe: where and how to run, not what to
+/// train (so they are not saved with the run). Same names as the flags.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FileSettings {
+    pub device: Option<String>,
+    pub runs_dir: Option<PathBuf>,
+    pub theme: Option<String>,
+    pub data: Option<PathBuf>,
+}
+
+/// The built-in themes (see `themes/`).
+pub const THEMES: [&str; 3] = ["article", "light", "high-contrast"];
+
+/// `auto`, `cpu`, `cuda` or `cuda:N`.
+pub fn valid_device(s: &str) -> bool {
+    matches!(s, "auto" | "cpu" | "cuda") || s.strip_prefix("cuda:").is_some_and(|n| n.parse::<usize>().is_ok())
+}
 
 /// Which network to train.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -103,11 +121,43 @@ pub enum ConfigError {
 impl TrainConfig {
     /// Read a TOML file; fields it does not set keep their defaults.
     pub fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-        let cfg: TrainConfig =
-            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.display().to_string(), message: e.message().to_string() })?;
+        Ok(Self::from_toml_file_with_settings(path)?.0)
+    }
+
+    /// Read a TOML file: the training recipe, and the run settings (`device`, `runs_dir`, `theme`,
+    /// `data`). A bad value names the key and what it may be.
+    pub fn from_toml_file_with_settings(path: &Path) -> Result<(Self, FileSettings), ConfigError> {
+        let where_ = path.display().to_string();
+        let bad = |message: String| ConfigError::Parse { path: where_.clone(), message };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: where_.clone(), source })?;
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| bad(e.message().to_string()))?;
+        let mut string = |key: &str| -> Result<Option<String>, ConfigError> {
+            match table.remove(key) {
+                None => Ok(None),
+                Some(toml::Value::String(s)) => Ok(Some(s)),
+                Some(v) => Err(bad(format!("{key} = {v}: expected a string"))),
+            }
+        };
+        let settings = FileSettings {
+            device: string("device")?,
+            runs_dir: string("runs_dir")?.map(PathBuf::from),
+            theme: string("theme")?,
+            data: string("data")?.map(PathBuf::from),
+        };
+        if let Some(d) = &settings.device
+            && !valid_device(d)
+        {
+            return Err(bad(format!("device = \"{d}\": expected one of auto, cpu, cuda, cuda:N")));
+        }
+        if let Some(t) = &settings.theme
+            && !THEMES.contains(&t.as_str())
+            && !(t.ends_with(".toml") && Path::new(t).is_file())
+        {
+            return Err(bad(format!("theme = \"{t}\": expected one of {}, or the path of a .toml theme file", THEMES.join(", "))));
+        }
+        let cfg: TrainConfig = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| bad(e.message().to_string()))?;
         cfg.validate()?;
-        Ok(cfg)
+        Ok((cfg, settings))
     }
 
     pub fn to_toml(&self) -> String {
@@ -183,6 +233,34 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().contains("batch_size"));
         let c = TrainConfig { plateau_factor: 1.5, ..Default::default() };
         assert!(c.validate().unwrap_err().to_string().contains("plateau_factor"));
+    }
+
+    #[test]
+    fn run_settings_live_in_the_file_and_bad_values_name_the_key() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("c.toml");
+        std::fs::write(&f, "epochs = 3\ndevice = \"cpu\"\nruns_dir = \"/tmp/r\"\ntheme = \"light\"\ndata = \"/d\"\n").unwrap();
+        let (c, s) = TrainConfig::from_toml_file_with_settings(&f).unwrap();
+        assert_eq!(c.epochs, 3);
+        assert_eq!(
+            s,
+            FileSettings {
+                device: Some("cpu".into()),
+                runs_dir: Some("/tmp/r".into()),
+                theme: Some("light".into()),
+                data: Some("/d".into())
+            }
+        );
+        for (text, needle) in [
+            ("device = \"gpu0\"\n", "device = \"gpu0\": expected one of auto, cpu, cuda, cuda:N"),
+            ("theme = \"neon\"\n", "theme = \"neon\": expected one of article, light, high-contrast"),
+            ("runs_dir = 3\n", "runs_dir = 3: expected a string"),
+            ("epoch = 3\n", "unknown field `epoch`"),
+        ] {
+            std::fs::write(&f, text).unwrap();
+            let e = TrainConfig::from_toml_file_with_settings(&f).unwrap_err().to_string();
+            assert!(e.contains("c.toml") && e.contains(needle), "{e}");
+        }
     }
 
     #[test]

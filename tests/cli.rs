@@ -173,3 +173,39 @@ fn synthetic_demo_is_labelled_and_learns() {
     let acc = report["accuracy"].as_f64().unwrap();
     assert!(acc > 0.6, "phantom classes should be learnable (4 classes, chance 0.25): test accuracy {acc}");
 }
+
+/// `device`, `runs_dir` and `data` can live in the config file (same names as the flags); flags win;
+/// a bad value names the file and the key; an escape sequence in a file name never reaches the terminal.
+#[test]
+fn config_file_holds_run_settings_and_names_are_sanitised() {
+    let t = tempfile::tempdir().unwrap();
+    let cache = t.path().join("cache");
+    let data = t.path().join("data");
+    dataset(&data);
+    std::fs::write(data.join("alpha/evil\u{1b}]0;owned\u{7}.jpg"), b"").unwrap();
+    let runs = t.path().join("from-file");
+    let cfg = t.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "model = \"small-cnn\"\nimage_size = 32\nepochs = 1\nbatch_size = 16\ndevice = \"cpu\"\nruns_dir = \"{}\"\ndata = \"{}\"\n",
+            runs.display(),
+            data.display()
+        ),
+    )
+    .unwrap();
+    let o = run(&["train", "--no-tui", "--config", cfg.to_str().unwrap()], &cache);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 1, "the run went to the file's runs_dir");
+    let out = text(&o);
+    assert!(out.contains("evil?]0;owned?.jpg: skipped: empty file"), "{out}");
+    assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "control characters reached the terminal");
+    let other = t.path().join("from-flag");
+    let o = run(&["train", "--no-tui", "--config", cfg.to_str().unwrap(), "--runs-dir", other.to_str().unwrap()], &cache);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read_dir(&other).unwrap().count(), 1, "the flag wins over the file");
+    std::fs::write(&cfg, "device = \"tpu\"\n").unwrap();
+    let o = run(&["train", "--no-tui", "--config", cfg.to_str().unwrap()], &cache);
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && e.contains("c.toml") && e.contains("device = \"tpu\": expected one of auto, cpu, cuda, cuda:N"), "{e}");
+}

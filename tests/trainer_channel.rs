@@ -104,6 +104,13 @@ fn commands_are_obeyed_echoed_and_logged() {
     until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::EarlyStopping { enabled: false, .. }));
     h.commands.send(TrainCommand::SetLr(-1.0)).unwrap();
     until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::CommandRejected { command, .. } if command == "lr -1"));
+    // `+` pressed too often: the ceiling holds and says so.
+    h.commands.send(TrainCommand::ScaleLr(1e4)).unwrap();
+    let e = until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::CommandRejected { .. }));
+    assert!(
+        matches!(e, TrainEvent::CommandRejected { ref reason, .. } if reason.contains("ceiling 1e1") && reason.contains("stays 5e-3")),
+        "{e:?}"
+    );
     h.commands.send(TrainCommand::Resume).unwrap();
     until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::State { state: RunState::Training }));
     h.commands.send(TrainCommand::StopAfterEpoch).unwrap();
@@ -151,7 +158,70 @@ fn stop_now_saves_current_weights_mid_epoch() {
     let TrainEvent::Finished { reason, .. } = e else { unreachable!() };
     assert!(reason.starts_with("stopped by user during epoch"), "{reason}");
     assert!(run.last().exists(), "current weights saved");
+    let weights = seen.iter().find_map(|r| match &r.event {
+        TrainEvent::TestReport { weights, .. } => Some(weights.clone()),
+        _ => None,
+    });
+    assert!(weights.as_deref().is_some_and(|w| w.starts_with("current weights")), "the report says which weights: {weights:?}");
+    assert!(std::fs::read_to_string(run.path.join("report.txt")).unwrap().starts_with("weights: current weights"));
     h.thread.join().unwrap();
+}
+
+/// A learning rate that blows the loss up: the run fails with the epoch and batch, before the
+/// optimiser step, so `last` holds the finite weights from before that batch.
+#[test]
+fn non_finite_loss_fails_the_run_without_touching_the_weights() {
+    let _torch = torch_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let j = job(dir.path(), TrainConfig { lr: 1e30, ..small(5) });
+    let run = j.run.clone();
+    let seen = drain(train::spawn(j).unwrap());
+    let error = seen.iter().find_map(|r| match &r.event {
+        TrainEvent::Failed { error } => Some(error.clone()),
+        _ => None,
+    });
+    let error = error.expect("a Failed event");
+    assert!(
+        error.starts_with("loss became") && error.contains("at epoch 1, batch") && error.contains("lower the learning rate"),
+        "{error}"
+    );
+    assert!(!seen.iter().any(|r| matches!(r.event, TrainEvent::Finished { .. })));
+    for (name, t) in tch::Tensor::read_safetensors(run.last()).unwrap() {
+        assert!(t.isfinite().all().int64_value(&[]) == 1, "{name} is not finite");
+    }
+    assert!(train::resume::read_state(&run).is_ok(), "the state before the bad batch is saved");
+}
+
+/// Checkpoint writes that fail (here: a folder stands where the file goes; root ignores read-only
+/// modes, this fails for everyone): a warning each time, training goes on, no temp file stays, and
+/// only the final save's failure fails the run.
+#[test]
+fn failing_checkpoint_writes_warn_and_training_goes_on() {
+    let _torch = torch_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let run = RunDir::create(dir.path(), "blocked").unwrap();
+    for f in [run.best(), run.last()] {
+        std::fs::create_dir_all(f.join("in-the-way")).unwrap();
+    }
+    let seen = drain(train::spawn(job_in(run.clone(), small(3))).unwrap());
+    let warnings: Vec<&String> = seen
+        .iter()
+        .filter_map(|r| match &r.event {
+            TrainEvent::Warning { message } => Some(message),
+            _ => None,
+        })
+        .collect();
+    assert!(warnings.iter().any(|w| w.contains("best.safetensors") && w.contains("training goes on")), "{warnings:?}");
+    assert_eq!(epochs(&seen).len(), 3, "all epochs ran");
+    let failed = seen.iter().find_map(|r| match &r.event {
+        TrainEvent::Failed { error } => Some(error.clone()),
+        _ => None,
+    });
+    assert!(failed.as_deref().is_some_and(|e| e.contains("final checkpoint could not be saved")), "{failed:?}");
+    let temps: Vec<_> =
+        std::fs::read_dir(&run.path).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains(".tmp")).collect();
+    assert!(temps.is_empty(), "{temps:?}");
+    assert!(seen.iter().any(|r| matches!(r.event, TrainEvent::TestReport { .. })), "the report is still written");
 }
 
 /// Collect a whole run's records.

@@ -130,7 +130,7 @@ fn script(dir: &Path, finished: bool) -> Vec<Record> {
         ev.push(TrainEvent::StopRequested { when: StopWhen::AfterEpoch, epoch: 4, cause: "user".into() });
         ev.push(TrainEvent::State { state: RunState::Evaluating });
         ev.push(TrainEvent::Predictions { split: "test".into(), epoch: 4, items: predictions(dir) });
-        ev.push(TrainEvent::TestReport { report });
+        ev.push(TrainEvent::TestReport { report, weights: "best checkpoint (epoch 3, val_acc 0.9240)".into() });
         ev.push(TrainEvent::State { state: RunState::Finished });
         ev.push(TrainEvent::Finished {
             reason: "stopped by user after epoch 4".into(),

@@ -49,15 +49,15 @@ pub fn start(args: &TrainArgs) -> Result<u8> {
     let run = match super::train::open_resume(args)? {
         Some(r) => r.run,
         None => {
-            let cfg = args.resolve()?;
-            crate::device::parse_device(&args.device).map_err(anyhow::Error::msg)?;
-            if let Some(d) = &args.data
+            let (cfg, place) = args.resolve_all()?;
+            crate::device::parse_device(&place.device).map_err(anyhow::Error::msg)?;
+            if let Some(d) = &place.data
                 && !d.is_dir()
             {
                 anyhow::bail!("{}: no such folder", d.display());
             }
-            RunDir::create(&args.runs_dir, cfg.model.name())
-                .with_context(|| format!("{}: cannot create run folder", args.runs_dir.display()))?
+            RunDir::create(&place.runs_dir, cfg.model.name())
+                .with_context(|| format!("{}: cannot create run folder", place.runs_dir.display()))?
         }
     };
     let mut child_args: Vec<OsString> = std::env::args_os().skip(1).filter(|a| a != "--detach").collect();
@@ -68,13 +68,13 @@ pub fn start(args: &TrainArgs) -> Result<u8> {
 }
 
 /// After a hand-over: a detached `train --resume` continues the run the dashboard just saved.
-pub fn continue_in_background(run: &RunDir, args: &TrainArgs) -> Result<()> {
+pub fn continue_in_background(run: &RunDir, args: &TrainArgs, place: &crate::cli::RunPlace) -> Result<()> {
     let mut child_args: Vec<OsString> = vec!["train".into(), "--resume".into(), run.path.clone().into_os_string()];
-    child_args.extend(["--device".into(), args.device.clone().into()]);
+    child_args.extend(["--device".into(), place.device.clone().into()]);
     if let Some(t) = args.threads {
         child_args.extend(["--threads".into(), t.to_string().into()]);
     }
-    if let Some(d) = &args.data {
+    if let Some(d) = &place.data {
         child_args.extend(["--data".into(), d.clone().into_os_string()]);
     }
     if args.stop_on_hangup {

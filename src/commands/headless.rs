@@ -75,9 +75,9 @@ pub async fn follow(
                 }
                 output::out(&epoch_line(metrics, view.eta_seconds()));
             }
-            TrainEvent::TestReport { report } if !quiet => {
+            TrainEvent::TestReport { report, weights } if !quiet => {
                 output::out(&format!(
-                    "\ntest set ({} images, best checkpoint):\n{}\n{}",
+                    "\ntest set ({} images, {weights}):\n{}\n{}",
                     report.confusion.total(),
                     report.to_text(4),
                     report.confusion_text()

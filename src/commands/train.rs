@@ -100,9 +100,10 @@ fn record_failure(dir: &std::path::Path, e: &anyhow::Error) {
 
 async fn train(args: TrainArgs) -> Result<u8> {
     let resuming = open_resume(&args)?;
+    let (resolved, place) = args.resolve_all()?;
     let mut cfg: TrainConfig = match &resuming {
         Some(r) => r.meta.config.clone(),
-        None => args.resolve()?,
+        None => resolved,
     };
     if resuming.is_some() {
         if let Some(e) = args.epochs {
@@ -123,14 +124,14 @@ async fn train(args: TrainArgs) -> Result<u8> {
             r.state.epoch
         );
     }
-    let device = crate::device::parse_device(&args.device).map_err(anyhow::Error::msg)?;
+    let device = crate::device::parse_device(&place.device).map_err(anyhow::Error::msg)?;
     let use_tui = !args.no_tui && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
-    let theme = if use_tui { Some(crate::tui::theme::Theme::load(&args.theme)?) } else { None };
+    let theme = if use_tui { Some(crate::tui::theme::Theme::load(&place.theme)?) } else { None };
     let src = match &resuming {
         Some(r) => {
-            prepare::DataSource { root: args.data.clone().unwrap_or_else(|| r.meta.data_root.clone().into()), synthetic: r.meta.synthetic }
+            prepare::DataSource { root: place.data.clone().unwrap_or_else(|| r.meta.data_root.clone().into()), synthetic: r.meta.synthetic }
         }
-        None => prepare::resolve_source(args.data.as_deref(), args.synthetic)?,
+        None => prepare::resolve_source(place.data.as_deref(), args.synthetic)?,
     };
     if src.synthetic && resuming.is_none() {
         output::err(prepare::GET_REAL_DATA);
@@ -169,8 +170,8 @@ async fn train(args: TrainArgs) -> Result<u8> {
         (None, Some(dir)) => RunDir::open(dir)
             .or_else(|_| std::fs::create_dir_all(dir).map(|_| RunDir { path: dir.clone() }).map_err(|e| e.to_string()))
             .map_err(anyhow::Error::msg)?,
-        (None, None) => RunDir::create(&args.runs_dir, cfg.model.name())
-            .with_context(|| format!("{}: cannot create run folder", args.runs_dir.display()))?,
+        (None, None) => RunDir::create(&place.runs_dir, cfg.model.name())
+            .with_context(|| format!("{}: cannot create run folder", place.runs_dir.display()))?,
     };
     let data_root = root.display().to_string();
     let meta = RunMeta {
@@ -235,7 +236,7 @@ async fn train(args: TrainArgs) -> Result<u8> {
     drop(commands);
     let _ = handle.thread.join();
     if handed_over && view.outcome.as_ref().and_then(|o| o.stopped_by.as_deref()) == Some("hand-over") {
-        detach::continue_in_background(&run, &args)?;
+        detach::continue_in_background(&run, &args, &place)?;
         return Ok(0);
     }
     Ok(exit_code(&view))

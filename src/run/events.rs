@@ -193,6 +193,9 @@ pub enum TrainEvent {
     },
     TestReport {
         report: Report,
+        /// Which weights were scored: the best checkpoint, or the current weights when no epoch ended.
+        #[serde(default)]
+        weights: String,
     },
     Finished {
         reason: String,
@@ -226,6 +229,10 @@ pub struct Record {
     #[serde(flatten)]
     pub event: TrainEvent,
 }
+
+/// Learning rates a command may set: the `l` prompt, `+`/`-` and `ctl lr` share these bounds.
+pub const MAX_LR: f64 = 10.0;
+pub const MIN_LR: f64 = 1e-9;
 
 /// What the user (keys, `ctl`, signals) can ask of a running trainer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -39,6 +39,8 @@ pub struct RunView {
     pub val_predictions: Vec<Prediction>,
     pub test_predictions: Vec<Prediction>,
     pub test_report: Option<Report>,
+    /// Which weights the test report scored.
+    pub test_weights: Option<String>,
     pub outcome: Option<Outcome>,
     pub error: Option<String>,
     pub early_stopping: bool,
@@ -73,6 +75,7 @@ impl Default for RunView {
             val_predictions: vec![],
             test_predictions: vec![],
             test_report: None,
+            test_weights: None,
             outcome: None,
             error: None,
             early_stopping: true,
@@ -228,7 +231,10 @@ impl RunView {
                 "test" => self.test_predictions = items.clone(),
                 _ => self.val_predictions = items.clone(),
             },
-            TrainEvent::TestReport { report } => self.test_report = Some(report.clone()),
+            TrainEvent::TestReport { report, weights } => {
+                self.test_report = Some(report.clone());
+                self.test_weights = (!weights.is_empty()).then(|| weights.clone());
+            }
             TrainEvent::Finished { reason, best_val_acc, best_epoch, test_acc, elapsed_seconds, stopped_by } => {
                 self.outcome = Some(Outcome {
                     reason: reason.clone(),

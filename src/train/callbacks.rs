@@ -50,13 +50,15 @@ impl EarlyStopping {
         EarlyStopping { enabled, patience, min_delta, best: None, wait: 0 }
     }
 
-    /// True when training should stop now.
+    /// True when training should stop now. As Keras: an improving epoch never stops, so patience 0
+    /// stops at the first epoch that does not improve.
     pub fn step(&mut self, metric: f64) -> bool {
         match self.best {
             Some(b) if metric <= b + self.min_delta => self.wait += 1,
             _ => {
                 self.best = Some(metric);
                 self.wait = 0;
+                return false;
             }
         }
         self.enabled && self.wait >= self.patience
@@ -131,6 +133,14 @@ mod tests {
         assert!(!off.step(0.4));
         off.enabled = true;
         assert!(off.step(0.4));
+    }
+
+    #[test]
+    fn patience_zero_stops_at_the_first_epoch_without_improvement() {
+        let mut e = EarlyStopping::new(true, 0, 0.001);
+        assert!(!e.step(0.80), "the first epoch always improves");
+        assert!(!e.step(0.85));
+        assert!(e.step(0.85), "no improvement, patience 0: stop");
     }
 
     #[test]

@@ -7,4 +7,4 @@ pub mod resume;
 pub mod trainer;
 
 pub use crate::run::events::{Prediction, RunInfo, RunState, TrainCommand, TrainEvent};
-pub use trainer::{TrainJob, TrainerHandle, spawn};
+pub use trainer::{TrainError, TrainJob, TrainerHandle, spawn};

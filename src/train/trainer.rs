@@ -14,7 +14,8 @@ use crate::data::{ImageSet, Split, batch};
 use crate::model;
 use crate::rng::Rng;
 use crate::run::dir::{ProcessInfo, hostname};
-use crate::run::events::{EpochMetrics, ResumePoint, RunInfo, RunState, StopWhen, TrainCommand, TrainEvent};
+use crate::run::events::{EpochMetrics, MAX_LR, MIN_LR, ResumePoint, RunInfo, RunState, StopWhen, TrainCommand, TrainEvent};
+use crate::run::format::fmt_lr;
 use crate::run::log::{EventLog, now_unix_f64};
 use crate::run::socket::Hub;
 use crate::run::{Record, RunDir};
@@ -25,6 +26,25 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 use tch::nn;
 use tch::{Device, Kind};
+
+/// Why a training run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+    #[error(transparent)]
+    Weights(#[from] crate::model::weights::WeightsError),
+    #[error("{path}: cannot save checkpoint: {source}")]
+    Checkpoint { path: String, source: tch::TchError },
+    #[error("resume state: {0}")]
+    Resume(String),
+    #[error(
+        "loss became {value} at epoch {epoch}, batch {batch} (lr {lr}): stopped before the weights were touched; lower the learning rate"
+    )]
+    NonFiniteLoss { value: f64, epoch: usize, batch: usize, lr: String },
+    #[error("training ended but the final checkpoint could not be saved: {0}")]
+    FinalSave(Box<TrainError>),
+}
 
 /// Everything a training run needs.
 pub struct TrainJob {
@@ -72,7 +92,7 @@ pub fn spawn(job: TrainJob) -> std::io::Result<TrainerHandle> {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&job, &mut out, &crx)));
         let error = match result {
             Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e),
+            Ok(Err(e)) => Some(e.to_string()),
             Err(p) => Some(panic_message(&p)),
         };
         if let Some(error) = error {
@@ -177,8 +197,23 @@ fn apply(cmd: TrainCommand, c: &mut Control, lr: f64, early: &mut EarlyStopping,
         TrainCommand::SetLr(v) | TrainCommand::ScaleLr(v) if !(v.is_finite() && v > 0.0) => {
             out.emit(TrainEvent::CommandRejected { command: cmd.describe(), reason: "the value must be a positive number".into() })
         }
-        TrainCommand::SetLr(v) => c.lr_changed_by_user = Some(v),
-        TrainCommand::ScaleLr(f) => c.lr_changed_by_user = Some(c.lr_changed_by_user.unwrap_or(lr) * f),
+        TrainCommand::SetLr(_) | TrainCommand::ScaleLr(_) => {
+            let target = match cmd {
+                TrainCommand::SetLr(v) => v,
+                TrainCommand::ScaleLr(f) => c.lr_changed_by_user.unwrap_or(lr) * f,
+                _ => unreachable!(),
+            };
+            if target >= MAX_LR || target < MIN_LR {
+                let bound =
+                    if target >= MAX_LR { format!("the ceiling {}", fmt_lr(MAX_LR)) } else { format!("the floor {}", fmt_lr(MIN_LR)) };
+                out.emit(TrainEvent::CommandRejected {
+                    command: cmd.describe(),
+                    reason: format!("lr {} would pass {bound}; it stays {}", fmt_lr(target), fmt_lr(lr)),
+                });
+            } else {
+                c.lr_changed_by_user = Some(target);
+            }
+        }
         TrainCommand::Pause => {
             c.paused = c.stop.is_none();
             let state = if c.paused { RunState::Paused } else { RunState::Stopping };
@@ -211,7 +246,7 @@ struct Progress {
     elapsed_before: f64,
 }
 
-fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> Result<(), String> {
+fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> Result<(), TrainError> {
     let cfg = &job.config;
     let set = &*job.data;
     let t0 = Instant::now();
@@ -223,12 +258,15 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
     let net = model::build(&vs, cfg, set.classes.len());
     let pretrained = cfg.pretrained && cfg.model == crate::config::ModelKind::EfficientnetLite0;
     if pretrained && job.resume.is_none() {
-        crate::model::weights::load_pretrained(&mut vs, &job.weights).map_err(|e| e.to_string())?;
+        crate::model::weights::load_pretrained(&mut vs, &job.weights)?;
     }
     if job.device == Device::Cpu {
-        crate::model::weights::to_channels_last(&vs).map_err(|e| e.to_string())?;
+        crate::model::weights::to_channels_last(&vs)?;
     }
-    let mut opt = Adam::new(&vs, cfg.lr, cfg.weight_decay).map_err(|e| e.to_string())?;
+    let mut opt = Adam::new(&vs, cfg.lr, cfg.weight_decay)?;
+    // BatchNorm's running statistics change in the forward pass, before the loss can be checked: a
+    // copy taken before each batch puts them back if the loss is not finite (they are small).
+    let buffers: Vec<tch::Tensor> = vs.variables().into_values().filter(|t| !t.requires_grad()).collect();
     let mut p = match &job.resume {
         None => Progress {
             epoch: 0,
@@ -243,7 +281,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
             elapsed_before: 0.0,
         },
         Some(st) => {
-            resume::load_tensors(&job.run, st, &mut vs, &mut opt)?;
+            resume::load_tensors(&job.run, st, &mut vs, &mut opt).map_err(TrainError::Resume)?;
             opt.set_lr(st.lr);
             Progress {
                 epoch: st.epoch,
@@ -287,7 +325,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
     let mut c = Control { stop: None, paused, checkpoint_now: false, lr_changed_by_user: None };
     out.emit(TrainEvent::State { state: if paused { RunState::Paused } else { RunState::Training } });
     let aug = AugmentParams::default();
-    let save_state = |p: &Progress, paused: bool, vs: &nn::VarStore, opt: &Adam| -> Result<(), String> {
+    let save_state = |p: &Progress, paused: bool, vs: &nn::VarStore, opt: &Adam| -> Result<(), TrainError> {
         let st = ResumeState {
             format: resume::FORMAT,
             model: cfg.model.name().to_string(),
@@ -307,11 +345,12 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
             paused,
             elapsed_seconds: elapsed(p),
         };
-        resume::save(&job.run, &st, vs, opt)
+        resume::save(&job.run, &st, vs, opt).map_err(TrainError::Resume)
     };
     let mut stop_reason = format!("completed {} epochs", cfg.epochs);
     let mut stopped_by: Option<String> = None;
     let mut final_stop: Option<StopWhen> = None;
+    let mut failure: Option<TrainError> = None;
 
     'epochs: while p.epoch < cfg.epochs {
         let epoch = p.epoch + 1;
@@ -342,7 +381,6 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
                         apply(cmd, &mut c, p.lr, &mut p.early, out, epoch);
                         // Act at once, also while paused, so the answer comes right away.
                         if let Some(lr) = c.lr_changed_by_user.take() {
-                            let lr = lr.max(1e-9);
                             opt.set_lr(lr);
                             out.emit(TrainEvent::LrChanged { epoch, from: p.lr, to: lr, reason: "user".into() });
                             p.lr = lr;
@@ -350,7 +388,9 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
                         if c.checkpoint_now {
                             c.checkpoint_now = false;
                             let path = job.run.path.join(format!("manual-epoch{epoch}-batch{b}.safetensors"));
-                            save(&vs, &path, job, epoch, None, "user", out)?;
+                            if let Err(e) = save(&vs, &path, job, epoch, None, "user", out) {
+                                out.emit(TrainEvent::Warning { message: format!("{e}; training goes on") });
+                            }
                         }
                     }
                     None if c.paused && c.stop.is_none() => continue,
@@ -373,19 +413,32 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
             }
             let tb = Instant::now();
             tch::manual_seed(batch_seed(cfg.seed, epoch, b));
-            let (x, y) = batch::gather(set, idx, job.device).map_err(|e| e.to_string())?;
-            let x = if cfg.augment { augment(&x, &aug, &mut p.rng).map_err(|e| e.to_string())? } else { x };
-            let x = batch::channels_last(&batch::normalize(&x)).map_err(|e| e.to_string())?;
+            let (x, y) = batch::gather(set, idx, job.device)?;
+            let x = if cfg.augment { augment(&x, &aug, &mut p.rng)? } else { x };
+            let x = batch::channels_last(&batch::normalize(&x))?;
+            let buffers_before: Vec<tch::Tensor> = buffers.iter().map(|t| t.copy()).collect();
             let logits = net.forward_t(&x, true);
             let loss = logits.cross_entropy_for_logits(&y);
-            let l = loss.f_double_value(&[]).map_err(|e| e.to_string())?;
+            let l = loss.f_double_value(&[])?;
             if !l.is_finite() {
-                return Err(format!("loss became {l} at epoch {epoch}, batch {}: lower the learning rate", b + 1));
+                // Before the optimiser step: the weights are still those from before this batch; the
+                // running statistics are put back too.
+                tch::no_grad(|| {
+                    for (mut t, before) in buffers.iter().map(|t| t.shallow_clone()).zip(&buffers_before) {
+                        let _ = t.f_copy_(before);
+                    }
+                });
+                failure = Some(TrainError::NonFiniteLoss { value: l, epoch, batch: b + 1, lr: fmt_lr(p.lr) });
+                p.batch = b;
+                p.partial.wall_seconds = te.elapsed().as_secs_f64();
+                final_stop = Some(StopWhen::Now);
+                break 'epochs;
             }
             opt.zero_grad();
-            loss.f_backward().map_err(|e| e.to_string())?;
-            opt.step().map_err(|e| e.to_string())?;
-            let hits = logits.argmax(-1, false).eq_tensor(&y).to_kind(Kind::Int64).sum(Kind::Int64).int64_value(&[]) as usize;
+            loss.f_backward()?;
+            opt.step()?;
+            let hits =
+                logits.f_argmax(-1, false)?.f_eq_tensor(&y)?.f_to_kind(Kind::Int64)?.f_sum(Kind::Int64)?.f_int64_value(&[])? as usize;
             p.partial.compute_seconds += tb.elapsed().as_secs_f64();
             p.partial.loss_sum += l * idx.len() as f64;
             p.partial.correct += hits;
@@ -403,7 +456,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
         p.epoch = epoch;
         p.batch = 0;
         let seen = p.partial.seen.max(1) as f64;
-        let val = evaluate(&net, set, &job.split.val, cfg.batch_size * 2, job.device).map_err(|e| e.to_string())?;
+        let val = evaluate(&net, set, &job.split.val, cfg.batch_size * 2, job.device)?;
         let metrics = EpochMetrics {
             epoch,
             epochs: cfg.epochs,
@@ -420,8 +473,10 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
         let val_acc = metrics.val_acc;
         out.emit(TrainEvent::EpochEnd { metrics });
         out.emit(TrainEvent::Predictions { split: "val".into(), epoch, items: val.predictions });
-        if p.best.improved(val_acc, epoch) {
-            save(&vs, &job.run.best(), job, epoch, Some(val_acc), "best val_acc", out)?;
+        if p.best.improved(val_acc, epoch)
+            && let Err(e) = save(&vs, &job.run.best(), job, epoch, Some(val_acc), "best val_acc", out)
+        {
+            out.emit(TrainEvent::Warning { message: format!("{e}; training goes on, the previous best checkpoint is intact") });
         }
         if let Some(new_lr) = p.plateau.step(val_acc, p.lr) {
             opt.set_lr(new_lr);
@@ -429,7 +484,9 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
             p.lr = new_lr;
         }
         let early_stop = p.early.step(val_acc);
-        save_state(&p, c.paused, &vs, &opt)?;
+        if let Err(e) = save_state(&p, c.paused, &vs, &opt) {
+            out.emit(TrainEvent::Warning { message: format!("cannot save the resume state: {e}; training goes on") });
+        }
         if early_stop {
             stop_reason = format!("early stopping: val_acc did not improve for {} epochs", p.early.patience);
             break;
@@ -444,25 +501,41 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
             break;
         }
     }
-    if final_stop.is_some() {
-        save_state(&p, c.paused, &vs, &opt)?;
+    if final_stop.is_some()
+        && let Err(e) = save_state(&p, c.paused, &vs, &opt)
+    {
+        out.emit(TrainEvent::Warning { message: format!("cannot save the resume state: {e}") });
     }
-    if final_stop != Some(StopWhen::HandOver) {
-        save(&vs, &job.run.last(), job, p.epoch, None, "last", out)?;
+    // The final save: the only write whose failure fails the run.
+    let mut final_error = None;
+    if final_stop != Some(StopWhen::HandOver)
+        && let Err(e) = save(&vs, &job.run.last(), job, p.epoch, None, "last", out)
+    {
+        out.emit(TrainEvent::Warning { message: e.to_string() });
+        final_error = Some(e);
     }
 
-    // Test with the best weights, as the article evaluates its best checkpoint.
+    // Test with the best weights, as the article evaluates its best checkpoint (a stop before the
+    // first epoch ended has none: then the current weights, and the report says so).
     let mut test_acc = None;
-    if !matches!(final_stop, Some(StopWhen::Abort | StopWhen::HandOver)) {
+    let best = p.best.best.filter(|_| job.run.best().is_file());
+    let report_weights = match best {
+        Some((a, e)) => Some(format!("best checkpoint (epoch {e}, val_acc {a:.4})")),
+        None if failure.is_none() => Some("current weights: no epoch finished, so there is no best checkpoint".to_string()),
+        None => None,
+    };
+    if let Some(weights) = report_weights
+        && !matches!(final_stop, Some(StopWhen::Abort | StopWhen::HandOver))
+    {
         out.emit(TrainEvent::State { state: RunState::Evaluating });
-        if job.run.best().exists() {
-            crate::model::weights::load_checkpoint(&mut vs, &job.run.best()).map_err(|e| e.to_string())?;
+        if best.is_some() {
+            crate::model::weights::load_checkpoint(&mut vs, &job.run.best())?;
         }
         if !job.split.test.is_empty() {
-            let test = evaluate(&net, set, &job.split.test, cfg.batch_size * 2, job.device).map_err(|e| e.to_string())?;
+            let test = evaluate(&net, set, &job.split.test, cfg.batch_size * 2, job.device)?;
             let report = test.confusion.report(&set.classes);
             test_acc = Some(report.accuracy);
-            let text = format!("{}\n{}", report.to_text(4), report.confusion_text());
+            let text = format!("weights: {weights}\n\n{}\n{}", report.to_text(4), report.confusion_text());
             for (name, bytes) in
                 [("report.txt", text.into_bytes()), ("report.json", serde_json::to_vec_pretty(&report).unwrap_or_default())]
             {
@@ -473,8 +546,14 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
                 }
             }
             out.emit(TrainEvent::Predictions { split: "test".into(), epoch: p.epoch, items: test.predictions });
-            out.emit(TrainEvent::TestReport { report });
+            out.emit(TrainEvent::TestReport { report, weights });
         }
+    }
+    if let Some(f) = failure {
+        return Err(f);
+    }
+    if let Some(e) = final_error {
+        return Err(TrainError::FinalSave(Box::new(e)));
     }
     let (best_val_acc, best_epoch) = p.best.best.unwrap_or((0.0, 0));
     out.emit(TrainEvent::State { state: RunState::Finished });
@@ -491,7 +570,7 @@ fn save(
     val_acc: Option<f64>,
     reason: &str,
     out: &mut Emitter,
-) -> Result<(), String> {
+) -> Result<(), TrainError> {
     let meta = HashMap::from([
         ("format".to_string(), "tumorscope-checkpoint".to_string()),
         ("model".to_string(), job.config.model.name().to_string()),
@@ -500,7 +579,7 @@ fn save(
         ("epoch".to_string(), epoch.to_string()),
         ("data_fingerprint".to_string(), job.data_fingerprint.clone()),
     ]);
-    crate::model::weights::save(vs, path, &meta).map_err(|e| format!("{}: cannot save checkpoint: {e}", path.display()))?;
+    crate::model::weights::save(vs, path, &meta).map_err(|source| TrainError::Checkpoint { path: path.display().to_string(), source })?;
     out.emit(TrainEvent::Checkpointed { epoch, path: path.display().to_string(), val_acc, reason: reason.to_string() });
     Ok(())
 }

@@ -225,7 +225,9 @@ impl App {
                 let text = buf.clone();
                 self.mode = Mode::Normal;
                 match text.trim().parse::<f64>() {
-                    Ok(lr) if lr > 0.0 && lr.is_finite() && lr < 10.0 => self.control(TrainCommand::SetLr(lr)),
+                    Ok(lr) if (crate::run::events::MIN_LR..crate::run::events::MAX_LR).contains(&lr) => {
+                        self.control(TrainCommand::SetLr(lr))
+                    }
                     _ => {
                         self.run.push_log(format!("invalid learning rate '{text}': type a positive number such as 3e-4"));
                         None

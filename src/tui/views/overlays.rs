@@ -80,6 +80,9 @@ pub fn summary(f: &mut Frame, app: &App, area: Rect) {
     }
     if let Some(rep) = &r.test_report {
         lines.push(Line::from(""));
+        if let Some(w) = &r.test_weights {
+            lines.push(Line::from(Span::styled(format!("test set, {w}"), Style::default().fg(app.theme.muted))));
+        }
         lines.extend(rep.to_text(4).lines().map(|l| Line::from(l.to_string())));
     }
     if let Some(i) = &r.info {
