@@ -203,7 +203,7 @@ fn apply(cmd: TrainCommand, c: &mut Control, lr: f64, early: &mut EarlyStopping,
                 TrainCommand::ScaleLr(f) => c.lr_changed_by_user.unwrap_or(lr) * f,
                 _ => unreachable!(),
             };
-            if target >= MAX_LR || target < MIN_LR {
+            if !(MIN_LR..MAX_LR).contains(&target) {
                 let bound =
                     if target >= MAX_LR { format!("the ceiling {}", fmt_lr(MAX_LR)) } else { format!("the floor {}", fmt_lr(MIN_LR)) };
                 out.emit(TrainEvent::CommandRejected {
