@@ -8,7 +8,7 @@ bin="${TUMORSCOPE_BIN:-./target/release/tumorscope}"
 tmux kill-session -t tscap 2>/dev/null || true
 tmux new-session -d -s tscap -x 100 -y 32 "TUMORSCOPE_IMAGES=halfblocks $bin watch $run; sleep 5"
 sleep 3
-for v in 1 2 3 4; do
+for v in 1 2 3 4 5; do
   tmux send-keys -t tscap "$v"; sleep 1
   if [ "$v" = 3 ]; then tmux send-keys -t tscap f; sleep 1; fi
   echo "----- view $v -----"

@@ -79,7 +79,7 @@ fn draw_list(f: &mut Frame, app: &App, area: Rect) {
     let folder = app.runs.dir.as_ref().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let title = format!(" {folder}/ · {} runs · space: compare · r: reread ", app.runs.entries.len());
     let table =
-        Table::new(rows, [Constraint::Min(22), Constraint::Length(9), Constraint::Length(7), Constraint::Length(7), Constraint::Length(7)])
+        Table::new(rows, [Constraint::Fill(1), Constraint::Length(8), Constraint::Length(5), Constraint::Length(5), Constraint::Length(5)])
             .header(
                 Row::new(vec!["run", "state", "epoch", "best", "test"]).style(Style::default().fg(t.muted).add_modifier(Modifier::BOLD)),
             )
@@ -156,7 +156,7 @@ fn draw_table(f: &mut Frame, app: &App, area: Rect) {
     let header = Row::new(std::iter::once(Cell::from("")).chain(entries.iter().enumerate().map(|(k, e)| {
         Cell::from(Span::styled(short(&e.summary.name), Style::default().fg(palette[k % palette.len()]).add_modifier(Modifier::BOLD)))
     })));
-    let mut widths = vec![Constraint::Length(14)];
+    let mut widths = vec![Constraint::Length(17)];
     widths.extend(entries.iter().map(|_| Constraint::Min(12)));
     let title =
         if diffs.is_empty() { " compare: same settings ".to_string() } else { format!(" compare: {} setting(s) differ ", diffs.len()) };
