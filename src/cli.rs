@@ -198,7 +198,8 @@ pub struct EvalArgs {
     /// Dataset root (default: the one the run trained on).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Which split to evaluate: test, val or train.
+    /// Which split to evaluate: test, val or train (as recorded when the run trained), or all (every
+    /// image of the folder; the default for a folder other than the run's).
     #[arg(long, default_value = "test")]
     pub split: String,
     /// Machine-readable JSON instead of text.

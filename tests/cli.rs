@@ -209,3 +209,72 @@ fn config_file_holds_run_settings_and_names_are_sanitised() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && e.contains("c.toml") && e.contains("device = \"tpu\": expected one of auto, cpu, cuda, cuda:N"), "{e}");
 }
+
+/// eval scores the split the run recorded: after 10 files are lost (3 of them test images) it says so
+/// and scores the rest of that test split, not a new split. Another folder (here: only `Testing/`)
+/// is scored whole.
+#[test]
+fn eval_scores_the_recorded_split_and_another_folder_whole() {
+    let t = tempfile::tempdir().unwrap();
+    let cache = t.path().join("cache");
+    let data = t.path().join("data");
+    dataset(&data);
+    let runs = t.path().join("runs");
+    let o = run(
+        &[
+            "train",
+            "--no-tui",
+            "--data",
+            data.to_str().unwrap(),
+            "--model",
+            "small-cnn",
+            "--image-size",
+            "32",
+            "--epochs",
+            "1",
+            "--test-fraction",
+            "0.3",
+            "--runs-dir",
+            runs.to_str().unwrap(),
+        ],
+        &cache,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let run_dir = only_run(&runs);
+    let record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("split.json")).unwrap()).unwrap();
+    let files = record["files"].as_array().unwrap();
+    let of =
+        |split: &str| files.iter().filter(|f| f["split"] == split).map(|f| f["path"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let (test, train) = (of("test"), of("train"));
+    assert!(test.len() >= 6, "{test:?}");
+    for p in test.iter().take(3).chain(train.iter().take(7)) {
+        std::fs::remove_file(data.join(p)).unwrap();
+    }
+    let o = run(&["eval", run_dir.to_str().unwrap(), "--json"], &cache);
+    assert!(o.status.success(), "{}", text(&o));
+    let e: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(e["split"], "test");
+    assert_eq!(e["images"].as_u64().unwrap() as usize, test.len() - 3, "the rest of the recorded test split");
+    let note = e["notes"][0].as_str().unwrap();
+    assert!(note.starts_with(&format!("3 of the {} recorded test images are missing", test.len())), "{note}");
+
+    let other = t.path().join("other");
+    for class in ["alpha", "beta", "gamma"] {
+        for i in 0..4 {
+            let src = std::fs::read_dir(data.join(class))
+                .unwrap()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "png"))
+                .nth(i)
+                .unwrap();
+            std::fs::create_dir_all(other.join("Testing").join(class)).unwrap();
+            std::fs::copy(&src, other.join("Testing").join(class).join(format!("{i}.png"))).unwrap();
+        }
+    }
+    let o = run(&["eval", run_dir.to_str().unwrap(), "--data", other.to_str().unwrap(), "--json"], &cache);
+    assert!(o.status.success(), "{}", text(&o));
+    let e: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!((e["split"].as_str().unwrap(), e["images"].as_u64().unwrap()), ("all", 12), "every image of the other folder");
+    assert!(e["notes"][0].as_str().unwrap().contains("every image in it is evaluated"));
+}

@@ -32,26 +32,64 @@ pub fn load_run(run: &std::path::Path, device: &str) -> Result<LoadedRun> {
     Ok(LoadedRun { meta, net, vs, checkpoint, device })
 }
 
+fn same_folder(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
 pub fn run(args: EvalArgs) -> Result<()> {
     let lr = load_run(&args.run, &args.device)?;
+    let dir = RunDir::open(&args.run).map_err(anyhow::Error::msg)?;
+    if !["test", "val", "train", "all"].contains(&args.split.as_str()) {
+        anyhow::bail!("--split {}: expected test, val, train or all", args.split);
+    }
+    // Another folder than the run's is scored whole: none of it was split for this run.
+    let other_folder = args.data.as_ref().is_some_and(|d| !same_folder(d, std::path::Path::new(&lr.meta.data_root)));
     let src = match (&args.data, lr.meta.synthetic) {
         (Some(d), _) => DataSource { root: d.clone(), synthetic: false },
         (None, true) => prepare::resolve_source(None, true)?,
         (None, false) => DataSource { root: PathBuf::from(&lr.meta.data_root), synthetic: false },
     };
-    let (set, _) = prepare::load(&src, &lr.meta.config, args.json)?;
+    let record = crate::data::record::SplitRecord::read(&dir.split_record()).ok();
+    let mut cfg = lr.meta.config.clone();
+    if other_folder || record.is_some() {
+        cfg.limit_per_class = 0; // every image: the record says which are the split's
+    }
+    let (set, _) = prepare::load(&src, &cfg, args.json)?;
     if set.classes != lr.meta.classes {
         anyhow::bail!("{}: classes {:?} differ from the run's {:?}", src.root.display(), set.classes, lr.meta.classes);
     }
-    let split = prepare::split(&set, &lr.meta.config);
-    let idx = match args.split.as_str() {
-        "test" => &split.test,
-        "val" => &split.val,
-        "train" => &split.train,
-        other => anyhow::bail!("--split {other}: expected test, val or train"),
+    let mut notes = vec![];
+    let (split_name, idx): (String, Vec<usize>) = if other_folder || args.split == "all" {
+        if other_folder && args.split != "all" {
+            notes.push(format!("{}: not the run's data folder, so every image in it is evaluated (--split all)", src.root.display()));
+        }
+        ("all".into(), (0..set.len()).collect())
+    } else if let Some(rec) = &record {
+        let m = rec.matched(&set, &src.root, &args.split);
+        notes.extend(m.note(&args.split));
+        (args.split.clone(), m.indices)
+    } else {
+        notes.push(format!(
+            "{}: no split record (a run from an older tumorscope): the split is recomputed from the seed, exact only if the data did not change",
+            dir.path.display()
+        ));
+        let split = prepare::split(&set, &lr.meta.config);
+        let idx = match args.split.as_str() {
+            "val" => split.val,
+            "train" => split.train,
+            _ => split.test,
+        };
+        (args.split.clone(), idx)
     };
+    for n in &notes {
+        crate::run::output::err(&format!("note: {n}"));
+    }
+    let idx = &idx;
     if idx.is_empty() {
-        anyhow::bail!("{}: the {} split is empty", src.root.display(), args.split);
+        anyhow::bail!("{}: the {} split is empty", src.root.display(), split_name);
     }
     let ev = evaluate_with(&lr.net, &set, idx, 64, lr.device, args.tta)?;
     let report = ev.confusion.report(&set.classes);
@@ -59,7 +97,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
         let out = serde_json::json!({
             "run": args.run.display().to_string(),
             "checkpoint": lr.checkpoint.display().to_string(),
-            "split": args.split,
+            "split": split_name,
+            "images": idx.len(),
+            "notes": notes,
             "tta": args.tta,
             "synthetic": set.synthetic,
             "loss": ev.loss,
@@ -69,7 +109,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     } else {
         crate::run::output::out(&format!(
             "{} split of {}{}: {} images, checkpoint {}{}\n",
-            args.split,
+            split_name,
             src.root.display(),
             if set.synthetic { " [SYNTHETIC]" } else { "" },
             idx.len(),

@@ -138,7 +138,7 @@ async fn train(args: TrainArgs) -> Result<u8> {
     }
     let (set, _report) = prepare::load(&src, &cfg, false)?;
     let root = std::fs::canonicalize(&src.root).unwrap_or(src.root.clone());
-    let fingerprint = set.fingerprint(&root);
+    let fingerprint = set.fingerprint(&src.root);
     if let Some(r) = &resuming
         && r.state.data_fingerprint != fingerprint
     {
@@ -183,6 +183,11 @@ async fn train(args: TrainArgs) -> Result<u8> {
         data_fingerprint: Some(fingerprint.clone()),
     };
     run.write_meta(&meta).with_context(|| format!("{}: cannot write run metadata", run.path.display()))?;
+    if resuming.is_none() {
+        crate::data::record::SplitRecord::new(&set, &src.root, &split, &fingerprint)
+            .write(&run.split_record())
+            .with_context(|| format!("{}: cannot write the split record", run.split_record().display()))?;
+    }
     let job = TrainJob {
         config: cfg,
         data: Arc::new(set),

@@ -74,7 +74,10 @@ pub fn discover(root: &Path) -> Result<Discovered, DataError> {
     }
     let train_dir = find_child(root, &["Training", "train"]);
     let test_dir = find_child(root, &["Testing", "test"]);
-    let base = train_dir.clone().unwrap_or_else(|| root.to_path_buf());
+    // A root holding only Testing/ is that layout (its images are test images), not one class
+    // folder named "Testing".
+    let only_testing = train_dir.is_none() && test_dir.is_some();
+    let base = train_dir.clone().or(if only_testing { test_dir.clone() } else { None }).unwrap_or_else(|| root.to_path_buf());
     let dirs = class_dirs(&base)?;
     let classes: Vec<String> = dirs.iter().map(|d| d.file_name().unwrap().to_string_lossy().to_string()).collect();
     if classes.len() < 2 {
@@ -83,7 +86,7 @@ pub fn discover(root: &Path) -> Result<Discovered, DataError> {
     let mut entries = Vec::new();
     let mut warnings = Vec::new();
     for (label, d) in dirs.iter().enumerate() {
-        if files_of(d, label, false, &mut entries, &mut warnings)? == 0 {
+        if files_of(d, label, only_testing, &mut entries, &mut warnings)? == 0 {
             return Err(DataError::EmptyClass { path: d.display().to_string(), class: classes[label].clone() });
         }
     }
@@ -99,7 +102,7 @@ pub fn discover(root: &Path) -> Result<Discovered, DataError> {
             }
         }
     }
-    Ok(Discovered { root: root.to_path_buf(), classes, entries, has_test_folder, warnings })
+    Ok(Discovered { root: root.to_path_buf(), classes, entries, has_test_folder: has_test_folder || only_testing, warnings })
 }
 
 #[cfg(test)]
@@ -136,6 +139,24 @@ mod tests {
         assert!(d.has_test_folder);
         assert_eq!(d.entries.iter().filter(|e| e.from_test_folder).count(), 2);
         assert!(d.warnings.iter().any(|w| w.contains("other")));
+    }
+
+    #[test]
+    fn only_testing_or_only_training_is_that_layout() {
+        let t = tempfile::tempdir().unwrap();
+        for c in ["glioma", "notumor"] {
+            touch(&t.path().join(format!("Testing/{c}/y.jpg")));
+        }
+        let d = discover(t.path()).unwrap();
+        assert_eq!(d.classes, vec!["glioma", "notumor"]);
+        assert!(d.entries.iter().all(|e| e.from_test_folder));
+        let u = tempfile::tempdir().unwrap();
+        for c in ["glioma", "notumor"] {
+            touch(&u.path().join(format!("Training/{c}/x.jpg")));
+        }
+        let d = discover(u.path()).unwrap();
+        assert_eq!(d.classes, vec!["glioma", "notumor"]);
+        assert!(d.entries.iter().all(|e| !e.from_test_folder));
     }
 
     #[test]

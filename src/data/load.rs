@@ -173,8 +173,11 @@ pub fn load_dataset(
         }
     }
     report.decoded = set.len();
+    // Every class needs training images, unless the folder holds only test images (a `Testing/`-only
+    // layout, scored by eval).
+    let only_test = !set.from_test_folder.iter().any(|t| !t);
     for (label, class) in d.classes.iter().enumerate() {
-        if !set.labels.iter().zip(&set.from_test_folder).any(|(l, t)| *l == label && !t) {
+        if !set.labels.iter().zip(&set.from_test_folder).any(|(l, t)| *l == label && (only_test || !t)) {
             return Err(DataError::EmptyClass { path: root.display().to_string(), class: class.clone() });
         }
     }

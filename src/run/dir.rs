@@ -165,6 +165,10 @@ impl RunDir {
     pub fn output_log(&self) -> PathBuf {
         self.path.join("output.log")
     }
+    /// Every image's relative path, hash, label and split, as trained.
+    pub fn split_record(&self) -> PathBuf {
+        self.path.join("split.json")
+    }
     pub fn resume_state(&self) -> PathBuf {
         self.path.join("resume.json")
     }

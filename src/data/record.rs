@@ -1,0 +1,108 @@
+//! The split a run trained with, recorded file by file (`RUN/split.json`): every image's path relative
+//! to the data root, its content hash, label and split. `eval` scores exactly this record, so adding or
+//! removing images later never turns a "test" set into training images without a word.
+
+use super::{ImageSet, Split};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedFile {
+    /// Relative to the data root, `/`-separated.
+    pub path: String,
+    /// FNV-1a of the file's bytes, hex.
+    pub hash: String,
+    pub label: usize,
+    /// `train`, `val`, `test`, or `excluded` (a test image byte-identical to a training image).
+    pub split: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SplitRecord {
+    pub format: u32,
+    pub classes: Vec<String>,
+    pub fingerprint: String,
+    pub test_duplicates_dropped: usize,
+    pub files: Vec<RecordedFile>,
+}
+
+/// The recorded images of one split found in a loaded set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matched {
+    /// Indices into the set, in record order.
+    pub indices: Vec<usize>,
+    pub recorded: usize,
+    /// Recorded files that are gone, and files whose bytes changed (left out).
+    pub missing: usize,
+    pub changed: usize,
+}
+
+impl Matched {
+    /// A one-line note when the data no longer matches the record.
+    pub fn note(&self, split: &str) -> Option<String> {
+        (self.missing + self.changed > 0).then(|| {
+            format!(
+                "{} of the {} recorded {split} images are missing and {} changed since training; evaluating the {} that remain",
+                self.missing,
+                self.recorded,
+                self.changed,
+                self.indices.len()
+            )
+        })
+    }
+}
+
+fn rel(path: &Path, root: &Path) -> String {
+    path.strip_prefix(root).unwrap_or(path).components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+}
+
+impl SplitRecord {
+    pub fn new(set: &ImageSet, root: &Path, split: &Split, fingerprint: &str) -> SplitRecord {
+        let mut which = vec!["excluded"; set.len()];
+        for (name, idx) in [("train", &split.train), ("val", &split.val), ("test", &split.test)] {
+            for &i in idx {
+                which[i] = name;
+            }
+        }
+        let files = (0..set.len())
+            .map(|i| RecordedFile {
+                path: rel(&set.paths[i], root),
+                hash: format!("{:016x}", set.hashes[i]),
+                label: set.labels[i],
+                split: which[i].to_string(),
+            })
+            .collect();
+        SplitRecord {
+            format: 1,
+            classes: set.classes.clone(),
+            fingerprint: fingerprint.to_string(),
+            test_duplicates_dropped: split.test_duplicates_dropped,
+            files,
+        }
+    }
+
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        crate::run::dir::write_atomic(path, &serde_json::to_vec(self).map_err(std::io::Error::other)?)
+    }
+
+    pub fn read(path: &Path) -> Result<SplitRecord, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("{}: not a split record: {e}", path.display()))
+    }
+
+    /// Find the recorded `split` in `set` (loaded from `root`): by relative path, checked by hash.
+    pub fn matched(&self, set: &ImageSet, root: &Path, split: &str) -> Matched {
+        let by_path: HashMap<String, usize> = (0..set.len()).map(|i| (rel(&set.paths[i], root), i)).collect();
+        let mut m = Matched { indices: vec![], recorded: 0, missing: 0, changed: 0 };
+        for f in self.files.iter().filter(|f| f.split == split) {
+            m.recorded += 1;
+            match by_path.get(&f.path) {
+                None => m.missing += 1,
+                Some(&i) if format!("{:016x}", set.hashes[i]) != f.hash || set.labels[i] != f.label => m.changed += 1,
+                Some(&i) => m.indices.push(i),
+            }
+        }
+        m
+    }
+}
