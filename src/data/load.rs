@@ -184,3 +184,33 @@ pub fn load_dataset(
     report.seconds = t0.elapsed().as_secs_f64();
     Ok((set, report))
 }
+
+#[cfg(test)]
+mod fingerprint_tests {
+    use super::*;
+
+    fn set_under(root: &str) -> ImageSet {
+        ImageSet {
+            size: 8,
+            classes: vec!["a".into(), "b".into()],
+            pixels: vec![],
+            labels: vec![0, 1],
+            paths: vec![Path::new(root).join("a/1.jpg"), Path::new(root).join("b/2.jpg")],
+            hashes: vec![11, 22],
+            from_test_folder: vec![false, false],
+            synthetic: false,
+        }
+    }
+
+    /// The same images reached by another spelling of the folder (a link, a relative path, a moved
+    /// copy) have the same fingerprint; a changed image does not.
+    #[test]
+    fn fingerprint_depends_on_the_images_not_on_where_the_folder_is() {
+        let a = set_under("/mnt/link/data");
+        let b = set_under("../../real/place/data");
+        assert_eq!(a.fingerprint(Path::new("/mnt/link/data")), b.fingerprint(Path::new("../../real/place/data")));
+        let mut c = set_under("/mnt/link/data");
+        c.hashes[1] = 23;
+        assert_ne!(a.fingerprint(Path::new("/mnt/link/data")), c.fingerprint(Path::new("/mnt/link/data")));
+    }
+}
