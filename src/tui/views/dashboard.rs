@@ -76,13 +76,7 @@ fn draw_chart(f: &mut Frame, app: &App, area: Rect, accuracy: bool) {
     let (train, val) = (pick(true), pick(false));
     let xmax = (app.run.epochs.max(2)) as f64;
     let values = train.iter().chain(&val).map(|p| p.1);
-    let (lo, hi) = if accuracy {
-        let lo = values.fold(1.0f64, f64::min);
-        ((((lo - 0.05) * 10.0).floor() / 10.0).clamp(0.0, 0.9), 1.0)
-    } else {
-        let hi = values.fold(0.0f64, f64::max);
-        (0.0, if hi > 0.0 { hi * 1.1 } else { 1.0 })
-    };
+    let (lo, hi) = super::y_bounds(values, accuracy);
     let fmt = |v: f64| format!("{v:.2}");
     let title = if accuracy { "accuracy" } else { "loss" };
     let datasets = vec![

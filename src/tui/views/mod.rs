@@ -20,6 +20,18 @@ pub fn fmt_secs(s: f64) -> String {
     crate::run::format::fmt_duration(s)
 }
 
+/// A chart's y range: accuracy from a tenth below its lowest value up to 1; loss from 0 to a tenth
+/// above its highest.
+pub fn y_bounds(values: impl Iterator<Item = f64>, accuracy: bool) -> (f64, f64) {
+    if accuracy {
+        let lo = values.fold(1.0f64, f64::min);
+        ((((lo - 0.05) * 10.0).floor() / 10.0).clamp(0.0, 0.9), 1.0)
+    } else {
+        let hi = values.fold(0.0f64, f64::max);
+        (0.0, if hi > 0.0 { hi * 1.1 } else { 1.0 })
+    }
+}
+
 /// Black or white text, whichever reads better on `bg`.
 pub fn contrast(bg: Color) -> Color {
     match bg {

@@ -96,13 +96,7 @@ fn draw_chart(f: &mut Frame, app: &App, area: Rect, accuracy: bool) {
         .collect();
     let xmax = entries.iter().map(|e| e.summary.epochs.max(e.curve.len())).max().unwrap_or(2).max(2) as f64;
     let values = series.iter().flat_map(|s| s.1.iter().map(|p| p.1));
-    let (lo, hi) = if accuracy {
-        let lo = values.fold(1.0f64, f64::min);
-        ((((lo - 0.05) * 10.0).floor() / 10.0).clamp(0.0, 0.9), 1.0)
-    } else {
-        let hi = values.fold(0.0f64, f64::max);
-        (0.0, if hi > 0.0 { hi * 1.1 } else { 1.0 })
-    };
+    let (lo, hi) = super::y_bounds(values, accuracy);
     let datasets: Vec<Dataset> = series
         .iter()
         .enumerate()
