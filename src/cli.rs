@@ -97,6 +97,9 @@ pub struct TrainArgs {
     /// Continue a stopped or crashed run exactly where it stopped, in the same folder.
     #[arg(long, value_name = "RUN")]
     pub resume: Option<PathBuf>,
+    /// Do not write TensorBoard event files (RUN/tensorboard/).
+    #[arg(long)]
+    pub no_tensorboard: bool,
     /// Stop and save when the terminal hangs up (default: keep training; attach later).
     #[arg(long)]
     pub stop_on_hangup: bool,

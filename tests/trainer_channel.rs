@@ -56,6 +56,7 @@ fn job_in(run: RunDir, cfg: TrainConfig) -> TrainJob {
         weights,
         resume: None,
         serve_socket: false,
+        tensorboard: false,
     }
 }
 

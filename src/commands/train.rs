@@ -199,6 +199,7 @@ async fn train(args: TrainArgs) -> Result<u8> {
         data_fingerprint: fingerprint,
         resume: resuming.map(|r| r.state),
         serve_socket: true,
+        tensorboard: !args.no_tensorboard,
     };
     let handle = train::spawn(job).context("cannot start the trainer")?;
     let commands = handle.commands.clone();

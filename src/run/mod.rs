@@ -10,6 +10,7 @@
 //! - `socket`: the control socket, server and client;
 //! - `output`: stdout/stderr that survive a closed pipe or terminal;
 //! - `status`: one summary per run for `tumorscope runs`;
+//! - `tensorboard`: TensorBoard event files from the records;
 //! - `compare`: runs side by side (curves, settings that differ) for the Runs view.
 
 pub mod compare;
@@ -21,6 +22,7 @@ pub mod output;
 pub mod socket;
 pub mod state;
 pub mod status;
+pub mod tensorboard;
 
 pub use dir::{Liveness, RunDir, RunMeta};
 pub use events::{EpochMetrics, Prediction, Record, RunInfo, RunState, StopWhen, TrainCommand, TrainEvent};

@@ -62,6 +62,8 @@ pub struct TrainJob {
     pub resume: Option<ResumeState>,
     /// Serve the run's control socket (attach, ctl).
     pub serve_socket: bool,
+    /// Write TensorBoard event files into `RUN/tensorboard/`.
+    pub tensorboard: bool,
 }
 
 /// The UI's side of a running trainer.
@@ -88,7 +90,13 @@ pub fn spawn(job: TrainJob) -> std::io::Result<TrainerHandle> {
     })?;
     let thread = std::thread::Builder::new().name("trainer".into()).spawn(move || {
         let hub = server.as_ref().map(|s| s.hub.clone());
-        let mut out = Emitter { tx: etx, log, hub, log_failed: false };
+        let mut out = Emitter { tx: etx, log, hub, log_failed: false, tb: None };
+        if job.tensorboard {
+            match crate::run::tensorboard::TensorBoard::create(&job.run.path.join("tensorboard"), &hostname()) {
+                Ok(tb) => out.tb = Some(tb),
+                Err(e) => out.emit(TrainEvent::Warning { message: format!("cannot write TensorBoard files: {e}") }),
+            }
+        }
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&job, &mut out, &crx)));
         let error = match result {
             Ok(Ok(())) => None,
@@ -119,6 +127,7 @@ struct Emitter {
     log: EventLog,
     hub: Option<Arc<Hub>>,
     log_failed: bool,
+    tb: Option<crate::run::tensorboard::TensorBoard>,
 }
 
 impl Emitter {
@@ -135,6 +144,14 @@ impl Emitter {
     }
 
     fn send(&mut self, rec: Record) {
+        if let Some(tb) = &mut self.tb
+            && let Err(e) = tb.add(&rec)
+        {
+            let warn = self.log.stamp(TrainEvent::Warning { message: format!("{}: TensorBoard writing stopped: {e}", tb.path.display()) });
+            self.tb = None;
+            let _ = self.log.write(&warn);
+            let _ = self.tx.send(warn);
+        }
         if let Some(h) = &self.hub {
             h.broadcast(&rec);
         }
