@@ -29,6 +29,9 @@ pub enum Command {
     Ctl(CtlArgs),
     /// List the runs under the runs folder: state, epochs, best and test accuracy.
     Runs(RunsArgs),
+    /// Audit a dataset folder: counts, sizes, modes, unreadable files, exact and near duplicates
+    /// (within a class, across classes, and Training ↔ Testing leakage).
+    Audit(AuditArgs),
     /// Show or free the dataset cache (preprocessed pixels of every data set trained on).
     Cache(CacheArgs),
     /// Measure training and inference throughput of a network on synthetic batches.
@@ -313,6 +316,21 @@ pub struct RunsArgs {
     pub tui: bool,
     #[arg(long, default_value = "article")]
     pub theme: String,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Dataset root (`Training/` + `Testing/`, or class folders).
+    pub data: PathBuf,
+    /// Near duplicates: at most this many differing bits of the 256-bit perceptual hash (0: exact only).
+    #[arg(long, default_value_t = crate::data::audit::DEFAULT_NEAR_THRESHOLD)]
+    pub threshold: u32,
+    /// Every group, machine-readable.
+    #[arg(long)]
+    pub json: bool,
+    /// Exit non-zero when a test image duplicates a training image (for CI).
+    #[arg(long)]
+    pub fail_on_leak: bool,
 }
 
 #[derive(Debug, Args)]

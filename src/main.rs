@@ -20,6 +20,7 @@ fn main() -> std::process::ExitCode {
             Command::Attach(a) => commands::attach::attach(a).await.map(|_| 0),
             Command::Ctl(a) => commands::ctl::run(a).map(|_| 0),
             Command::Runs(a) => commands::runs::run(a).await.map(|_| 0),
+            Command::Audit(a) => commands::audit::run(a),
             Command::Cache(a) => commands::cache::run(a).map(|_| 0),
             Command::Bench(a) => commands::bench::run(a).map(|_| 0),
         }

@@ -1,6 +1,7 @@
 //! The binary's subcommands. Each turns CLI arguments into domain calls and prints results.
 
 pub mod attach;
+pub mod audit;
 pub mod bench;
 pub mod cache;
 pub mod ctl;

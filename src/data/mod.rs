@@ -1,6 +1,7 @@
 //! Everything about images before they reach the network: finding them, decoding them on all cores,
 //! caching the preprocessed set, splitting without leaks, augmenting and batching.
 
+pub mod audit;
 pub mod augment;
 pub mod batch;
 pub mod cache;
