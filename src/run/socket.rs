@@ -85,9 +85,24 @@ fn socket_name(run: &RunDir) -> String {
     format!("{:012x}-{}.sock", h & 0xffff_ffff_ffff, std::process::id())
 }
 
+/// Remove sockets left by training processes that were killed (`<hash>-<pid>.sock`, pid gone).
+fn remove_stale(dir: &Path) {
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let pid = name.strip_suffix(".sock").and_then(|n| n.rsplit_once('-')).and_then(|(_, p)| p.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !super::dir::pid_alive(pid)
+        {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Serve `run`'s socket; commands from clients go to `commands`.
 pub fn serve(run: &RunDir, commands: Sender<TrainCommand>) -> std::io::Result<Server> {
-    let path = socket_dir()?.join(socket_name(run));
+    let dir = socket_dir()?;
+    remove_stale(&dir);
+    let path = dir.join(socket_name(run));
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
@@ -223,5 +238,24 @@ mod tests {
         drop(server);
         assert!(!path.exists(), "socket removed when the server ends");
         assert!(matches!(connect(&run), Err(ConnectError::Stale { .. })));
+    }
+
+    #[test]
+    fn sockets_of_killed_processes_are_cleaned_up() {
+        let dead = {
+            let mut c = std::process::Command::new("true").spawn().unwrap();
+            let pid = c.id();
+            c.wait().unwrap();
+            pid
+        };
+        let stale = socket_dir().unwrap().join(format!("0123456789ab-{dead}.sock"));
+        drop(UnixListener::bind(&stale).unwrap());
+        assert!(stale.exists());
+        let t = tempfile::tempdir().unwrap();
+        let run = RunDir::create(t.path(), "m").unwrap();
+        let (ctx, _crx) = std::sync::mpsc::channel();
+        let server = serve(&run, ctx).unwrap();
+        assert!(!stale.exists(), "a dead process's socket is removed");
+        assert!(server.path.exists(), "this process's own socket stays");
     }
 }
