@@ -38,27 +38,7 @@ fn train_eval_predict_round_trip_with_bad_files() {
     let t = tempfile::tempdir().unwrap();
     let (data, runs, cache) = (t.path().join("data"), t.path().join("runs"), t.path().join("cache"));
     dataset(&data);
-    let o = run(
-        &[
-            "train",
-            "--no-tui",
-            "--data",
-            data.to_str().unwrap(),
-            "--model",
-            "small-cnn",
-            "--image-size",
-            "32",
-            "--epochs",
-            "2",
-            "--val-fraction",
-            "0.2",
-            "--test-fraction",
-            "0.2",
-            "--runs-dir",
-            runs.to_str().unwrap(),
-        ],
-        &cache,
-    );
+    let o = common::train_small(&data, &runs, &cache, &["--epochs", "2", "--val-fraction", "0.2", "--test-fraction", "0.2"]);
     let out = text(&o);
     assert!(o.status.success(), "{out}");
     for bad in ["empty.jpg: skipped: empty file", "truncated.png: skipped: corrupt or truncated", "notes.txt: skipped: not an image"] {
@@ -220,25 +200,7 @@ fn eval_scores_the_recorded_split_and_another_folder_whole() {
     let data = t.path().join("data");
     dataset(&data);
     let runs = t.path().join("runs");
-    let o = run(
-        &[
-            "train",
-            "--no-tui",
-            "--data",
-            data.to_str().unwrap(),
-            "--model",
-            "small-cnn",
-            "--image-size",
-            "32",
-            "--epochs",
-            "1",
-            "--test-fraction",
-            "0.3",
-            "--runs-dir",
-            runs.to_str().unwrap(),
-        ],
-        &cache,
-    );
+    let o = common::train_small(&data, &runs, &cache, &["--epochs", "1", "--test-fraction", "0.3"]);
     assert!(o.status.success(), "{}", text(&o));
     let run_dir = only_run(&runs);
     let record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("split.json")).unwrap()).unwrap();

@@ -30,25 +30,7 @@ fn finished_run(root: &Path) -> PathBuf {
         }
     }
     let runs = root.join("runs");
-    let o = run(
-        &[
-            "train",
-            "--no-tui",
-            "--data",
-            data.to_str().unwrap(),
-            "--model",
-            "small-cnn",
-            "--image-size",
-            "32",
-            "--batch-size",
-            "8",
-            "--epochs",
-            "2",
-            "--runs-dir",
-            runs.to_str().unwrap(),
-        ],
-        &root.join("cache"),
-    );
+    let o = common::train_small(&data, &runs, &root.join("cache"), &["--batch-size", "8", "--epochs", "2"]);
     assert!(o.status.success(), "{}", err(&o));
     std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path()
 }

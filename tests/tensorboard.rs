@@ -6,22 +6,9 @@ mod common;
 use std::process::Command;
 
 fn train(data: &std::path::Path, runs: &std::path::Path, cache: &std::path::Path, extra: &[&str]) -> std::path::PathBuf {
-    let mut args = vec![
-        "train",
-        "--no-tui",
-        "--data",
-        data.to_str().unwrap(),
-        "--model",
-        "small-cnn",
-        "--image-size",
-        "32",
-        "--epochs",
-        "3",
-        "--runs-dir",
-        runs.to_str().unwrap(),
-    ];
-    args.extend(extra);
-    let o = Command::new(common::bin()).args(&args).env("TUMORSCOPE_CACHE", cache).output().unwrap();
+    let mut args = vec!["--epochs", "3"];
+    args.extend_from_slice(extra);
+    let o = common::train_small(data, runs, cache, &args);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     std::fs::read_dir(runs).unwrap().next().unwrap().unwrap().path()
 }

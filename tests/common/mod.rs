@@ -20,6 +20,15 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_tumorscope"))
 }
 
+/// `train --no-tui` of the small CNN at 32 px on `data` into `runs`, with `extra` flags; the dataset
+/// cache in `cache`.
+pub fn train_small(data: &Path, runs: &Path, cache: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["train", "--no-tui", "--data", data.to_str().unwrap(), "--model", "small-cnn", "--image-size", "32"];
+    args.extend_from_slice(&["--runs-dir", runs.to_str().unwrap()]);
+    args.extend_from_slice(extra);
+    std::process::Command::new(bin()).args(&args).env("TUMORSCOPE_CACHE", cache).env_remove("TUMORSCOPE_DATA").output().unwrap()
+}
+
 /// Write a small image (gray gradient with a class-dependent bright square) as PNG or JPEG.
 pub fn write_image(path: &Path, class: usize, i: usize) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
