@@ -3,17 +3,9 @@
 //! SIGHUP moves output into the run folder and training goes on (or stops, with --stop-on-hangup).
 
 use crate::run::{RunDir, TrainCommand, output};
+use crate::tui::next_signal as next;
 use std::sync::mpsc::Sender;
 use tokio::signal::unix::{SignalKind, signal};
-
-async fn next(s: &mut Option<tokio::signal::unix::Signal>) {
-    match s {
-        Some(s) => {
-            s.recv().await;
-        }
-        None => std::future::pending::<()>().await,
-    }
-}
 
 /// Turn signals into trainer commands until aborted.
 pub async fn forward(commands: Sender<TrainCommand>, run: RunDir, stop_on_hangup: bool, hangup: tokio::sync::watch::Sender<bool>) {

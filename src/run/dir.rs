@@ -200,6 +200,12 @@ impl RunDir {
         serde_json::from_str(&std::fs::read_to_string(self.process_path()).ok()?).ok()
     }
 
+    /// The run's training process is gone: recorded here and dead, or never recorded at all (a
+    /// folder from before process.json). A run elsewhere cannot be judged from here.
+    pub fn process_gone(&self) -> bool {
+        matches!(self.liveness(), Liveness::Gone(_) | Liveness::Unknown)
+    }
+
     pub fn liveness(&self) -> Liveness {
         match self.read_process() {
             None => Liveness::Unknown,

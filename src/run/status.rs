@@ -30,13 +30,8 @@ pub struct RunSummary {
 pub fn load_view(run: &RunDir) -> Result<(RunView, Option<String>), String> {
     let log = read_log(&run.events()).map_err(|e| e.to_string())?;
     let mut view = RunView::from_records(&log.records);
-    if !view.state.is_over() {
-        match run.liveness() {
-            Liveness::Gone(_) => view.mark_crashed(),
-            // A run with no recorded process (before process.json existed) cannot be running.
-            Liveness::Unknown if !log.records.is_empty() => view.mark_crashed(),
-            _ => {}
-        }
+    if !view.state.is_over() && run.process_gone() {
+        view.mark_crashed();
     }
     Ok((view, log.note(&run.events())))
 }

@@ -198,7 +198,8 @@ pub fn attach_stream(events: PathBuf, stream: std::os::unix::net::UnixStream, tx
     });
 }
 
-async fn next_signal(s: &mut Option<tokio::signal::unix::Signal>) {
+/// The next delivery of a signal, or never when it could not be installed.
+pub async fn next_signal(s: &mut Option<tokio::signal::unix::Signal>) {
     match s {
         Some(s) => {
             s.recv().await;
@@ -209,7 +210,7 @@ async fn next_signal(s: &mut Option<tokio::signal::unix::Signal>) {
 
 /// Whether the run's process has gone without a final event.
 fn crashed(remote: &Option<RunDir>) -> bool {
-    remote.as_ref().is_some_and(|r| matches!(r.liveness(), crate::run::Liveness::Gone(_) | crate::run::Liveness::Unknown))
+    remote.as_ref().is_some_and(RunDir::process_gone)
 }
 
 /// The loop: keys → actions → commands; records → state; redraw when dirty, ≤ 10/s.
