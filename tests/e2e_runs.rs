@@ -302,3 +302,45 @@ fn kill_9_shows_as_crashed_and_resumes() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(runs_state(&env, &run), "finished");
 }
+
+/// The dashboard's quit dialog, `d`: the foreground process saves the exact state and exits 0, and a
+/// background process continues the same run (same folder, one log) until `ctl stop`. Then
+/// `train --detach --resume` continues it once more in the background.
+#[test]
+fn the_dashboard_hands_a_run_over_to_a_background_process() {
+    let Some(data) = common::real_data("the_dashboard_hands_a_run_over_to_a_background_process") else { return };
+    let env = Env::new(data);
+    let tmux =
+        Tmux::start(&format!("ts-ho-{}", std::process::id()), &format!("{}; echo EXIT=$?; sleep 30", env.shell(&env.train_args(400))));
+    tmux.wait_for(&["TRAINING", "1 Dashboard"], WAIT);
+    let run = env.only_run();
+    let _guard = RunGuard(run.clone());
+    let first = pid(&run);
+    tmux.keys("q");
+    tmux.wait_for(&["keep training in the background"], WAIT);
+    tmux.keys("d");
+    let s = tmux.wait_for(&["training continues:", "EXIT=0"], WAIT);
+    assert!(s.contains("tumorscope attach"), "{s}");
+    wait_until("the background process trains", WAIT, || {
+        let v = view(&run);
+        v.info.as_ref().is_some_and(|i| i.resumed.is_some() && i.pid != first) && v.status() == "running"
+    });
+    assert!(!tumorscope::run::dir::pid_alive(first), "the foreground process is gone");
+    let o = ctl(&env, &run, &["stop-now"]);
+    assert!(o.status.success(), "{}", text(&o));
+    wait_until("the run stops", WAIT, || !alive(&run));
+    assert_eq!(runs_state(&env, &run), "stopped");
+    // Once more, detached: it resumes in the background and is controllable.
+    let o = env.run(&["train", "--resume", run.to_str().unwrap(), "--detach"]);
+    assert!(o.status.success() && text(&o).contains("resuming"), "{}", text(&o));
+    wait_until("the detached resume trains", WAIT, || view(&run).status() == "running");
+    assert!(ctl(&env, &run, &["stop-now"]).status.success());
+    wait_until("the run stops", WAIT, || !alive(&run));
+    let starts = tumorscope::run::log::read_log(&run.join("events.jsonl"))
+        .unwrap()
+        .records
+        .iter()
+        .filter(|r| matches!(r.event, TrainEvent::Started { .. }))
+        .count();
+    assert_eq!(starts, 3, "three sessions, one log");
+}

@@ -39,7 +39,10 @@ pub(super) fn open_resume(args: &TrainArgs) -> Result<Option<Resuming>> {
     let Some(path) = &args.resume else { return Ok(None) };
     let run = RunDir::open(path).map_err(anyhow::Error::msg)?;
     let meta = run.read_meta().map_err(anyhow::Error::msg)?;
-    if let Liveness::Alive(p) = run.liveness() {
+    // A detached child finds its own pid there (its parent recorded it): only another process blocks.
+    if let Liveness::Alive(p) = run.liveness()
+        && p.pid != std::process::id()
+    {
         bail!("{}: the run is still training (pid {}): use `tumorscope attach {}`", run.path.display(), p.pid, run.path.display());
     }
     let fixed = args.fixed_on_resume();
