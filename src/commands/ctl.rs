@@ -19,8 +19,16 @@ pub fn run(a: CtlArgs) -> Result<()> {
     let mut stream = socket::connect(&run).map_err(|e| anyhow::anyhow!("{}: not running: {e}", run.path.display()))?;
     let cmd = a.action.command();
     stream.set_read_timeout(Some(ANSWER_TIMEOUT))?;
+    let mut lines = socket::incoming(std::io::BufReader::new(stream.try_clone()?));
+    // Send only once registered (`hello`), so the answer cannot be broadcast before this client hears.
+    if !lines.by_ref().any(|i| i == socket::Incoming::Hello) {
+        bail!("{}: the trainer closed the connection before greeting", run.path.display());
+    }
     socket::send(&mut stream, &cmd)?;
-    for rec in socket::records(stream) {
+    for rec in lines.filter_map(|i| match i {
+        socket::Incoming::Record(r) => Some(r),
+        socket::Incoming::Hello => None,
+    }) {
         if cmd.acknowledged_by(&rec.event) {
             let line = match &rec.event {
                 TrainEvent::State { state: RunState::Training } => "resumed".to_string(),

@@ -148,10 +148,31 @@ fn add_client(hub: &Hub, stream: UnixStream, commands: Sender<TrainCommand>) -> 
             }
         }
     })?;
+    // Registered first, then greeted: a client that has read `hello` knows every later record reaches
+    // it, so whatever it reads from the log after that leaves no gap.
+    let hello: Arc<[u8]> = HELLO.as_bytes().into();
     if let Ok(mut c) = hub.clients.lock() {
+        let _ = tx.try_send(hello);
         c.push(tx);
     }
     Ok(())
+}
+
+/// The line a server sends a client once the client is registered.
+pub const HELLO: &str = "{\"hello\":1}\n";
+
+/// What a connection yields: the server's greeting, or a record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    Hello,
+    Record(Record),
+}
+
+/// Every greeting and record a connection streams, until the trainer closes it.
+pub fn incoming(reader: impl BufRead) -> impl Iterator<Item = Incoming> {
+    reader.lines().map_while(Result::ok).filter_map(|l| {
+        if l.trim() == HELLO.trim() { Some(Incoming::Hello) } else { serde_json::from_str::<Record>(&l).ok().map(Incoming::Record) }
+    })
 }
 
 /// Why a client cannot reach a run's trainer.
@@ -190,7 +211,10 @@ pub fn send(stream: &mut UnixStream, cmd: &TrainCommand) -> std::io::Result<()> 
 
 /// The records a connection streams, until the trainer closes it.
 pub fn records(stream: UnixStream) -> impl Iterator<Item = Record> {
-    BufReader::new(stream).lines().map_while(Result::ok).filter_map(|l| serde_json::from_str::<Record>(&l).ok())
+    incoming(BufReader::new(stream)).filter_map(|i| match i {
+        Incoming::Record(r) => Some(r),
+        Incoming::Hello => None,
+    })
 }
 
 #[cfg(test)]

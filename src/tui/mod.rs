@@ -166,18 +166,26 @@ pub fn tail_log(path: PathBuf, tx: tokio::sync::mpsc::UnboundedSender<Record>) {
     });
 }
 
-/// The log first, then the socket's live records (skipping those the log already had). The socket
-/// is connected before the log is read, so nothing falls between them.
+/// The log first, then the socket's live records (skipping those the log already had). The log is
+/// read only once the server's `hello` says this client is registered, so nothing falls between them.
 pub fn attach_stream(events: PathBuf, stream: std::os::unix::net::UnixStream, tx: tokio::sync::mpsc::UnboundedSender<Record>) {
+    use crate::run::socket::{Incoming, incoming};
     std::thread::spawn(move || {
         let (stx, srx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            for r in crate::run::socket::records(stream) {
-                if stx.send(r).is_err() {
+            for i in incoming(std::io::BufReader::new(stream)) {
+                if stx.send(i).is_err() {
                     break;
                 }
             }
         });
+        let mut early = vec![];
+        for i in srx.iter() {
+            match i {
+                Incoming::Hello => break,
+                Incoming::Record(r) => early.push(r),
+            }
+        }
         let mut last = None;
         if let Ok(log) = crate::run::log::read_log(&events) {
             for r in log.records {
@@ -187,7 +195,11 @@ pub fn attach_stream(events: PathBuf, stream: std::os::unix::net::UnixStream, tx
                 }
             }
         }
-        for r in srx {
+        let live = srx.into_iter().filter_map(|i| match i {
+            Incoming::Record(r) => Some(r),
+            Incoming::Hello => None,
+        });
+        for r in early.into_iter().chain(live) {
             if last.is_none_or(|l| r.seq > l) {
                 last = Some(r.seq);
                 if tx.send(r).is_err() {
