@@ -126,17 +126,22 @@ pub struct RunPlace {
 impl TrainArgs {
     /// The recipe and the run settings, each from the flag, else the config file, else the default.
     pub fn resolve_all(&self) -> Result<(TrainConfig, RunPlace), crate::config::ConfigError> {
-        let file = match &self.config {
-            Some(p) => TrainConfig::from_toml_file_with_settings(p)?.1,
-            None => Default::default(),
-        };
+        let (base, file) = self.read_config()?;
         let place = RunPlace {
             device: self.device.clone().or(file.device).unwrap_or_else(|| "auto".into()),
             runs_dir: self.runs_dir.clone().or(file.runs_dir).unwrap_or_else(|| "runs".into()),
             theme: self.theme.clone().or(file.theme).unwrap_or_else(|| "article".into()),
             data: self.data.clone().or(file.data),
         };
-        Ok((self.resolve()?, place))
+        Ok((self.with_flags(base)?, place))
+    }
+
+    /// The config file (recipe and run settings), or the defaults without one.
+    fn read_config(&self) -> Result<(TrainConfig, crate::config::FileSettings), crate::config::ConfigError> {
+        match &self.config {
+            Some(p) => TrainConfig::from_toml_file_with_settings(p),
+            None => Ok((TrainConfig::default(), Default::default())),
+        }
     }
 
     /// Settings given as flags that a resumed run cannot change (it keeps its own).
@@ -163,10 +168,11 @@ impl TrainArgs {
 
     /// Defaults → config file → flags.
     pub fn resolve(&self) -> Result<TrainConfig, crate::config::ConfigError> {
-        let mut c = match &self.config {
-            Some(p) => TrainConfig::from_toml_file(p)?,
-            None => TrainConfig::default(),
-        };
+        self.with_flags(self.read_config()?.0)
+    }
+
+    /// The flags applied over `c`, validated.
+    fn with_flags(&self, mut c: TrainConfig) -> Result<TrainConfig, crate::config::ConfigError> {
         macro_rules! set {
             ($($f:ident),*) => { $( if let Some(v) = self.$f { c.$f = v; } )* };
         }

@@ -1,6 +1,6 @@
 //! One line per run for `tumorscope runs`: the fold of its log plus whether its process is alive.
 
-use super::dir::{Liveness, RunDir, RunMeta};
+use super::dir::{RunDir, RunMeta};
 use super::format::fmt_duration;
 use super::log::read_log;
 use super::state::RunView;
@@ -40,21 +40,15 @@ pub fn summarize(run: &RunDir) -> RunSummary {
     summary_of(run, &load_view(run).map(|(v, _)| v).unwrap_or_default())
 }
 
-/// A run's summary from its already folded view.
+/// A run's summary from its view as `load_view` made it (crash already checked).
 pub fn summary_of(run: &RunDir, view: &RunView) -> RunSummary {
     let meta: Option<RunMeta> = run.read_meta().ok();
     let process = run.read_process();
     let model = view.info.as_ref().map(|i| i.model.clone()).or_else(|| meta.as_ref().map(|m| m.config.model.name().to_string()));
     let data = view.info.as_ref().map(|i| i.data_root.clone()).or_else(|| meta.as_ref().map(|m| m.data_root.clone()));
     let data = data.map(|d| std::path::Path::new(&d).file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or(d));
-    let state = if view.info.is_none() && !view.is_over() {
-        match run.liveness() {
-            Liveness::Alive(_) | Liveness::Elsewhere(_) => "loading".to_string(),
-            _ => "crashed".to_string(),
-        }
-    } else {
-        view.status().to_string()
-    };
+    // No `started` yet and not crashed (load_view checked the process): still loading its data.
+    let state = if view.info.is_none() && !view.is_over() { "loading".to_string() } else { view.status().to_string() };
     RunSummary {
         name: run.name(),
         path: run.path.display().to_string(),
