@@ -79,6 +79,10 @@ pub struct TrainArgs {
     /// Use at most N images per class and split folder (quick runs).
     #[arg(long)]
     pub limit_per_class: Option<usize>,
+    /// Group near copies (perceptual hash within N of 256 bits) like byte copies when splitting, and
+    /// drop test images that are near copies of training images (default 16; 0: byte copies only).
+    #[arg(long, value_name = "N")]
+    pub near_duplicate_threshold: Option<u32>,
     /// libtorch compute threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -152,7 +156,8 @@ impl TrainArgs {
         }
         given!(batch_size => "--batch-size", lr => "--lr", image_size => "--image-size", seed => "--seed",
             val_fraction => "--val-fraction", test_fraction => "--test-fraction",
-            early_stopping_patience => "--early-stopping-patience", limit_per_class => "--limit-per-class", config => "--config");
+            early_stopping_patience => "--early-stopping-patience", limit_per_class => "--limit-per-class", config => "--config",
+            near_duplicate_threshold => "--near-duplicate-threshold");
         for (on, name) in [
             (self.no_augment, "--no-augment"),
             (self.no_pretrained, "--no-pretrained"),
@@ -187,7 +192,8 @@ impl TrainArgs {
             test_fraction,
             early_stopping_patience,
             limit_per_class,
-            threads
+            threads,
+            near_duplicate_threshold
         );
         if self.no_augment {
             c.augment = false;
@@ -220,6 +226,13 @@ pub struct EvalArgs {
     /// Test-time augmentation: average the image's and its mirror's probabilities.
     #[arg(long)]
     pub tta: bool,
+    /// Also score the split without the images that are exact or near copies of a training image (the
+    /// honest figure beside the official one).
+    #[arg(long)]
+    pub exclude_near_duplicates: bool,
+    /// Hamming threshold (of 256 bits) for --exclude-near-duplicates (default: the run's, else 16).
+    #[arg(long, value_name = "N")]
+    pub near_duplicate_threshold: Option<u32>,
     #[arg(long, default_value = "auto")]
     pub device: String,
 }

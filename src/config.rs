@@ -76,6 +76,9 @@ pub struct TrainConfig {
     pub threads: usize,
     /// Images with more pixels are refused (checked from the header, before decoding).
     pub max_image_pixels: u64,
+    /// Near copies (perceptual hashes within this many of 256 bits) are grouped like byte copies, so a
+    /// slice and its re-encoded copy never straddle train, val and test. 0: byte copies only.
+    pub near_duplicate_threshold: u32,
 }
 
 impl Default for TrainConfig {
@@ -103,6 +106,7 @@ impl Default for TrainConfig {
             limit_per_class: 0,
             threads: 0,
             max_image_pixels: crate::data::decode::DEFAULT_MAX_PIXELS,
+            near_duplicate_threshold: crate::data::dupes::DEFAULT_NEAR_THRESHOLD,
         }
     }
 }
@@ -188,6 +192,14 @@ impl TrainConfig {
             if !(0.0..0.9).contains(&v) {
                 return bad(format!("{name} {v} must be in [0, 0.9)"));
             }
+        }
+        if self.near_duplicate_threshold > crate::data::dupes::HASH_BITS / 2 {
+            return bad(format!(
+                "near_duplicate_threshold must be at most {} (of {} bits); {} would group unrelated images",
+                crate::data::dupes::HASH_BITS / 2,
+                crate::data::dupes::HASH_BITS,
+                self.near_duplicate_threshold
+            ));
         }
         if self.max_image_pixels == 0 {
             return bad("max_image_pixels must be at least 1".into());

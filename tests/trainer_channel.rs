@@ -43,7 +43,7 @@ fn job(dir: &std::path::Path, cfg: TrainConfig) -> TrainJob {
 
 fn job_in(run: RunDir, cfg: TrainConfig) -> TrainJob {
     let set = tiny_set();
-    let split = make_split(&set.labels, &set.hashes, &set.from_test_folder, 2, cfg.val_fraction, cfg.test_fraction, cfg.seed);
+    let split = make_split(&set.labels, &set.hashes, &set.hashes, &set.from_test_folder, 2, cfg.val_fraction, cfg.test_fraction, cfg.seed);
     let weights = run.path.join("no-such-weights.safetensors");
     TrainJob {
         config: cfg,

@@ -32,6 +32,15 @@ pub fn load_run(run: &std::path::Path, device: &str) -> Result<LoadedRun> {
     Ok(LoadedRun { meta, net, vs, checkpoint, device })
 }
 
+/// The test images that are copies of training images, for `--exclude-near-duplicates`.
+struct Honest {
+    /// The split's images that are not training images themselves.
+    candidates: Vec<usize>,
+    exact: Vec<usize>,
+    near: Vec<usize>,
+    threshold: u32,
+}
+
 fn same_folder(a: &std::path::Path, b: &std::path::Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
         (Ok(x), Ok(y)) => x == y,
@@ -91,8 +100,52 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if idx.is_empty() {
         anyhow::bail!("{}: the {} split is empty", src.root.display(), split_name);
     }
+    // The training images the split's copies are looked for among (with --exclude-near-duplicates).
+    let honest = if args.exclude_near_duplicates {
+        if !["test", "all"].contains(&split_name.as_str()) {
+            anyhow::bail!("--exclude-near-duplicates scores a test split (--split test or all), not {split_name}");
+        }
+        let reference: Vec<usize> = match (&record, other_folder || args.split == "all") {
+            (Some(rec), false) => {
+                let mut r = rec.matched(&set, &src.root, "train").indices;
+                r.extend(rec.matched(&set, &src.root, "val").indices);
+                r
+            }
+            _ => (0..set.len()).filter(|&i| !set.from_test_folder[i]).collect(),
+        };
+        let candidates: Vec<usize> = idx.iter().copied().filter(|i| !reference.contains(i)).collect();
+        if reference.is_empty() || candidates.is_empty() {
+            anyhow::bail!(
+                "{}: --exclude-near-duplicates needs training images beside the test images (a Training/ and a Testing/ folder)",
+                src.root.display()
+            );
+        }
+        let threshold = args.near_duplicate_threshold.unwrap_or(match lr.meta.config.near_duplicate_threshold {
+            0 => crate::data::dupes::DEFAULT_NEAR_THRESHOLD,
+            t => t,
+        });
+        let phashes = crate::data::dupes::hash_pixels(&set.pixels, set.size);
+        let (exact, near) = crate::data::dupes::copies_of(&set.hashes, &phashes, threshold, &reference, &candidates);
+        Some(Honest { candidates, exact, near, threshold })
+    } else {
+        None
+    };
+    let idx: &Vec<usize> = match &honest {
+        Some(h) => &h.candidates,
+        None => idx,
+    };
     let ev = evaluate_with(&lr.net, &set, idx, 64, lr.device, args.tta)?;
     let report = ev.confusion.report(&set.classes);
+    let honest_report = honest.as_ref().map(|h| {
+        let drop: std::collections::HashSet<usize> = h.exact.iter().chain(&h.near).copied().collect();
+        let mut cm = crate::metrics::ConfusionMatrix::new(set.classes.len());
+        for (p, i) in ev.predictions.iter().zip(idx.iter()) {
+            if !drop.contains(i) {
+                cm.add(p.truth, p.pred);
+            }
+        }
+        cm
+    });
     if args.json {
         let out = serde_json::json!({
             "run": args.run.display().to_string(),
@@ -104,6 +157,13 @@ pub fn run(args: EvalArgs) -> Result<()> {
             "synthetic": set.synthetic,
             "loss": ev.loss,
             "report": report,
+            "without_copies_of_training": honest.as_ref().zip(honest_report.as_ref()).map(|(h, cm)| serde_json::json!({
+                "threshold": h.threshold,
+                "exact_copies": h.exact.len(),
+                "near_copies": h.near.len(),
+                "images": cm.total(),
+                "report": cm.report(&set.classes),
+            })),
         });
         crate::run::output::out(&serde_json::to_string_pretty(&out)?);
     } else {
@@ -118,6 +178,22 @@ pub fn run(args: EvalArgs) -> Result<()> {
         ));
         crate::run::output::out(&report.to_text(4));
         crate::run::output::out(&format!("confusion matrix (rows: true, columns: predicted)\n{}", report.confusion_text()));
+        if let (Some(h), Some(cm)) = (&honest, &honest_report) {
+            crate::run::output::out(&format!(
+                "\nwithout copies of training images: {} exact and {} near copies (threshold {} of {} bits) left out\n\
+                 accuracy {:.2}% on {} images (official: {:.2}% on {})\n",
+                h.exact.len(),
+                h.near.len(),
+                h.threshold,
+                crate::data::dupes::HASH_BITS,
+                100.0 * cm.accuracy(),
+                cm.total(),
+                100.0 * ev.accuracy(),
+                idx.len()
+            ));
+            let r = cm.report(&set.classes);
+            crate::run::output::out(&r.to_text(4));
+        }
     }
     Ok(())
 }

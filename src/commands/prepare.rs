@@ -1,7 +1,7 @@
 //! Shared by `train` and `eval`: find the data, load it with a progress bar, split it.
 
 use crate::config::TrainConfig;
-use crate::data::{self, ImageSet, LoadReport, Split, synthetic};
+use crate::data::{self, ImageSet, LoadReport, Split, dupes, synthetic};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
@@ -67,6 +67,58 @@ pub fn load(src: &DataSource, cfg: &TrainConfig, quiet: bool) -> Result<(ImageSe
     Ok((set, report))
 }
 
+/// The run's split: copies of one picture (byte copies, and near copies within the configured
+/// threshold) stay on one side.
 pub fn split(set: &ImageSet, cfg: &TrainConfig) -> Split {
-    data::make_split(&set.labels, &set.hashes, &set.from_test_folder, set.classes.len(), cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    let (groups, near_groups) = group_keys(set, cfg.near_duplicate_threshold);
+    let mut split = data::make_split(
+        &set.labels,
+        &set.hashes,
+        &groups,
+        &set.from_test_folder,
+        set.classes.len(),
+        cfg.val_fraction,
+        cfg.test_fraction,
+        cfg.seed,
+    );
+    split.near_groups = near_groups;
+    split
+}
+
+/// A group key per image, and how many groups join images with different bytes.
+pub fn group_keys(set: &ImageSet, threshold: u32) -> (Vec<u64>, usize) {
+    if threshold == 0 {
+        return (set.hashes.clone(), 0);
+    }
+    let phashes = dupes::hash_pixels(&set.pixels, set.size);
+    let mut uf = dupes::near_groups(&set.hashes, &phashes, threshold);
+    let near = uf
+        .groups()
+        .iter()
+        .filter(|g| g.iter().map(|&i| set.hashes[i]).collect::<std::collections::HashSet<_>>().len() > 1)
+        .count();
+    (dupes::group_keys(&mut uf), near)
+}
+
+/// The line `train` prints about its split and the copies it kept out of the test set.
+pub fn split_summary(split: &Split, cfg: &TrainConfig, from_test_folder: bool) -> String {
+    let grouping = if cfg.near_duplicate_threshold == 0 {
+        "byte copies grouped (near-duplicate grouping off)".to_string()
+    } else {
+        format!(
+            "byte copies and {} near-copy group(s) kept on one side (threshold {} of {} bits)",
+            split.near_groups,
+            cfg.near_duplicate_threshold,
+            dupes::HASH_BITS
+        )
+    };
+    let test = if from_test_folder {
+        format!(
+            "; dropped {} test image(s) as exact and {} as near copies of training images",
+            split.test_duplicates_dropped, split.test_near_duplicates_dropped
+        )
+    } else {
+        "; test carved from the same folder (no Testing/)".to_string()
+    };
+    format!("split: {} train, {} val, {} test; {grouping}{test}", split.train.len(), split.val.len(), split.test.len())
 }

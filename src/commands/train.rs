@@ -153,12 +153,18 @@ async fn train(args: TrainArgs) -> Result<u8> {
             r.state.data_fingerprint
         );
     }
-    let split = prepare::split(&set, &cfg);
-    if split.test_duplicates_dropped > 0 && resuming.is_none() {
-        output::err(&format!(
-            "note: {} test image(s) are byte-identical to training images and were left out of the test set",
-            split.test_duplicates_dropped
-        ));
+    // A resumed run keeps the split it recorded (the fingerprint says the images are the same), so a
+    // change in how splits are made never moves an image across it.
+    let recorded = resuming
+        .as_ref()
+        .and_then(|r| crate::data::record::SplitRecord::read(&r.run.split_record()).ok())
+        .map(|rec| rec.to_split(&set, &src.root));
+    let split = match recorded {
+        Some(split) => split,
+        None => prepare::split(&set, &cfg),
+    };
+    if resuming.is_none() {
+        output::err(&prepare::split_summary(&split, &cfg, set.has_test_folder()));
     }
     if split.train.is_empty() || split.val.is_empty() {
         bail!(

@@ -5,23 +5,13 @@
 
 use super::{DataError, discover};
 use image::DynamicImage;
-use image_hasher::{HashAlg, HasherConfig};
 use rayon::prelude::*;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Bits of the perceptual hash: a 16×16 gradient hash. (8×8 was too coarse for MRI: dark slices of
-/// different patients came within a few bits of each other.)
-pub const HASH_BITS: u32 = 256;
-/// Default Hamming threshold (bits of the 256) for near duplicates.
-pub const DEFAULT_NEAR_THRESHOLD: u32 = 16;
-
-type Phash = [u64; 4];
-
-fn distance(a: &Phash, b: &Phash) -> u32 {
-    a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
-}
+pub use super::dupes::{DEFAULT_NEAR_THRESHOLD, HASH_BITS, perceptual_hash};
+use super::dupes::Phash;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditedImage {
@@ -88,49 +78,6 @@ fn header(bytes: &[u8]) -> Option<(u32, u32, &'static str)> {
     Some((w, h, mode))
 }
 
-/// The 256-bit gradient hash of a decoded image (brightness, re-encoding and size barely move it).
-pub fn perceptual_hash(img: &DynamicImage) -> Phash {
-    let h = HasherConfig::new().hash_alg(HashAlg::Gradient).hash_size(16, 16).to_hasher().hash_image(img);
-    let b = h.as_bytes();
-    let mut out = [0u64; 4];
-    for (k, chunk) in b.chunks(8).take(4).enumerate() {
-        out[k] = chunk.iter().fold(0u64, |acc, x| (acc << 8) | *x as u64);
-    }
-    out
-}
-
-struct UnionFind(Vec<usize>);
-
-impl UnionFind {
-    fn find(&mut self, i: usize) -> usize {
-        let mut r = i;
-        while self.0[r] != r {
-            r = self.0[r];
-        }
-        let mut j = i;
-        while self.0[j] != r {
-            let next = self.0[j];
-            self.0[j] = r;
-            j = next;
-        }
-        r
-    }
-    fn union(&mut self, a: usize, b: usize) {
-        let (ra, rb) = (self.find(a), self.find(b));
-        if ra != rb {
-            self.0[ra.max(rb)] = ra.min(rb);
-        }
-    }
-}
-
-fn groups_of(uf: &mut UnionFind, n: usize) -> Vec<Vec<usize>> {
-    let mut by_root: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for i in 0..n {
-        by_root.entry(uf.find(i)).or_default().push(i);
-    }
-    by_root.into_values().filter(|g| g.len() > 1).collect()
-}
-
 /// Audit a dataset folder. `threshold` 0 finds exact copies only.
 pub fn audit(root: &Path, threshold: u32, max_pixels: u64) -> Result<Audit, DataError> {
     let d = discover(root)?;
@@ -174,37 +121,10 @@ pub fn audit(root: &Path, threshold: u32, max_pixels: u64) -> Result<Audit, Data
         *sizes.entry(format!("{}×{}", i.width, i.height)).or_default() += 1;
         *modes.entry(i.mode.clone()).or_default() += 1;
     }
-    let n = images.len();
-    // Exact copies: the same bytes.
-    let mut exact = UnionFind((0..n).collect());
-    let mut first: HashMap<u64, usize> = HashMap::new();
-    for (k, i) in images.iter().enumerate() {
-        match first.get(&i.content) {
-            Some(&j) => exact.union(j, k),
-            None => {
-                first.insert(i.content, k);
-            }
-        }
-    }
-    // Near copies: perceptual hashes within the threshold (all pairs; 7 000 images take well under a second).
-    let mut near = UnionFind((0..n).collect());
-    if threshold > 0 {
-        let hashes: Vec<Phash> = images.iter().map(|i| i.phash).collect();
-        let pairs: Vec<(usize, usize)> = (0..n)
-            .into_par_iter()
-            .flat_map_iter(|a| {
-                let h = &hashes;
-                (a + 1..n).filter(move |&b| distance(&h[a], &h[b]) <= threshold).map(move |b| (a, b))
-            })
-            .collect();
-        for (a, b) in pairs {
-            near.union(a, b);
-        }
-    }
-    for k in 0..n {
-        let r = exact.find(k);
-        near.union(r, k); // exact copies are near copies too
-    }
+    let content: Vec<u64> = images.iter().map(|i| i.content).collect();
+    let phashes: Vec<Phash> = images.iter().map(|i| i.phash).collect();
+    let mut exact = super::dupes::exact_groups(&content);
+    let mut near = super::dupes::near_groups(&content, &phashes, threshold);
     let scope = |g: &[usize]| {
         let classes = g.iter().map(|&i| &images[i].class).collect::<std::collections::BTreeSet<_>>().len();
         let splits = g.iter().map(|&i| images[i].split).collect::<std::collections::BTreeSet<_>>().len();
@@ -219,11 +139,11 @@ pub fn audit(root: &Path, threshold: u32, max_pixels: u64) -> Result<Audit, Data
     let files = |g: &[usize]| g.iter().map(|&i| images[i].path.clone()).collect::<Vec<_>>();
     let splits =
         |g: &[usize]| g.iter().map(|&i| images[i].split).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>();
-    let mut groups: Vec<DuplicateGroup> = groups_of(&mut exact, n)
+    let mut groups: Vec<DuplicateGroup> = exact.groups()
         .iter()
         .map(|g| DuplicateGroup { kind: "exact", scope: scope(g), splits: splits(g), files: files(g) })
         .collect();
-    for g in groups_of(&mut near, n) {
+    for g in near.groups() {
         // A near group that is one exact group adds nothing.
         let roots: std::collections::BTreeSet<usize> = g.iter().map(|&i| exact.find(i)).collect();
         if roots.len() > 1 {
@@ -285,19 +205,5 @@ impl Audit {
             );
         }
         s
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn union_find_groups() {
-        let mut uf = UnionFind((0..6).collect());
-        uf.union(0, 3);
-        uf.union(3, 5);
-        uf.union(1, 2);
-        assert_eq!(groups_of(&mut uf, 6), vec![vec![0, 3, 5], vec![1, 2]]);
     }
 }

@@ -7,6 +7,7 @@ pub mod batch;
 pub mod cache;
 pub mod decode;
 pub mod discover;
+pub mod dupes;
 pub mod load;
 pub mod record;
 pub mod split;

@@ -24,6 +24,11 @@ pub struct SplitRecord {
     pub classes: Vec<String>,
     pub fingerprint: String,
     pub test_duplicates_dropped: usize,
+    /// Test-folder images left out as near copies of training images (0 in records before grouping).
+    #[serde(default)]
+    pub test_near_duplicates_dropped: usize,
+    #[serde(default)]
+    pub near_groups: usize,
     pub files: Vec<RecordedFile>,
 }
 
@@ -78,6 +83,8 @@ impl SplitRecord {
             classes: set.classes.clone(),
             fingerprint: fingerprint.to_string(),
             test_duplicates_dropped: split.test_duplicates_dropped,
+            test_near_duplicates_dropped: split.test_near_duplicates_dropped,
+            near_groups: split.near_groups,
             files,
         }
     }
@@ -89,6 +96,24 @@ impl SplitRecord {
     pub fn read(path: &Path) -> Result<SplitRecord, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
         serde_json::from_slice(&bytes).map_err(|e| format!("{}: not a split record: {e}", path.display()))
+    }
+
+    /// The recorded split over `set` (loaded from `root`), for a resume on the same images.
+    pub fn to_split(&self, set: &ImageSet, root: &Path) -> Split {
+        Split {
+            train: self.sorted(set, root, "train"),
+            val: self.sorted(set, root, "val"),
+            test: self.sorted(set, root, "test"),
+            test_duplicates_dropped: self.test_duplicates_dropped,
+            test_near_duplicates_dropped: self.test_near_duplicates_dropped,
+            near_groups: self.near_groups,
+        }
+    }
+
+    fn sorted(&self, set: &ImageSet, root: &Path, split: &str) -> Vec<usize> {
+        let mut v = self.matched(set, root, split).indices;
+        v.sort_unstable();
+        v
     }
 
     /// Find the recorded `split` in `set` (loaded from `root`): by relative path, checked by hash.

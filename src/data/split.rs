@@ -1,5 +1,6 @@
-//! Stratified, seeded splits that keep byte-identical copies together, so a copy never lands on both
-//! sides of a split (the Kaggle set has 155 such groups in Training/ alone).
+//! Stratified, seeded splits that keep copies of one picture together, so a copy never lands on both
+//! sides of a split. A group is byte-identical copies (the Kaggle set has 155 such groups in Training/
+//! alone) joined with near copies (re-encoded, resized, re-exposed: `dupes::near_groups`).
 
 use crate::rng::Rng;
 use std::collections::{BTreeMap, HashSet};
@@ -12,9 +13,13 @@ pub struct Split {
     pub test: Vec<usize>,
     /// Test-folder images dropped because a byte-identical copy is in the training pool.
     pub test_duplicates_dropped: usize,
+    /// Test-folder images dropped because a near copy (same group, other bytes) is in the training pool.
+    pub test_near_duplicates_dropped: usize,
+    /// Groups that join near copies (images with different bytes); set by the caller that grouped them.
+    pub near_groups: usize,
 }
 
-/// Group indices by content hash; each group is labelled by its first member.
+/// Group indices by group key; each group is labelled by its first member.
 fn groups(indices: &[usize], hashes: &[u64]) -> Vec<Vec<usize>> {
     let mut by_hash: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
     let mut order = Vec::new();
@@ -53,11 +58,14 @@ fn carve(pool: &[usize], labels: &[usize], hashes: &[u64], n_classes: usize, fra
     (rest, taken)
 }
 
-/// Build train / val / test. With a `Testing/` folder, test is that folder (minus exact copies of
-/// training images); otherwise a stratified `test_fraction` of the pool.
+/// Build train / val / test. `content` are content hashes; `groups` a group key per image (equal keys
+/// never straddle a split; pass `content` again to group byte copies only). With a `Testing/` folder,
+/// test is that folder minus copies of training images (exact, then near); otherwise a stratified
+/// `test_fraction` of the pool.
 pub fn make_split(
     labels: &[usize],
-    hashes: &[u64],
+    content: &[u64],
+    groups: &[u64],
     from_test_folder: &[bool],
     n_classes: usize,
     val_fraction: f64,
@@ -66,18 +74,26 @@ pub fn make_split(
 ) -> Split {
     let mut rng = Rng::new(seed);
     let pool: Vec<usize> = (0..labels.len()).filter(|&i| !from_test_folder[i]).collect();
-    let (rest, test, dropped) = if from_test_folder.iter().any(|t| *t) {
-        let pool_hashes: HashSet<u64> = pool.iter().map(|&i| hashes[i]).collect();
-        let all_test: Vec<usize> = (0..labels.len()).filter(|&i| from_test_folder[i]).collect();
-        let test: Vec<usize> = all_test.iter().copied().filter(|&i| !pool_hashes.contains(&hashes[i])).collect();
-        let dropped = all_test.len() - test.len();
-        (pool, test, dropped)
+    let (rest, test, exact, near) = if from_test_folder.iter().any(|t| *t) {
+        let pool_content: HashSet<u64> = pool.iter().map(|&i| content[i]).collect();
+        let pool_groups: HashSet<u64> = pool.iter().map(|&i| groups[i]).collect();
+        let (mut test, mut exact, mut near) = (vec![], 0, 0);
+        for i in (0..labels.len()).filter(|&i| from_test_folder[i]) {
+            if pool_content.contains(&content[i]) {
+                exact += 1;
+            } else if pool_groups.contains(&groups[i]) {
+                near += 1;
+            } else {
+                test.push(i);
+            }
+        }
+        (pool, test, exact, near)
     } else {
-        let (rest, test) = carve(&pool, labels, hashes, n_classes, test_fraction, &mut rng);
-        (rest, test, 0)
+        let (rest, test) = carve(&pool, labels, groups, n_classes, test_fraction, &mut rng);
+        (rest, test, 0, 0)
     };
-    let (train, val) = carve(&rest, labels, hashes, n_classes, val_fraction, &mut rng);
-    Split { train, val, test, test_duplicates_dropped: dropped }
+    let (train, val) = carve(&rest, labels, groups, n_classes, val_fraction, &mut rng);
+    Split { train, val, test, test_duplicates_dropped: exact, test_near_duplicates_dropped: near, near_groups: 0 }
 }
 
 #[cfg(test)]
@@ -104,7 +120,7 @@ mod tests {
     #[test]
     fn stratified_disjoint_and_complete() {
         let (labels, hashes) = fixture();
-        let s = make_split(&labels, &hashes, &vec![false; labels.len()], 4, 0.1, 0.2, 3);
+        let s = make_split(&labels, &hashes, &hashes, &vec![false; labels.len()], 4, 0.1, 0.2, 3);
         let mut all: Vec<usize> = s.train.iter().chain(&s.val).chain(&s.test).copied().collect();
         all.sort();
         assert_eq!(all, (0..labels.len()).collect::<Vec<_>>());
@@ -120,7 +136,7 @@ mod tests {
     fn duplicates_never_straddle_a_split() {
         let (labels, hashes) = fixture();
         for seed in 0..20 {
-            let s = make_split(&labels, &hashes, &vec![false; labels.len()], 4, 0.1, 0.2, seed);
+            let s = make_split(&labels, &hashes, &hashes, &vec![false; labels.len()], 4, 0.1, 0.2, seed);
             let side = |i: usize| {
                 if s.train.contains(&i) {
                     0
@@ -144,8 +160,8 @@ mod tests {
     fn seeded_and_reproducible() {
         let (labels, hashes) = fixture();
         let f = vec![false; labels.len()];
-        assert_eq!(make_split(&labels, &hashes, &f, 4, 0.1, 0.2, 9), make_split(&labels, &hashes, &f, 4, 0.1, 0.2, 9));
-        assert_ne!(make_split(&labels, &hashes, &f, 4, 0.1, 0.2, 9).val, make_split(&labels, &hashes, &f, 4, 0.1, 0.2, 10).val);
+        assert_eq!(make_split(&labels, &hashes, &hashes, &f, 4, 0.1, 0.2, 9), make_split(&labels, &hashes, &hashes, &f, 4, 0.1, 0.2, 9));
+        assert_ne!(make_split(&labels, &hashes, &hashes, &f, 4, 0.1, 0.2, 9).val, make_split(&labels, &hashes, &hashes, &f, 4, 0.1, 0.2, 10).val);
     }
 
     #[test]
@@ -153,9 +169,41 @@ mod tests {
         let labels = vec![0, 0, 1, 1, 0, 1, 1];
         let hashes = vec![1, 2, 3, 4, 5, 3, 6];
         let test = vec![false, false, false, false, true, true, true];
-        let s = make_split(&labels, &hashes, &test, 2, 0.0, 0.2, 1);
+        let s = make_split(&labels, &hashes, &hashes, &test, 2, 0.0, 0.2, 1);
         assert_eq!(s.test, vec![4, 6]);
         assert_eq!(s.test_duplicates_dropped, 1);
         assert_eq!(s.train, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn near_copies_in_the_test_folder_are_dropped_and_counted_apart() {
+        let labels = vec![0, 0, 1, 1, 0, 1, 1, 0];
+        let content = vec![1, 2, 3, 4, 5, 3, 6, 7];
+        // Image 7 (test) is a near copy of image 1 (train): same group key, other bytes.
+        let groups = vec![0, 1, 2, 3, 4, 2, 6, 1];
+        let test = vec![false, false, false, false, true, true, true, true];
+        let s = make_split(&labels, &content, &groups, &test, 2, 0.0, 0.2, 1);
+        assert_eq!(s.test, vec![4, 6]);
+        assert_eq!((s.test_duplicates_dropped, s.test_near_duplicates_dropped), (1, 1));
+    }
+
+    #[test]
+    fn near_groups_never_straddle_a_carved_split() {
+        // 4 classes × 60 images in near groups of three (distinct bytes, one group key).
+        let labels: Vec<usize> = (0..240).map(|i| i / 60).collect();
+        let content: Vec<u64> = (0..240).collect();
+        let groups: Vec<u64> = (0..240).map(|i| i / 3).collect();
+        for seed in 0..10 {
+            let s = make_split(&labels, &content, &groups, &[false; 240], 4, 0.1, 0.2, seed);
+            for part in [&s.train, &s.val, &s.test] {
+                for &i in part.iter() {
+                    for j in 0..240 {
+                        if groups[j] == groups[i] {
+                            assert!(part.contains(&j), "seed {seed}: {i} and {j} split apart");
+                        }
+                    }
+                }
+            }
+        }
     }
 }
