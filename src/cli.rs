@@ -32,6 +32,9 @@ pub enum Command {
     /// Audit a dataset folder: counts, sizes, modes, unreadable files, exact and near duplicates
     /// (within a class, across classes, and Training ↔ Testing leakage).
     Audit(AuditArgs),
+    /// Write a run's figures (PNG and SVG, article palettes) and report.md into RUN/report/ (done
+    /// automatically when training ends).
+    Report(ReportArgs),
     /// Show or free the dataset cache (preprocessed pixels of every data set trained on).
     Cache(CacheArgs),
     /// Measure training and inference throughput of a network on synthetic batches.
@@ -235,6 +238,12 @@ pub struct EvalArgs {
     pub near_duplicate_threshold: Option<u32>,
     #[arg(long, default_value = "auto")]
     pub device: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run folder (runs/<stamp>-<model>).
+    pub run: PathBuf,
 }
 
 #[derive(Debug, Args)]

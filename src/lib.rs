@@ -2,7 +2,8 @@
 //!
 //! Domain modules (`data`, `model`, `train`, `metrics`, `run`) never depend on the TUI. The run core
 //! (`run`) depends on neither tch nor ratatui: the dashboard, the plain printer and attached clients
-//! all render the `RunView` it folds from `run::Record`s.
+//! all render the `RunView` it folds from `run::Record`s. `report` (figures and report.md) is built
+//! from the same records, also without tch or ratatui.
 
 pub mod cli;
 pub mod commands;
@@ -11,6 +12,7 @@ pub mod data;
 pub mod device;
 pub mod metrics;
 pub mod model;
+pub mod report;
 pub mod rng;
 pub mod run;
 pub mod train;

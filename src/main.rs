@@ -21,6 +21,7 @@ fn main() -> std::process::ExitCode {
             Command::Ctl(a) => commands::ctl::run(a).map(|_| 0),
             Command::Runs(a) => commands::runs::run(a).await.map(|_| 0),
             Command::Audit(a) => commands::audit::run(a),
+            Command::Report(a) => commands::report::run(a).map(|_| 0),
             Command::Cache(a) => commands::cache::run(a).map(|_| 0),
             Command::Bench(a) => commands::bench::run(a).map(|_| 0),
         }

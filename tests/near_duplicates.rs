@@ -47,13 +47,8 @@ fn train(root: &Path, runs: &Path, cache: &Path, extra: &[&str]) -> (std::path::
 
 fn recorded(run: &Path, split: &str) -> Vec<String> {
     let rec: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("split.json")).unwrap()).unwrap();
-    let mut v: Vec<String> = rec["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["split"] == split)
-        .map(|f| f["path"].as_str().unwrap().to_string())
-        .collect();
+    let mut v: Vec<String> =
+        rec["files"].as_array().unwrap().iter().filter(|f| f["split"] == split).map(|f| f["path"].as_str().unwrap().to_string()).collect();
     v.sort();
     v
 }

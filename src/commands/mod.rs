@@ -10,6 +10,7 @@ pub mod eval;
 pub mod headless;
 pub mod predict;
 pub mod prepare;
+pub mod report;
 pub mod runs;
 pub mod signals;
 pub mod train;

@@ -92,11 +92,7 @@ pub fn group_keys(set: &ImageSet, threshold: u32) -> (Vec<u64>, usize) {
     }
     let phashes = dupes::hash_pixels(&set.pixels, set.size);
     let mut uf = dupes::near_groups(&set.hashes, &phashes, threshold);
-    let near = uf
-        .groups()
-        .iter()
-        .filter(|g| g.iter().map(|&i| set.hashes[i]).collect::<std::collections::HashSet<_>>().len() > 1)
-        .count();
+    let near = uf.groups().iter().filter(|g| g.iter().map(|&i| set.hashes[i]).collect::<std::collections::HashSet<_>>().len() > 1).count();
     (dupes::group_keys(&mut uf), near)
 }
 

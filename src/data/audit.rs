@@ -10,8 +10,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub use super::dupes::{DEFAULT_NEAR_THRESHOLD, HASH_BITS, perceptual_hash};
 use super::dupes::Phash;
+pub use super::dupes::{DEFAULT_NEAR_THRESHOLD, HASH_BITS, perceptual_hash};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditedImage {
@@ -139,10 +139,8 @@ pub fn audit(root: &Path, threshold: u32, max_pixels: u64) -> Result<Audit, Data
     let files = |g: &[usize]| g.iter().map(|&i| images[i].path.clone()).collect::<Vec<_>>();
     let splits =
         |g: &[usize]| g.iter().map(|&i| images[i].split).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>();
-    let mut groups: Vec<DuplicateGroup> = exact.groups()
-        .iter()
-        .map(|g| DuplicateGroup { kind: "exact", scope: scope(g), splits: splits(g), files: files(g) })
-        .collect();
+    let mut groups: Vec<DuplicateGroup> =
+        exact.groups().iter().map(|g| DuplicateGroup { kind: "exact", scope: scope(g), splits: splits(g), files: files(g) }).collect();
     for g in near.groups() {
         // A near group that is one exact group adds nothing.
         let roots: std::collections::BTreeSet<usize> = g.iter().map(|&i| exact.find(i)).collect();

@@ -161,7 +161,10 @@ mod tests {
         let (labels, hashes) = fixture();
         let f = vec![false; labels.len()];
         assert_eq!(make_split(&labels, &hashes, &hashes, &f, 4, 0.1, 0.2, 9), make_split(&labels, &hashes, &hashes, &f, 4, 0.1, 0.2, 9));
-        assert_ne!(make_split(&labels, &hashes, &hashes, &f, 4, 0.1, 0.2, 9).val, make_split(&labels, &hashes, &hashes, &f, 4, 0.1, 0.2, 10).val);
+        assert_ne!(
+            make_split(&labels, &hashes, &hashes, &f, 4, 0.1, 0.2, 9).val,
+            make_split(&labels, &hashes, &hashes, &f, 4, 0.1, 0.2, 10).val
+        );
     }
 
     #[test]

@@ -197,6 +197,12 @@ pub enum TrainEvent {
         #[serde(default)]
         weights: String,
     },
+    /// `RUN/report/` was written: `path` is its `report.md`, `figures` the files drawn.
+    ReportWritten {
+        path: String,
+        #[serde(default)]
+        figures: Vec<String>,
+    },
     Finished {
         reason: String,
         best_val_acc: f64,

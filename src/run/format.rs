@@ -97,6 +97,7 @@ pub fn log_line(ev: &TrainEvent, prev: RunState) -> Option<String> {
         }
         TrainEvent::CommandRejected { command, reason } => format!("'{command}' rejected: {reason}"),
         TrainEvent::Warning { message } => format!("WARNING: {message}"),
+        TrainEvent::ReportWritten { path, figures } => format!("report written ({} figures): {path}", figures.len()),
         TrainEvent::Finished { reason, .. } => format!("finished: {reason}"),
         TrainEvent::Failed { error } => format!("FAILED: {error}"),
         _ => return None,

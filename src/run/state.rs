@@ -41,6 +41,8 @@ pub struct RunView {
     pub test_report: Option<Report>,
     /// Which weights the test report scored.
     pub test_weights: Option<String>,
+    /// `RUN/report/report.md`, once written.
+    pub report: Option<String>,
     pub outcome: Option<Outcome>,
     pub error: Option<String>,
     pub early_stopping: bool,
@@ -76,6 +78,7 @@ impl Default for RunView {
             test_predictions: vec![],
             test_report: None,
             test_weights: None,
+            report: None,
             outcome: None,
             error: None,
             early_stopping: true,
@@ -235,6 +238,7 @@ impl RunView {
                 self.test_report = Some(report.clone());
                 self.test_weights = (!weights.is_empty()).then(|| weights.clone());
             }
+            TrainEvent::ReportWritten { path, .. } => self.report = Some(path.clone()),
             TrainEvent::Finished { reason, best_val_acc, best_epoch, test_acc, elapsed_seconds, stopped_by } => {
                 self.outcome = Some(Outcome {
                     reason: reason.clone(),

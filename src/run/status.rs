@@ -24,6 +24,8 @@ pub struct RunSummary {
     pub duration_seconds: f64,
     pub pid: Option<u32>,
     pub host: Option<String>,
+    /// `RUN/report/report.md`, when written.
+    pub report: Option<String>,
 }
 
 /// Fold a run's log and check its process: the view clients show, crash detection included.
@@ -65,6 +67,10 @@ pub fn summary_of(run: &RunDir, view: &RunView) -> RunSummary {
         duration_seconds: view.elapsed(Some(super::log::now_unix_f64())),
         pid: process.as_ref().map(|p| p.pid),
         host: process.map(|p| p.host),
+        report: view.report.clone().or_else(|| {
+            let p = run.path.join("report").join("report.md");
+            p.is_file().then(|| p.display().to_string())
+        }),
     }
 }
 
@@ -86,6 +92,7 @@ pub fn table(runs: &[RunSummary]) -> String {
         "DATA".into(),
         "STARTED (UTC)".into(),
         "DURATION".into(),
+        "REPORT".into(),
     ]];
     for r in runs {
         rows.push([
@@ -101,9 +108,17 @@ pub fn table(runs: &[RunSummary]) -> String {
             r.data.clone(),
             r.started_unix.map(fmt_started).unwrap_or_else(|| "-".into()),
             fmt_duration(r.duration_seconds),
+            match &r.report {
+                // Relative to the run folder named in the first column.
+                Some(p) => std::path::Path::new(p)
+                    .strip_prefix(&r.path)
+                    .map(|x| x.display().to_string())
+                    .unwrap_or_else(|_| p.clone()),
+                None => "-".into(),
+            },
         ]);
     }
-    let widths: Vec<usize> = (0..9).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..10).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
     rows.iter()
         .map(|r| r.iter().enumerate().map(|(c, s)| format!("{s:<w$}", w = widths[c])).collect::<Vec<_>>().join("  ").trim_end().to_string())
         .collect::<Vec<_>>()

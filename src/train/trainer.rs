@@ -572,9 +572,26 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
     if let Some(e) = final_error {
         return Err(TrainError::FinalSave(Box::new(e)));
     }
+    // The figures and report.md, from what the log now holds (an aborted or handed-over run has no
+    // report yet: `tumorscope report RUN` or the session that finishes it writes one).
     let (best_val_acc, best_epoch) = p.best.best.unwrap_or((0.0, 0));
+    let outcome = crate::run::state::Outcome {
+        reason: stop_reason,
+        best_val_acc,
+        best_epoch,
+        test_acc,
+        elapsed_seconds: elapsed(&p),
+        stopped_by,
+    };
+    if !matches!(final_stop, Some(StopWhen::Abort | StopWhen::HandOver)) {
+        match crate::report::write_ending(&job.run, Some(outcome.clone())) {
+            Ok(w) => out.emit(TrainEvent::ReportWritten { path: w.markdown.display().to_string(), figures: w.figures }),
+            Err(e) => out.emit(TrainEvent::Warning { message: format!("cannot write the report: {e}") }),
+        }
+    }
+    let crate::run::state::Outcome { reason, best_val_acc, best_epoch, test_acc, elapsed_seconds, stopped_by } = outcome;
     out.emit(TrainEvent::State { state: RunState::Finished });
-    out.emit(TrainEvent::Finished { reason: stop_reason, best_val_acc, best_epoch, test_acc, elapsed_seconds: elapsed(&p), stopped_by });
+    out.emit(TrainEvent::Finished { reason, best_val_acc, best_epoch, test_acc, elapsed_seconds, stopped_by });
     Ok(())
 }
 

@@ -88,6 +88,9 @@ pub fn summary(f: &mut Frame, app: &App, area: Rect) {
     if let Some(i) = &r.info {
         lines.push(Line::from(Span::styled(format!("run folder: {}", i.run_dir), Style::default().fg(app.theme.muted))));
     }
+    if let Some(p) = &r.report {
+        lines.push(Line::from(Span::styled(format!("report: {p}"), Style::default().fg(app.theme.muted))));
+    }
     lines.push(Line::from(Span::styled("Esc/Enter: review the run · q: quit", Style::default().fg(app.theme.muted))));
     popup(f, app, area, "training finished", lines, 72);
 }

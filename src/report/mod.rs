@@ -1,0 +1,200 @@
+//! `RUN/report/`: figures (PNG, and SVG for the charts) in the article's palettes and `report.md`,
+//! built from what the run recorded (`events.jsonl`, `meta.json`, `split.json`) and the images on
+//! disk. No tch: `tumorscope report RUN` redraws it from any machine that can read the folder.
+
+pub mod figures;
+pub mod markdown;
+pub mod palette;
+pub mod tiles;
+
+use crate::data::record::SplitRecord;
+use crate::run::dir::{RunDir, RunMeta};
+use crate::run::events::Prediction;
+use crate::run::state::{Outcome, RunView};
+use std::path::{Path, PathBuf};
+
+/// What `write` produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    pub dir: PathBuf,
+    pub markdown: PathBuf,
+    /// File names inside `dir`.
+    pub figures: Vec<String>,
+    /// Figures that could not be made, and why.
+    pub skipped: Vec<String>,
+}
+
+/// Everything the report is made from.
+pub struct Inputs {
+    pub run: RunDir,
+    pub meta: RunMeta,
+    pub view: RunView,
+    pub record: Option<SplitRecord>,
+}
+
+impl Inputs {
+    pub fn read(run: &RunDir) -> Result<Inputs, String> {
+        let meta = run.read_meta()?;
+        let (view, _) = crate::run::status::load_view(run)?;
+        let record = SplitRecord::read(&run.split_record()).ok();
+        Ok(Inputs { run: run.clone(), meta, view, record })
+    }
+
+    /// Where an image the run recorded is now: as recorded if it is there, else under the run's data
+    /// folder by its path relative to the root (the run may have been started from another folder).
+    pub fn locate(&self, recorded: &str) -> PathBuf {
+        let p = PathBuf::from(recorded);
+        if p.exists() {
+            return p;
+        }
+        if let Some(rec) = &self.record
+            && let Some(f) = rec.files.iter().find(|f| p.ends_with(Path::new(&f.path)))
+        {
+            return Path::new(&self.meta.data_root).join(&f.path);
+        }
+        p
+    }
+
+    /// Test images predicted wrong, most confident first.
+    pub fn confident_mistakes(&self, n: usize) -> Vec<&Prediction> {
+        let mut wrong: Vec<&Prediction> = self.view.test_predictions.iter().filter(|p| !p.correct()).collect();
+        wrong.sort_by(|a, b| b.confidence().total_cmp(&a.confidence()));
+        wrong.truncate(n);
+        wrong
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    figures: Vec<String>,
+    skipped: Vec<String>,
+}
+
+impl Tally {
+    fn made(&mut self, name: &str, r: Result<(), String>) {
+        match r {
+            Ok(()) => self.figures.push(name.to_string()),
+            Err(e) => self.skipped.push(format!("{name}: {e}")),
+        }
+    }
+}
+
+/// How many misclassified images the figure shows.
+pub const MISTAKES_SHOWN: usize = 8;
+
+/// Write `RUN/report/`: every figure the run's records allow, then `report.md`.
+pub fn write(run: &RunDir) -> Result<Written, String> {
+    write_ending(run, None)
+}
+
+/// As `write`, for the trainer that is about to log how the run ended (`outcome`).
+pub fn write_ending(run: &RunDir, outcome: Option<Outcome>) -> Result<Written, String> {
+    let mut inputs = Inputs::read(run)?;
+    if let Some(o) = outcome {
+        inputs.view.outcome = Some(o);
+        inputs.view.state = crate::run::events::RunState::Finished;
+    }
+    let dir = run.path.join("report");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+    let mut t = Tally::default();
+    let view = &inputs.view;
+    let classes = inputs.meta.classes.clone();
+
+    if view.history.is_empty() {
+        t.skipped.push("curves: no epoch finished".into());
+    } else {
+        let changes: Vec<(usize, f64)> = view.lr_history.iter().skip(1).copied().collect();
+        let draw = |name: &str| dir.join(name);
+        t.made("curves.png", figures::png(&draw("curves.png"), figures::CURVES_SIZE, |a| figures::curves(a, &view.history, &changes)));
+        t.made("curves.svg", figures::svg(&draw("curves.svg"), figures::CURVES_SIZE, |a| figures::curves(a, &view.history, &changes)));
+    }
+
+    match &view.test_report {
+        Some(report) => {
+            let title = format!("Confusion matrix, test split ({} images)", report.confusion.total());
+            let size = figures::HeatmapLayout::new(classes.len()).size();
+            for name in ["confusion.png", "confusion.svg"] {
+                let path = dir.join(name);
+                let r = if name.ends_with("png") {
+                    figures::png(&path, size, |a| figures::confusion(a, &report.confusion, &classes, &title))
+                } else {
+                    figures::svg(&path, size, |a| figures::confusion(a, &report.confusion, &classes, &title))
+                };
+                t.made(name, r);
+            }
+            t.made(
+                "class_scores.png",
+                figures::png(&dir.join("class_scores.png"), figures::SCORES_SIZE, |a| figures::class_scores(a, report)),
+            );
+            t.made(
+                "class_scores.svg",
+                figures::svg(&dir.join("class_scores.svg"), figures::SCORES_SIZE, |a| figures::class_scores(a, report)),
+            );
+        }
+        None => {
+            let why = "no test report (no test split, or the run stopped before testing)";
+            t.skipped.extend(["confusion", "class_scores"].map(|n| format!("{n}: {why}")));
+        }
+    }
+
+    let max_px = inputs.meta.config.max_image_pixels;
+    let samples: Vec<tiles::Tile> = view
+        .info
+        .as_ref()
+        .map(|info| {
+            info.samples
+                .iter()
+                .enumerate()
+                .filter_map(|(k, s)| s.as_ref().map(|s| (k, s)))
+                .map(|(k, s)| {
+                    let name = crate::data::display_class(classes.get(k).map(String::as_str).unwrap_or("?"));
+                    tiles::Tile::load(&inputs.locate(s), max_px, vec![(name, palette::TEXT)])
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if samples.is_empty() {
+        t.skipped.push("samples: the run recorded no sample images".into());
+    } else {
+        let size = tiles::grid_size(samples.len(), samples.len());
+        t.made(
+            "samples.png",
+            figures::png(&dir.join("samples.png"), size, |a| tiles::grid(a, "A sample from each label", &samples, samples.len())),
+        );
+    }
+
+    let mistakes = inputs.confident_mistakes(MISTAKES_SHOWN);
+    if view.test_predictions.is_empty() {
+        t.skipped.push("misclassified: no test predictions".into());
+    } else if mistakes.is_empty() {
+        t.skipped.push("misclassified: every test image was classified correctly".into());
+    } else {
+        let name = |k: usize| crate::data::display_class(classes.get(k).map(String::as_str).unwrap_or("?"));
+        let tiles: Vec<tiles::Tile> = mistakes
+            .iter()
+            .map(|p| {
+                tiles::Tile::load(
+                    &inputs.locate(&p.path),
+                    max_px,
+                    vec![
+                        (format!("true: {}", name(p.truth)), palette::GREEN[3]),
+                        (format!("pred: {} {:.0}%", name(p.pred), 100.0 * p.confidence()), palette::RED[3]),
+                    ],
+                )
+            })
+            .collect();
+        let cols = tiles.len().min(4);
+        let size = tiles::grid_size(tiles.len(), cols);
+        t.made(
+            "misclassified.png",
+            figures::png(&dir.join("misclassified.png"), size, |a| {
+                tiles::grid(a, "Most confident misclassifications (test)", &tiles, cols)
+            }),
+        );
+    }
+
+    let markdown = dir.join("report.md");
+    let text = markdown::render(&inputs, &t.figures, &t.skipped);
+    crate::run::dir::write_atomic(&markdown, text.as_bytes()).map_err(|e| format!("{}: {e}", markdown.display()))?;
+    Ok(Written { dir, markdown, figures: t.figures, skipped: t.skipped })
+}
