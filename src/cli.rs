@@ -236,6 +236,12 @@ pub struct EvalArgs {
     /// Hamming threshold (of 256 bits) for --exclude-near-duplicates (default: the run's, else 16).
     #[arg(long, value_name = "N")]
     pub near_duplicate_threshold: Option<u32>,
+    /// Fit the temperature on the run's recorded validation split and store it (RUN/calibration.json).
+    #[arg(long, conflicts_with = "uncalibrated")]
+    pub fit_temperature: bool,
+    /// Report calibration of the raw probabilities only (ignore RUN/calibration.json).
+    #[arg(long)]
+    pub uncalibrated: bool,
     #[arg(long, default_value = "auto")]
     pub device: String,
 }
@@ -260,6 +266,9 @@ pub struct PredictArgs {
     /// One JSON object per image.
     #[arg(long)]
     pub json: bool,
+    /// Show the network's raw probabilities, not the temperature-calibrated ones.
+    #[arg(long)]
+    pub uncalibrated: bool,
     #[arg(long, default_value = "auto")]
     pub device: String,
 }

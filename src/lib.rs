@@ -5,6 +5,7 @@
 //! all render the `RunView` it folds from `run::Record`s. `report` (figures and report.md) is built
 //! from the same records, also without tch or ratatui.
 
+pub mod calibration;
 pub mod cli;
 pub mod commands;
 pub mod config;

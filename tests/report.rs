@@ -37,8 +37,11 @@ fn png(path: &Path, size: (u32, u32)) -> image::RgbImage {
 
 fn test_confusion(run: &Path) -> Vec<Vec<u64>> {
     let log = std::fs::read_to_string(run.join("events.jsonl")).unwrap();
-    let rec: serde_json::Value =
-        log.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).find(|r| r["event"] == "test_report").expect("a test report");
+    let rec: serde_json::Value = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["event"] == "test_report")
+        .expect("a test report");
     serde_json::from_value(rec["report"]["confusion"]["counts"].clone()).unwrap()
 }
 
@@ -75,7 +78,8 @@ fn training_writes_a_report_with_every_figure() {
         let shown = wrong.min(tumorscope::report::MISTAKES_SHOWN);
         png(&dir.join("misclassified.png"), tiles::grid_size(shown, shown.min(4)));
     }
-    for svg in ["curves.svg", "confusion.svg", "class_scores.svg"] {
+    png(&dir.join("reliability.png"), figures::RELIABILITY_SIZE);
+    for svg in ["curves.svg", "confusion.svg", "class_scores.svg", "reliability.svg"] {
         let text = std::fs::read_to_string(dir.join(svg)).unwrap();
         assert!(text.starts_with("<svg") && text.contains("</svg>") && text.contains("<text"), "{svg}");
     }
@@ -90,7 +94,14 @@ fn training_writes_a_report_with_every_figure() {
         for (j, &n) in row.iter().enumerate() {
             let ((x, y), _) = lay.cell_rect(i, j);
             let p = heat.get_pixel(x as u32 + 5, y as u32 + 5).0;
-            assert_eq!(p, { let c = palette::heat(n as f64 / max as f64); [c.0, c.1, c.2] }, "cell ({i},{j}) of count {n}");
+            assert_eq!(
+                p,
+                {
+                    let c = palette::heat(n as f64 / max as f64);
+                    [c.0, c.1, c.2]
+                },
+                "cell ({i},{j}) of count {n}"
+            );
             cells.push((n, palette::luma(plotters::style::RGBColor(p[0], p[1], p[2]))));
         }
     }
@@ -103,9 +114,17 @@ fn training_writes_a_report_with_every_figure() {
     }
 
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
-    for needle in
-        ["| status | finished |", "## Classification report (test split)", "![", "(confusion.png)", "## Data", "## Configuration", "## Environment"]
-    {
+    for needle in [
+        "| status | finished |",
+        "## Classification report (test split)",
+        "## Calibration (test split)",
+        "| calibrated (T = ",
+        "![",
+        "(confusion.png)",
+        "## Data",
+        "## Configuration",
+        "## Environment",
+    ] {
         assert!(md.contains(needle), "report.md lacks {needle:?}:\n{md}");
     }
 

@@ -131,6 +131,11 @@ fn script(dir: &Path, finished: bool) -> Vec<Record> {
         ev.push(TrainEvent::State { state: RunState::Evaluating });
         ev.push(TrainEvent::Predictions { split: "test".into(), epoch: 4, items: predictions(dir) });
         ev.push(TrainEvent::TestReport { report, weights: "best checkpoint (epoch 3, val_acc 0.9240)".into() });
+        ev.push(TrainEvent::Calibrated { temperature: 1.5, images: 485, ece_before: 0.031, ece_after: 0.012 });
+        ev.push(TrainEvent::ReportWritten {
+            path: "runs/20261125-120000-efficientnet-lite0/report/report.md".into(),
+            figures: vec!["curves.png".into()],
+        });
         ev.push(TrainEvent::State { state: RunState::Finished });
         ev.push(TrainEvent::Finished {
             reason: "stopped by user after epoch 4".into(),
@@ -212,6 +217,11 @@ fn summary_after_finish_and_small_terminal() {
     insta::assert_snapshot!("dashboard_80x24_finished", text(&b));
     let b = render(&mut a, 40, 12);
     insta::assert_snapshot!("dashboard_40x12", text(&b));
+    // After calibration the gallery shows calibrated probabilities and says so.
+    a.update(Action::Show(View::Gallery));
+    let s = text(&render(&mut a, 100, 32));
+    assert!(s.contains("prediction · calibrated (T = 1.50)"), "{s}");
+    insta::assert_snapshot!("gallery_finished_calibrated", s);
 }
 
 #[test]

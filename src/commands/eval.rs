@@ -1,6 +1,7 @@
 //! `tumorscope eval`: rebuild a run's network and split, evaluate its best checkpoint.
 
 use super::prepare::{self, DataSource};
+use crate::calibration::{self, Calibration};
 use crate::cli::EvalArgs;
 use crate::run::dir::RunDir;
 use crate::train::evaluate::evaluate_with;
@@ -39,6 +40,93 @@ struct Honest {
     exact: Vec<usize>,
     near: Vec<usize>,
     threshold: u32,
+}
+
+/// Calibration figures of one evaluation: raw, and with the fitted temperature when there is one.
+#[derive(Debug, serde::Serialize)]
+struct Calibrated {
+    bins: usize,
+    ece: f64,
+    brier: f64,
+    temperature: Option<f64>,
+    ece_calibrated: Option<f64>,
+    brier_calibrated: Option<f64>,
+}
+
+impl Calibrated {
+    fn of(preds: &[crate::run::events::Prediction], cal: Option<&Calibration>) -> Calibrated {
+        let probs: Vec<Vec<f32>> = preds.iter().map(|p| p.probs.clone()).collect();
+        let truth: Vec<usize> = preds.iter().map(|p| p.truth).collect();
+        let scaled: Option<Vec<Vec<f32>>> = cal.map(|c| probs.iter().map(|p| calibration::with_temperature(p, c.temperature)).collect());
+        Calibrated {
+            bins: calibration::ECE_BINS,
+            ece: calibration::ece(&probs, &truth, calibration::ECE_BINS),
+            brier: calibration::brier(&probs, &truth),
+            temperature: cal.map(|c| c.temperature),
+            ece_calibrated: scaled.as_ref().map(|s| calibration::ece(s, &truth, calibration::ECE_BINS)),
+            brier_calibrated: scaled.as_ref().map(|s| calibration::brier(s, &truth)),
+        }
+    }
+
+    fn text(&self) -> String {
+        let mut s = format!("calibration ({} bins): ECE {:.2}%, Brier {:.4} (raw probabilities)", self.bins, 100.0 * self.ece, self.brier);
+        if let (Some(t), Some(e), Some(b)) = (self.temperature, self.ece_calibrated, self.brier_calibrated) {
+            s += &format!("\n                       ECE {:.2}%, Brier {:.4} (calibrated, temperature {t:.3})", 100.0 * e, b);
+        }
+        s + "\n"
+    }
+}
+
+/// `--fit-temperature`: fit on the run's recorded validation split and store it beside the checkpoint.
+fn fit_temperature(
+    lr: &LoadedRun,
+    run: &std::path::Path,
+    record: Option<&crate::data::record::SplitRecord>,
+    set: &crate::data::ImageSet,
+    root: &std::path::Path,
+    other_folder: bool,
+) -> Result<Calibration> {
+    let rec = match record {
+        Some(r) if !other_folder => r,
+        _ => anyhow::bail!("{}: --fit-temperature needs the run's own data folder and its split record (split.json)", run.display()),
+    };
+    let m = rec.matched(set, root, "val");
+    if m.indices.is_empty() {
+        anyhow::bail!("{}: the recorded validation split has no images left to fit on", run.display());
+    }
+    let val = evaluate_with(&lr.net, set, &m.indices, 64, lr.device, false)?;
+    let probs: Vec<Vec<f32>> = val.predictions.iter().map(|p| p.probs.clone()).collect();
+    let truth: Vec<usize> = val.predictions.iter().map(|p| p.truth).collect();
+    let name = lr.checkpoint.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let c = Calibration::fit(&probs, &truth, &name, "val");
+    let path = run.join("calibration.json");
+    c.write(&path).with_context(|| format!("{}: cannot write", path.display()))?;
+    crate::run::output::err(&format!(
+        "fitted temperature {:.3} on {} validation images (ECE {:.2}% → {:.2}%): {}",
+        c.temperature,
+        c.images,
+        100.0 * c.ece_before,
+        100.0 * c.ece_after,
+        path.display()
+    ));
+    Ok(c)
+}
+
+/// The run's fitted temperature, if it was fitted for the checkpoint in use (and not `uncalibrated`);
+/// otherwise a note saying why the probabilities stay raw.
+pub fn calibration_for(run: &LoadedRun, run_dir: &std::path::Path, uncalibrated: bool) -> (Option<Calibration>, Option<String>) {
+    let path = run_dir.join("calibration.json");
+    if uncalibrated || !path.exists() {
+        return (None, None);
+    }
+    match Calibration::read(&path) {
+        Ok(c) if run.checkpoint.file_name().is_some_and(|n| n.to_string_lossy() == c.checkpoint) => (Some(c), None),
+        Ok(c) => (
+            None,
+            Some(format!("{}: fitted for {}, not {}: probabilities are raw", path.display(), c.checkpoint, run.checkpoint.display())),
+        ),
+        Err(e) => (None, Some(format!("{e}: probabilities are raw"))),
+    }
 }
 
 fn same_folder(a: &std::path::Path, b: &std::path::Path) -> bool {
@@ -136,6 +224,14 @@ pub fn run(args: EvalArgs) -> Result<()> {
     };
     let ev = evaluate_with(&lr.net, &set, idx, 64, lr.device, args.tta)?;
     let report = ev.confusion.report(&set.classes);
+    let (mut cal, cal_note) = calibration_for(&lr, &args.run, args.uncalibrated);
+    if let Some(n) = cal_note {
+        crate::run::output::err(&format!("note: {n}"));
+    }
+    if args.fit_temperature {
+        cal = Some(fit_temperature(&lr, &args.run, record.as_ref(), &set, &src.root, other_folder)?);
+    }
+    let calib = Calibrated::of(&ev.predictions, cal.as_ref());
     let honest_report = honest.as_ref().map(|h| {
         let drop: std::collections::HashSet<usize> = h.exact.iter().chain(&h.near).copied().collect();
         let mut cm = crate::metrics::ConfusionMatrix::new(set.classes.len());
@@ -157,6 +253,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             "synthetic": set.synthetic,
             "loss": ev.loss,
             "report": report,
+            "calibration": calib,
             "without_copies_of_training": honest.as_ref().zip(honest_report.as_ref()).map(|(h, cm)| serde_json::json!({
                 "threshold": h.threshold,
                 "exact_copies": h.exact.len(),
@@ -178,6 +275,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         ));
         crate::run::output::out(&report.to_text(4));
         crate::run::output::out(&format!("confusion matrix (rows: true, columns: predicted)\n{}", report.confusion_text()));
+        crate::run::output::out(&calib.text());
         if let (Some(h), Some(cm)) = (&honest, &honest_report) {
             crate::run::output::out(&format!(
                 "\nwithout copies of training images: {} exact and {} near copies (threshold {} of {} bits) left out\n\

@@ -62,6 +62,18 @@ pub fn run(args: PredictArgs) -> Result<()> {
     let lr = load_run(&args.run, &args.device)?;
     let size = lr.meta.config.image_size;
     let show = !args.no_image && !args.json && std::io::stdout().is_terminal();
+    let (cal, note) = super::eval::calibration_for(&lr, &args.run, args.uncalibrated);
+    if let Some(n) = note {
+        crate::run::output::err(&format!("note: {n}"));
+    }
+    let probabilities = match &cal {
+        Some(c) => format!("calibrated probabilities (temperature {:.3}, fitted on {} validation images)", c.temperature, c.images),
+        None if args.uncalibrated => "raw probabilities (--uncalibrated)".to_string(),
+        None => "raw probabilities (the run has no fitted temperature: eval --fit-temperature)".to_string(),
+    };
+    if !args.json {
+        crate::run::output::err(&probabilities);
+    }
     let mut failures = 0;
     let mut done = 0;
     for item in expand(&args.paths) {
@@ -89,6 +101,10 @@ pub fn run(args: PredictArgs) -> Result<()> {
             .permute([0, 3, 1, 2]);
         let probs: Vec<f32> =
             Vec::<f32>::try_from(crate::train::evaluate::probabilities(&lr.net, &x)?.to_device(tch::Device::Cpu).flatten(0, -1))?;
+        let probs = match &cal {
+            Some(c) => crate::calibration::with_temperature(&probs, c.temperature),
+            None => probs,
+        };
         let best = probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
         done += 1;
         if args.json {
@@ -96,7 +112,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
                 lr.meta.classes.iter().zip(&probs).map(|(c, p)| (c.clone(), serde_json::json!(p))).collect();
             crate::run::output::out(&format!(
                 "{}",
-                serde_json::json!({"path": path.display().to_string(), "class": lr.meta.classes[best], "confidence": probs[best], "probabilities": p})
+                serde_json::json!({"path": path.display().to_string(), "class": lr.meta.classes[best], "confidence": probs[best], "probabilities": p, "calibrated": cal.as_ref().map(|c| c.temperature)})
             ));
             continue;
         }

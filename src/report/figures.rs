@@ -229,3 +229,57 @@ pub fn class_scores<DB: DrawingBackend>(root: &Area<DB>, report: &Report) -> Res
     }
     Ok(())
 }
+
+pub const RELIABILITY_SIZE: (u32, u32) = (640, 560);
+
+/// The reliability diagram: accuracy against mean confidence per bin, for the raw probabilities (red)
+/// and, when fitted, the temperature-calibrated ones (green); the diagonal is perfect calibration.
+pub fn reliability<DB: DrawingBackend>(
+    root: &Area<DB>,
+    raw: &[crate::calibration::Bin],
+    calibrated: Option<&[crate::calibration::Bin]>,
+    title: &str,
+) -> Result<(), String> {
+    root.fill(&BACKGROUND).map_err(err)?;
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, font(18, TEXT))
+        .margin(16)
+        .x_label_area_size(40)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0f64..1f64, 0f64..1f64)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .bold_line_style(PANEL)
+        .light_line_style(BACKGROUND)
+        .axis_style(GRID)
+        .label_style(font(13, TEXT))
+        .axis_desc_style(font(14, TEXT))
+        .x_desc("confidence")
+        .y_desc("accuracy")
+        .draw()
+        .map_err(err)?;
+    chart.draw_series(std::iter::once(PathElement::new(vec![(0.0, 0.0), (1.0, 1.0)], MUTED.stroke_width(1)))).map_err(err)?;
+    let mut series: Vec<(&str, &[crate::calibration::Bin], RGBColor)> = vec![("raw", raw, VALIDATION)];
+    if let Some(c) = calibrated {
+        series.push(("calibrated", c, TRAIN));
+    }
+    for (name, bins, color) in series {
+        let points: Vec<(f64, f64)> = bins.iter().filter(|b| b.count > 0).map(|b| (b.confidence, b.accuracy)).collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+            .map_err(err)?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        chart.draw_series(points.into_iter().map(|p| Circle::new(p, 4, color.filled()))).map_err(err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(PANEL)
+        .border_style(GRID)
+        .label_font(font(13, TEXT))
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}

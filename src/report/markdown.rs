@@ -23,6 +23,7 @@ pub fn render(inputs: &Inputs, figures: &[String], skipped: &[String]) -> String
         ("samples.png", "A sample training image from each label"),
         ("misclassified.png", "The most confident misclassifications of the test split"),
         ("class_scores.png", "Per-class precision, recall and F1 on the test split"),
+        ("reliability.png", "Reliability diagram of the test split: accuracy against confidence, raw (red) and calibrated (green)"),
     ];
     for (file, caption) in captions {
         if figures.iter().any(|f| f == file) {
@@ -45,6 +46,7 @@ pub fn render(inputs: &Inputs, figures: &[String], skipped: &[String]) -> String
         }
         s += &format!("```text\n{}\n{}```\n", printable(&r.to_text(4)), printable(&r.confusion_text()));
     }
+    s += &calibration(inputs);
     s += &data(inputs);
     s += &config(inputs);
     s += &environment(inputs);
@@ -72,6 +74,37 @@ fn outcome(inputs: &Inputs) -> String {
     let mut s = String::from("| | |\n|---|---|\n");
     for (k, v) in rows {
         s += &format!("| {} | {} |\n", cell(&k), cell(&v));
+    }
+    s
+}
+
+fn calibration(inputs: &Inputs) -> String {
+    use crate::calibration::{ECE_BINS, brier, ece};
+    if inputs.view.test_predictions.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("\n## Calibration (test split)\n\n");
+    let (p, t) = inputs.test_probabilities(None);
+    let mut rows = vec![("raw".to_string(), ece(&p, &t, ECE_BINS), brier(&p, &t))];
+    match inputs.calibration() {
+        Some(c) => {
+            let (q, t) = inputs.test_probabilities(Some(c.temperature));
+            rows.push((format!("calibrated (T = {:.3})", c.temperature), ece(&q, &t, ECE_BINS), brier(&q, &t)));
+            s += &format!(
+                "Temperature scaling was fitted on {} {} images of `{}` (validation ECE {:.2}% → {:.2}%). Probabilities in \
+                 `predict`, the gallery and this report are calibrated; `--uncalibrated` shows the raw ones.\n\n",
+                c.images,
+                cell(&c.fitted_on),
+                cell(&c.checkpoint),
+                100.0 * c.ece_before,
+                100.0 * c.ece_after
+            );
+        }
+        None => s += "No temperature was fitted (`tumorscope eval RUN --fit-temperature` fits one).\n\n",
+    }
+    s += &format!("| probabilities | ECE ({ECE_BINS} bins) | Brier |\n|---|---:|---:|\n");
+    for (name, e, b) in rows {
+        s += &format!("| {name} | {:.2}% | {b:.4} |\n", 100.0 * e);
     }
     s
 }

@@ -55,6 +55,25 @@ impl Inputs {
         p
     }
 
+    /// The temperature fitted for this run: `RUN/calibration.json` (written at the end of training and
+    /// by `eval --fit-temperature`).
+    pub fn calibration(&self) -> Option<crate::calibration::Calibration> {
+        crate::calibration::Calibration::read(&self.run.path.join("calibration.json")).ok()
+    }
+
+    /// The test split's probabilities (at temperature `t`, or raw) and true labels.
+    pub fn test_probabilities(&self, t: Option<f64>) -> (Vec<Vec<f32>>, Vec<usize>) {
+        let p = &self.view.test_predictions;
+        let probs = p
+            .iter()
+            .map(|p| match t {
+                Some(t) => crate::calibration::with_temperature(&p.probs, t),
+                None => p.probs.clone(),
+            })
+            .collect();
+        (probs, p.iter().map(|p| p.truth).collect())
+    }
+
     /// Test images predicted wrong, most confident first.
     pub fn confident_mistakes(&self, n: usize) -> Vec<&Prediction> {
         let mut wrong: Vec<&Prediction> = self.view.test_predictions.iter().filter(|p| !p.correct()).collect();
@@ -137,6 +156,32 @@ pub fn write_ending(run: &RunDir, outcome: Option<Outcome>) -> Result<Written, S
         }
     }
 
+    if view.test_predictions.is_empty() {
+        t.skipped.push("reliability: no test predictions".into());
+    } else {
+        let c = inputs.calibration();
+        let cal = c.as_ref().map(|c| c.temperature);
+        let (probs, truth) = inputs.test_probabilities(None);
+        let raw = crate::calibration::reliability(&probs, &truth, crate::calibration::ECE_BINS);
+        let scaled = cal.map(|t| {
+            let (p, tr) = inputs.test_probabilities(Some(t));
+            crate::calibration::reliability(&p, &tr, crate::calibration::ECE_BINS)
+        });
+        let title = match cal {
+            Some(t) => format!("Reliability, test split (temperature {t:.2})"),
+            None => "Reliability, test split (no temperature fitted)".to_string(),
+        };
+        for name in ["reliability.png", "reliability.svg"] {
+            let path = dir.join(name);
+            let r = if name.ends_with("png") {
+                figures::png(&path, figures::RELIABILITY_SIZE, |a| figures::reliability(a, &raw, scaled.as_deref(), &title))
+            } else {
+                figures::svg(&path, figures::RELIABILITY_SIZE, |a| figures::reliability(a, &raw, scaled.as_deref(), &title))
+            };
+            t.made(name, r);
+        }
+    }
+
     let max_px = inputs.meta.config.max_image_pixels;
     let samples: Vec<tiles::Tile> = view
         .info
@@ -170,6 +215,16 @@ pub fn write_ending(run: &RunDir, outcome: Option<Outcome>) -> Result<Written, S
         t.skipped.push("misclassified: every test image was classified correctly".into());
     } else {
         let name = |k: usize| crate::data::display_class(classes.get(k).map(String::as_str).unwrap_or("?"));
+        // Calibrated confidence when the run has a temperature (the figure's title says which).
+        let temperature = inputs.calibration().map(|c| c.temperature);
+        let confidence = |p: &Prediction| match temperature {
+            Some(t) => crate::calibration::with_temperature(&p.probs, t).get(p.pred).copied().unwrap_or(0.0),
+            None => p.confidence(),
+        };
+        let title = match temperature {
+            Some(_) => "Most confident misclassifications (test, calibrated confidence)",
+            None => "Most confident misclassifications (test)",
+        };
         let tiles: Vec<tiles::Tile> = mistakes
             .iter()
             .map(|p| {
@@ -178,19 +233,14 @@ pub fn write_ending(run: &RunDir, outcome: Option<Outcome>) -> Result<Written, S
                     max_px,
                     vec![
                         (format!("true: {}", name(p.truth)), palette::GREEN[3]),
-                        (format!("pred: {} {:.0}%", name(p.pred), 100.0 * p.confidence()), palette::RED[3]),
+                        (format!("pred: {} {:.0}%", name(p.pred), 100.0 * confidence(p)), palette::RED[3]),
                     ],
                 )
             })
             .collect();
         let cols = tiles.len().min(4);
         let size = tiles::grid_size(tiles.len(), cols);
-        t.made(
-            "misclassified.png",
-            figures::png(&dir.join("misclassified.png"), size, |a| {
-                tiles::grid(a, "Most confident misclassifications (test)", &tiles, cols)
-            }),
-        );
+        t.made("misclassified.png", figures::png(&dir.join("misclassified.png"), size, |a| tiles::grid(a, title, &tiles, cols)));
     }
 
     let markdown = dir.join("report.md");

@@ -197,6 +197,14 @@ pub enum TrainEvent {
         #[serde(default)]
         weights: String,
     },
+    /// Temperature scaling was fitted on the validation split (`RUN/calibration.json`): predicted
+    /// probabilities are shown as softmax(log p / temperature) from here on.
+    Calibrated {
+        temperature: f64,
+        images: usize,
+        ece_before: f64,
+        ece_after: f64,
+    },
     /// `RUN/report/` was written: `path` is its `report.md`, `figures` the files drawn.
     ReportWritten {
         path: String,

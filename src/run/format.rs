@@ -97,6 +97,11 @@ pub fn log_line(ev: &TrainEvent, prev: RunState) -> Option<String> {
         }
         TrainEvent::CommandRejected { command, reason } => format!("'{command}' rejected: {reason}"),
         TrainEvent::Warning { message } => format!("WARNING: {message}"),
+        TrainEvent::Calibrated { temperature, images, ece_before, ece_after } => format!(
+            "calibrated on {images} validation images: temperature {temperature:.3}, ECE {:.2}% → {:.2}%",
+            100.0 * ece_before,
+            100.0 * ece_after
+        ),
         TrainEvent::ReportWritten { path, figures } => format!("report written ({} figures): {path}", figures.len()),
         TrainEvent::Finished { reason, .. } => format!("finished: {reason}"),
         TrainEvent::Failed { error } => format!("FAILED: {error}"),

@@ -43,6 +43,8 @@ pub struct RunView {
     pub test_weights: Option<String>,
     /// `RUN/report/report.md`, once written.
     pub report: Option<String>,
+    /// The fitted temperature (probabilities shown are calibrated with it), once fitted.
+    pub temperature: Option<f64>,
     pub outcome: Option<Outcome>,
     pub error: Option<String>,
     pub early_stopping: bool,
@@ -79,6 +81,7 @@ impl Default for RunView {
             test_report: None,
             test_weights: None,
             report: None,
+            temperature: None,
             outcome: None,
             error: None,
             early_stopping: true,
@@ -239,6 +242,7 @@ impl RunView {
                 self.test_weights = (!weights.is_empty()).then(|| weights.clone());
             }
             TrainEvent::ReportWritten { path, .. } => self.report = Some(path.clone()),
+            TrainEvent::Calibrated { temperature, .. } => self.temperature = Some(*temperature),
             TrainEvent::Finished { reason, best_val_acc, best_epoch, test_acc, elapsed_seconds, stopped_by } => {
                 self.outcome = Some(Outcome {
                     reason: reason.clone(),

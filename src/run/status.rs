@@ -110,10 +110,7 @@ pub fn table(runs: &[RunSummary]) -> String {
             fmt_duration(r.duration_seconds),
             match &r.report {
                 // Relative to the run folder named in the first column.
-                Some(p) => std::path::Path::new(p)
-                    .strip_prefix(&r.path)
-                    .map(|x| x.display().to_string())
-                    .unwrap_or_else(|_| p.clone()),
+                Some(p) => std::path::Path::new(p).strip_prefix(&r.path).map(|x| x.display().to_string()).unwrap_or_else(|_| p.clone()),
                 None => "-".into(),
             },
         ]);

@@ -548,6 +548,24 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
         if best.is_some() {
             crate::model::weights::load_checkpoint(&mut vs, &job.run.best())?;
         }
+        // Temperature scaling, fitted on the validation split of the weights the test report scores.
+        if !job.split.val.is_empty() {
+            let val = evaluate(&net, set, &job.split.val, cfg.batch_size * 2, job.device)?;
+            let probs: Vec<Vec<f32>> = val.predictions.iter().map(|p| p.probs.clone()).collect();
+            let truth: Vec<usize> = val.predictions.iter().map(|p| p.truth).collect();
+            let checkpoint = if best.is_some() { "best.safetensors" } else { "current weights" };
+            let c = crate::calibration::Calibration::fit(&probs, &truth, checkpoint, "val");
+            let path = job.run.path.join("calibration.json");
+            match c.write(&path) {
+                Ok(()) => out.emit(TrainEvent::Calibrated {
+                    temperature: c.temperature,
+                    images: c.images,
+                    ece_before: c.ece_before,
+                    ece_after: c.ece_after,
+                }),
+                Err(e) => out.emit(TrainEvent::Warning { message: format!("{}: cannot write: {e}", path.display()) }),
+            }
+        }
         if !job.split.test.is_empty() {
             let test = evaluate(&net, set, &job.split.test, cfg.batch_size * 2, job.device)?;
             let report = test.confusion.report(&set.classes);
@@ -575,14 +593,8 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
     // The figures and report.md, from what the log now holds (an aborted or handed-over run has no
     // report yet: `tumorscope report RUN` or the session that finishes it writes one).
     let (best_val_acc, best_epoch) = p.best.best.unwrap_or((0.0, 0));
-    let outcome = crate::run::state::Outcome {
-        reason: stop_reason,
-        best_val_acc,
-        best_epoch,
-        test_acc,
-        elapsed_seconds: elapsed(&p),
-        stopped_by,
-    };
+    let outcome =
+        crate::run::state::Outcome { reason: stop_reason, best_val_acc, best_epoch, test_acc, elapsed_seconds: elapsed(&p), stopped_by };
     if !matches!(final_stop, Some(StopWhen::Abort | StopWhen::HandOver)) {
         match crate::report::write_ending(&job.run, Some(outcome.clone())) {
             Ok(w) => out.emit(TrainEvent::ReportWritten { path: w.markdown.display().to_string(), figures: w.figures }),

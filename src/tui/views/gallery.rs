@@ -34,6 +34,12 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
         return;
     }
     let name = |i: usize| classes.get(i).cloned().unwrap_or_default();
+    // Once the run fitted a temperature, probabilities are shown calibrated (and the caption says so).
+    let temperature = app.run.temperature;
+    let shown = |p: &crate::run::events::Prediction| match temperature {
+        Some(t) => crate::calibration::with_temperature(&p.probs, t),
+        None => p.probs.clone(),
+    };
     let rows: Vec<ListItem> = sel
         .iter()
         .map(|&i| {
@@ -45,7 +51,12 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
                 .unwrap_or_default();
             ListItem::new(Line::from(vec![
                 Span::styled(format!("{mark} "), Style::default().fg(color).bold()),
-                Span::raw(format!("{:<10} → {:<10} {:>5.1}% ", name(p.truth), name(p.pred), p.confidence() * 100.0)),
+                Span::raw(format!(
+                    "{:<10} → {:<10} {:>5.1}% ",
+                    name(p.truth),
+                    name(p.pred),
+                    shown(p).get(p.pred).copied().unwrap_or(0.0) * 100.0
+                )),
                 Span::styled(file, Style::default().fg(t.muted)),
             ]))
         })
@@ -84,12 +95,16 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
         Line::from(vec![Span::raw(format!("true {} · predicted {} ", name(p.truth), name(p.pred))), verdict]),
         Line::from(format!("loss {:.4}", p.loss)),
     ];
-    for (c, prob) in p.probs.iter().enumerate() {
+    for (c, prob) in shown(&p).iter().enumerate() {
         let bar = "█".repeat((prob * 20.0).round() as usize);
         lines.push(Line::from(vec![
             Span::raw(format!("{:<11}{:>6.1}% ", name(c), prob * 100.0)),
             Span::styled(bar, Style::default().fg(if c == p.truth { t.train } else { t.val })),
         ]));
     }
-    f.render_widget(Paragraph::new(lines).block(block(app, " prediction ")), caption);
+    let title = match temperature {
+        Some(t) => format!(" prediction · calibrated (T = {t:.2}) "),
+        None => " prediction ".to_string(),
+    };
+    f.render_widget(Paragraph::new(lines).block(block(app, title)), caption);
 }
