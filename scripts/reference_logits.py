@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Reference ImageNet logits of EfficientNet-Lite0 from PyTorch, for the Rust weight-loading test.
+"""Reference ImageNet logits and Grad-CAM of EfficientNet-Lite0 from PyTorch, for the Rust tests.
 
 Builds the network (TF-SAME padding, ReLU6, no SE) in PyTorch, loads the converted safetensors weights,
 feeds one fixed, deterministic 224x224 image scaled as (x - 127) / 128, and writes the input and the
-1000 logits to a safetensors file that the Rust test reads back.
+1000 logits to a safetensors file that the Rust test reads back, with the plain Grad-CAM of the top
+class on the head convolution's activations (gradient of the class logit, spatially averaged, weights
+the channels; ReLU; scaled to a maximum of 1).
 """
 import argparse, math
 import torch
@@ -62,12 +64,26 @@ class Lite0(nn.Module):
         self._conv_head, self._bn1 = conv(320, 1280, 1), bn(1280)
         self._fc = nn.Linear(1280, 1000)
 
-    def forward(self, x):
+    def conv_features(self, x):
         x = nn.functional.relu6(self._bn0(self._conv_stem(x)))
         for b in self._blocks:
             x = b(x)
-        x = nn.functional.relu6(self._bn1(self._conv_head(x)))
-        return self._fc(x.mean((2, 3)))
+        return nn.functional.relu6(self._bn1(self._conv_head(x)))
+
+    def forward(self, x):
+        return self._fc(self.conv_features(x).mean((2, 3)))
+
+
+def grad_cam(m, x):
+    with torch.enable_grad():
+        fmap = m.conv_features(x).detach().requires_grad_(True)
+        logits = m._fc(fmap.mean((2, 3)))
+        cls = int(logits.argmax())
+        (grad,) = torch.autograd.grad(logits[0, cls], fmap)
+        cam = torch.relu((grad.mean((2, 3), keepdim=True) * fmap).sum(1))[0].detach()
+    if cam.max() > 0:
+        cam = cam / cam.max()
+    return cls, cam
 
 
 def fixed_image(size=224):
@@ -90,7 +106,9 @@ def main():
     assert not missing and not unexpected, (missing, unexpected)
     x = (fixed_image() - 127.0) / 128.0
     logits = m(x)
-    save_file({"input": x.contiguous(), "logits": logits.contiguous()}, a.out)
+    cls, cam = grad_cam(m, x)
+    save_file({"input": x.contiguous(), "logits": logits.contiguous(), "cam": cam.contiguous(),
+               "cam_class": torch.tensor([cls], dtype=torch.int64)}, a.out)
     print(f"reference_logits: top-1 class {int(logits.argmax())}, logit {float(logits.max()):.4f} -> {a.out}")
 
 

@@ -269,6 +269,16 @@ pub struct PredictArgs {
     /// Show the network's raw probabilities, not the temperature-calibrated ones.
     #[arg(long)]
     pub uncalibrated: bool,
+    /// Draw each image with its Grad-CAM heatmap over it (plain Grad-CAM on the last convolutional
+    /// stage, in the article's red palette).
+    #[arg(long)]
+    pub cam: bool,
+    /// The class Grad-CAM explains, by name or index (default: the predicted class).
+    #[arg(long, value_name = "CLASS")]
+    pub cam_class: Option<String>,
+    /// Write each image's Grad-CAM overlay as DIR/<name>.cam.png.
+    #[arg(long, value_name = "DIR")]
+    pub save_cam: Option<PathBuf>,
     #[arg(long, default_value = "auto")]
     pub device: String,
 }

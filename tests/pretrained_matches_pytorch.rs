@@ -1,6 +1,7 @@
 //! The Rust EfficientNet-Lite0 loads the ImageNet weights correctly: for one fixed image its 1000-class
-//! logits agree with PyTorch's (same weights, same input) within 1e-3. The reference is generated here
-//! with the project venv's torch (scripts/reference_logits.py).
+//! logits agree with PyTorch's (same weights, same input) within 1e-3, and so does its Grad-CAM map of
+//! the top class (within 1e-3 on the 0..1 map). The reference is generated here with the project venv's
+//! torch (scripts/reference_logits.py).
 
 use std::path::Path;
 use tch::nn::{ModuleT, VarStore};
@@ -28,6 +29,7 @@ fn imagenet_logits_agree_with_pytorch() {
     let named = Tensor::read_safetensors(&out).unwrap();
     let get = |n: &str| named.iter().find(|(k, _)| k == n).unwrap().1.shallow_clone();
     let (input, expected) = (get("input"), get("logits"));
+    let (cam_ref, cam_class) = (get("cam"), get("cam_class").int64_value(&[0]) as usize);
 
     for channels_last in [false, true] {
         let mut vs = VarStore::new(Device::Cpu);
@@ -43,5 +45,13 @@ fn imagenet_logits_agree_with_pytorch() {
         let diff = (&got - &expected).abs().max().double_value(&[]);
         assert!(diff < 1e-3, "channels_last={channels_last}: max |Δlogit| = {diff}");
         assert_eq!(got.argmax(-1, false).int64_value(&[0]), expected.argmax(-1, false).int64_value(&[0]));
+
+        let cam = tumorscope::model::gradcam::grad_cam(&net, &x, None).unwrap();
+        assert_eq!(cam.class, cam_class, "Grad-CAM explains the top class");
+        assert_eq!((cam.h as i64, cam.w as i64), (cam_ref.size()[0], cam_ref.size()[1]));
+        let want = Vec::<f32>::try_from(cam_ref.flatten(0, -1)).unwrap();
+        let worst = cam.map.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-3, "channels_last={channels_last}: max |Δcam| = {worst}; {:?} vs {want:?}", cam.map);
+        assert!(want.iter().any(|v| *v > 0.0) && want.iter().any(|v| *v < 0.99), "the reference map is not flat");
     }
 }

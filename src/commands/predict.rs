@@ -4,7 +4,9 @@
 use super::eval::load_run;
 use crate::cli::PredictArgs;
 use crate::data::{decode, display_class};
-use anyhow::Result;
+use crate::model::gradcam;
+use crate::report::overlay;
+use anyhow::{Context, Result};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
@@ -58,6 +60,33 @@ fn walk(dir: &Path, seen_dirs: &mut std::collections::HashSet<PathBuf>, files: &
     }
 }
 
+/// How much of a pixel the strongest Grad-CAM evidence covers.
+pub const CAM_ALPHA: f32 = 0.55;
+
+/// `<stem>.cam.png`, or `<stem>-2.cam.png` … when images of the same name (from different folders)
+/// were already written in this run.
+fn unique_name(path: &Path, used: &mut std::collections::HashSet<String>) -> String {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "image".into());
+    let mut name = format!("{stem}.cam.png");
+    let mut k = 2;
+    while !used.insert(name.clone()) {
+        name = format!("{stem}-{k}.cam.png");
+        k += 1;
+    }
+    name
+}
+
+/// A class given by name (as in the run, or as displayed) or by index.
+pub fn class_index(c: &str, classes: &[String]) -> Result<usize> {
+    if let Some(k) = classes.iter().position(|x| x == c || display_class(x) == c) {
+        return Ok(k);
+    }
+    match c.parse::<usize>() {
+        Ok(k) if k < classes.len() => Ok(k),
+        _ => anyhow::bail!("--cam-class {c}: not a class of this run (expected one of {} or 0..{})", classes.join(", "), classes.len() - 1),
+    }
+}
+
 pub fn run(args: PredictArgs) -> Result<()> {
     let lr = load_run(&args.run, &args.device)?;
     let size = lr.meta.config.image_size;
@@ -73,6 +102,15 @@ pub fn run(args: PredictArgs) -> Result<()> {
     };
     if !args.json {
         crate::run::output::err(&probabilities);
+    }
+    let cam_class = match &args.cam_class {
+        None => None,
+        Some(c) => Some(class_index(c, &lr.meta.classes)?),
+    };
+    let mut used_names = std::collections::HashSet::new();
+    let explain = args.cam || args.save_cam.is_some() || cam_class.is_some();
+    if let Some(dir) = &args.save_cam {
+        std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     }
     let mut failures = 0;
     let mut done = 0;
@@ -101,6 +139,28 @@ pub fn run(args: PredictArgs) -> Result<()> {
             .permute([0, 3, 1, 2]);
         let probs: Vec<f32> =
             Vec::<f32>::try_from(crate::train::evaluate::probabilities(&lr.net, &x)?.to_device(tch::Device::Cpu).flatten(0, -1))?;
+        // Grad-CAM: the same normalised input the prediction used.
+        let cam = if explain {
+            let input = crate::data::batch::normalize(&x);
+            match gradcam::grad_cam(lr.net.as_ref(), &input, cam_class) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    crate::run::output::err(&format!("error: {}: Grad-CAM failed: {e}", path.display()));
+                    failures += 1;
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let overlaid = cam.as_ref().map(|c| overlay::overlay(&img, &c.map, c.h, c.w, CAM_ALPHA));
+        if let (Some(dir), Some(o)) = (&args.save_cam, &overlaid) {
+            let out = dir.join(unique_name(&path, &mut used_names));
+            if let Err(e) = o.save(&out) {
+                crate::run::output::err(&format!("error: {}: cannot write: {e}", out.display()));
+                failures += 1;
+            }
+        }
         let probs = match &cal {
             Some(c) => crate::calibration::with_temperature(&probs, c.temperature),
             None => probs,
@@ -112,13 +172,18 @@ pub fn run(args: PredictArgs) -> Result<()> {
                 lr.meta.classes.iter().zip(&probs).map(|(c, p)| (c.clone(), serde_json::json!(p))).collect();
             crate::run::output::out(&format!(
                 "{}",
-                serde_json::json!({"path": path.display().to_string(), "class": lr.meta.classes[best], "confidence": probs[best], "probabilities": p, "calibrated": cal.as_ref().map(|c| c.temperature)})
+                serde_json::json!({"path": path.display().to_string(), "class": lr.meta.classes[best], "confidence": probs[best], "probabilities": p, "calibrated": cal.as_ref().map(|c| c.temperature),
+                "cam": cam.as_ref().map(|c| {
+                    let (px, py) = overlay::peak(&c.map, c.h, c.w, img.width(), img.height());
+                    serde_json::json!({"class": lr.meta.classes[c.class], "peak": [px, py], "map": c.map, "h": c.h, "w": c.w})
+                })})
             ));
             continue;
         }
         if show {
             let conf = viuer::Config { width: Some(40), absolute_offset: false, ..Default::default() };
-            let _ = viuer::print(&image::DynamicImage::ImageRgb8(img), &conf);
+            let shown = if args.cam { overlaid.clone().unwrap_or(img) } else { img };
+            let _ = viuer::print(&image::DynamicImage::ImageRgb8(shown), &conf);
         }
         let name = display_class(&lr.meta.classes[best]);
         let verdict = if name == "no tumor" { "no tumor detected".to_string() } else { format!("{name} tumor") };
@@ -129,6 +194,14 @@ pub fn run(args: PredictArgs) -> Result<()> {
             all.join("  "),
             if lr.meta.synthetic { "  [model trained on SYNTHETIC data]" } else { "" }
         ));
+        if let Some(c) = &cam {
+            crate::run::output::out(&format!(
+                "  Grad-CAM (plain, last convolutional stage {}×{}) explains {}",
+                c.h,
+                c.w,
+                display_class(&lr.meta.classes[c.class])
+            ));
+        }
     }
     if failures > 0 {
         anyhow::bail!("{failures} of {} input(s) could not be predicted", failures + done);
@@ -139,6 +212,14 @@ pub fn run(args: PredictArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn saved_overlays_never_overwrite_each_other() {
+        let mut used = std::collections::HashSet::new();
+        let names: Vec<String> =
+            ["a/scan.jpg", "b/scan.jpg", "c/scan.png", "d/other.jpg"].iter().map(|p| unique_name(Path::new(p), &mut used)).collect();
+        assert_eq!(names, ["scan.cam.png", "scan-2.cam.png", "scan-3.cam.png", "other.cam.png"]);
+    }
 
     #[test]
     fn symlink_loops_and_repeats_are_visited_once() {

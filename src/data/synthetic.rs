@@ -17,6 +17,12 @@ pub fn synthetic_root() -> PathBuf {
 
 /// Render one phantom of class `class` (index into `CLASSES`).
 pub fn render(class: usize, rng: &mut Rng) -> image::GrayImage {
+    render_with_mask(class, rng).0
+}
+
+/// A phantom and its tumour mask (255 inside the lesion, 0 elsewhere; all 0 for `notumor`), for
+/// checking where an explanation points.
+pub fn render_with_mask(class: usize, rng: &mut Rng) -> (image::GrayImage, image::GrayImage) {
     let s = SIDE as f64;
     let cx = s / 2.0 + rng.range(-6.0, 6.0);
     let cy = s / 2.0 + rng.range(-6.0, 6.0);
@@ -48,7 +54,14 @@ pub fn render(class: usize, rng: &mut Rng) -> image::GrayImage {
         }
         _ => {}
     }
-    image::GrayImage::from_fn(SIDE, SIDE, |x, y| {
+    let mask = image::GrayImage::from_fn(SIDE, SIDE, |x, y| {
+        let (x, y) = (x as f64, y as f64);
+        let e = (((x - cx) / rx).powi(2) + ((y - cy) / ry).powi(2)).sqrt();
+        // The lesion as drawn: each blob and its 4-pixel bright rim.
+        let inside = e <= 0.9 && blobs.iter().any(|&(bx, by, br, _)| ((x - bx).powi(2) + (y - by).powi(2)).sqrt() < br + 4.0);
+        image::Luma([if inside { 255 } else { 0 }])
+    });
+    let img = image::GrayImage::from_fn(SIDE, SIDE, |x, y| {
         let (x, y) = (x as f64, y as f64);
         let e = (((x - cx) / rx).powi(2) + ((y - cy) / ry).powi(2)).sqrt();
         let mut v = if e > 1.0 {
@@ -78,7 +91,8 @@ pub fn render(class: usize, rng: &mut Rng) -> image::GrayImage {
         }
         let noise = (rng.next_f64() + rng.next_f64() + rng.next_f64() - 1.5) * 14.0;
         image::Luma([((v * gain) + if e <= 1.0 { noise } else { noise * 0.3 }).clamp(0.0, 255.0) as u8])
-    })
+    });
+    (img, mask)
 }
 
 /// Write the phantom set (`Training/` and `Testing/`) once; later calls reuse it.
@@ -137,6 +151,30 @@ mod tests {
             bright_none += mean_in(&render(2, &mut Rng::new(seed)), 72, 100, 88, 116);
         }
         assert!(bright_pit > bright_none + 300.0, "pituitary {bright_pit} vs none {bright_none}");
+    }
+
+    #[test]
+    fn masks_cover_the_lesion_and_only_tumours_have_one() {
+        for (class, name) in CLASSES.iter().enumerate() {
+            let (img, mask) = render_with_mask(class, &mut Rng::new(7));
+            let n = mask.pixels().filter(|p| p.0[0] == 255).count();
+            assert_eq!(n > 0, *name != "notumor", "{name}: {n} mask pixels");
+            if n > 0 {
+                // The lesion (and its rim) is brighter than the rest of the head.
+                let mean = |inside: bool| {
+                    let v: Vec<f64> = img
+                        .pixels()
+                        .zip(mask.pixels())
+                        .filter(|(p, m)| (m.0[0] == 255) == inside && p.0[0] > 30)
+                        .map(|(p, _)| p.0[0] as f64)
+                        .collect();
+                    v.iter().sum::<f64>() / v.len().max(1) as f64
+                };
+                assert!(mean(true) > mean(false) + 10.0, "{name}: {} inside the mask, {} outside", mean(true), mean(false));
+            }
+        }
+        // The mask does not change the image (the set on disk stays the same).
+        assert_eq!(render(1, &mut Rng::new(3)).as_raw(), render_with_mask(1, &mut Rng::new(3)).0.as_raw());
     }
 
     #[test]

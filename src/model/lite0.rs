@@ -138,17 +138,32 @@ impl Lite0 {
 
     /// Pooled 1280-d features.
     pub fn features(&self, x: &Tensor, train: bool) -> Tensor {
+        self.conv_features(x, train).mean_dim([2i64, 3].as_slice(), false, tch::Kind::Float)
+    }
+
+    /// The head convolution's activations, [B, 1280, h, w] (h = w = 5 at 150 px).
+    pub fn conv_features(&self, x: &Tensor, train: bool) -> Tensor {
         let mut x = self.stem.forward(x).apply_t(&self.bn0, train).relu6();
         for b in &self.blocks {
             x = b.forward_t(&x, train);
         }
-        self.head.forward(&x).apply_t(&self.bn1, train).relu6().mean_dim([2i64, 3].as_slice(), false, tch::Kind::Float)
+        self.head.forward(&x).apply_t(&self.bn1, train).relu6()
     }
 }
 
 impl ModuleT for Lite0 {
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         self.features(x, train).dropout(self.dropout, train).apply(&self.fc)
+    }
+}
+
+impl super::Classifier for Lite0 {
+    fn feature_map(&self, x: &Tensor, train: bool) -> Tensor {
+        self.conv_features(x, train)
+    }
+
+    fn head(&self, fmap: &Tensor, train: bool) -> Tensor {
+        fmap.mean_dim([2i64, 3].as_slice(), false, tch::Kind::Float).dropout(self.dropout, train).apply(&self.fc)
     }
 }
 

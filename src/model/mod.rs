@@ -1,5 +1,6 @@
 //! Networks: EfficientNet-Lite0 (ImageNet weights, new head) and a small CNN from scratch.
 
+pub mod gradcam;
 pub mod lite0;
 pub mod small_cnn;
 pub mod weights;
@@ -7,8 +8,17 @@ pub mod weights;
 use crate::config::{ModelKind, TrainConfig};
 use tch::nn;
 
+/// A classifier split at its last convolutional stage, so Grad-CAM can look at the feature map:
+/// `forward_t(x) == head(feature_map(x))`.
+pub trait Classifier: nn::ModuleT + Send {
+    /// The last convolutional stage's output, [B, C, h, w], before global pooling.
+    fn feature_map(&self, x: &tch::Tensor, train: bool) -> tch::Tensor;
+    /// Pooling, dropout and the linear layer: logits [B, classes] from a feature map.
+    fn head(&self, fmap: &tch::Tensor, train: bool) -> tch::Tensor;
+}
+
 /// A classifier: logits [B, classes] from a normalised [B,3,H,W] batch.
-pub type Net = Box<dyn nn::ModuleT + Send>;
+pub type Net = Box<dyn Classifier>;
 
 /// Build the network described by `cfg` under `vs.root()`.
 pub fn build(vs: &nn::VarStore, cfg: &TrainConfig, classes: usize) -> Net {

@@ -29,10 +29,27 @@ impl SmallCnn {
 
 impl ModuleT for SmallCnn {
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
+        use super::Classifier;
+        self.head(&self.feature_map(x, train), train)
+    }
+}
+
+impl super::Classifier for SmallCnn {
+    /// The last stage's activations before its pooling (an eighth of the input side), for a finer
+    /// Grad-CAM than the pooled map.
+    fn feature_map(&self, x: &Tensor, train: bool) -> Tensor {
         let mut x = x.shallow_clone();
-        for (conv, bn) in &self.convs {
-            x = x.apply(conv).apply_t(bn, train).relu().max_pool2d_default(2);
+        let last = self.convs.len() - 1;
+        for (i, (conv, bn)) in self.convs.iter().enumerate() {
+            x = x.apply(conv).apply_t(bn, train).relu();
+            if i < last {
+                x = x.max_pool2d_default(2);
+            }
         }
-        x.mean_dim([2i64, 3].as_slice(), false, tch::Kind::Float).dropout(self.dropout, train).apply(&self.fc)
+        x
+    }
+
+    fn head(&self, fmap: &Tensor, train: bool) -> Tensor {
+        fmap.max_pool2d_default(2).mean_dim([2i64, 3].as_slice(), false, tch::Kind::Float).dropout(self.dropout, train).apply(&self.fc)
     }
 }

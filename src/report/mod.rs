@@ -4,6 +4,7 @@
 
 pub mod figures;
 pub mod markdown;
+pub mod overlay;
 pub mod palette;
 pub mod tiles;
 
