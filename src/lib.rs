@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod data;
 pub mod device;
+pub mod explain;
 pub mod metrics;
 pub mod model;
 pub mod report;

@@ -64,3 +64,50 @@ fn keys_change_lr_and_stop_early_in_a_real_terminal() {
     watch.wait_for(&["read-only: the run is not training"], 10);
     watch.keys("q");
 }
+
+/// The article's upload widget, in the terminal: while a real run trains, `o` opens a real MRI file
+/// (typed, then Tab-completed), the popup shows the best checkpoint's prediction and probabilities, `g`
+/// draws the Grad-CAM overlay, and training goes on meanwhile (its epoch counter keeps moving).
+#[test]
+fn open_an_image_and_its_grad_cam_while_training() {
+    let Some(data) = common::real_data("open_an_image_and_its_grad_cam_while_training") else { return };
+    let t = tempfile::tempdir().unwrap();
+    let runs = t.path().join("runs");
+    let name = format!("tumorscope-open-{}", std::process::id());
+    let cmd = format!(
+        "env TUMORSCOPE_CACHE={} TUMORSCOPE_IMAGES=halfblocks {} train --data {} --limit-per-class 16 --model small-cnn --image-size 48 --epochs 5000 --lr 1e-3 --no-early-stopping --stop-on-hangup --runs-dir {}; sleep 30",
+        t.path().join("cache").display(),
+        common::bin().display(),
+        data.display(),
+        runs.display()
+    );
+    let tmux = Tmux::start(&name, &cmd);
+    tmux.wait_for(&["TRAINING", "checkpoint saved"], 90);
+    let epoch_of = |screen: &str| -> usize {
+        let at = screen.find("epoch ").expect("the header shows the epoch") + 6;
+        screen[at..].split('/').next().unwrap().trim().parse().unwrap_or(0)
+    };
+    let before = epoch_of(&tmux.screen());
+    // A real file: typed up to its folder, the rest completed with Tab (one match).
+    let mut files: Vec<_> = std::fs::read_dir(data.join("Training/glioma")).unwrap().flatten().map(|e| e.path()).collect();
+    files.sort();
+    let file = files[0].display().to_string();
+    let typed = &file[..file.len() - 4]; // all but ".jpg"
+    tmux.keys("o");
+    tmux.wait_for(&["open image", "Tab completes"], 20);
+    tmux.type_text(typed);
+    tmux.keys("Tab");
+    tmux.wait_for(&[".jpg▏"], 20);
+    tmux.keys("Enter");
+    let s = tmux.wait_for(&["prediction:", "best.safetensors", "glioma", "pituitary", "Grad-CAM off"], 60);
+    assert!(s.contains('%'), "{s}");
+    tmux.keys("g");
+    tmux.wait_for(&["Grad-CAM: ", "(plain, "], 60);
+    tmux.keys("]");
+    tmux.wait_for(&["Grad-CAM: glioma (plain"], 60);
+    tmux.keys("Escape");
+    let after = tmux.wait_for(&["1 Dashboard"], 20);
+    assert!(epoch_of(&after) > before, "training went on: epoch {before} then {}", epoch_of(&after));
+    tmux.keys("S");
+    tmux.wait_for(&["training finished"], 60);
+}

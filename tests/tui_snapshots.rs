@@ -367,3 +367,59 @@ fn runs_view_compares_curves_and_settings() {
     assert_eq!(a.runs.selected_entries().len(), 1);
     assert_eq!(a.runs.selected_entries()[0].summary.state, "crashed");
 }
+
+/// `o` opens an image: the prompt, then the popup with the checkpoint's answer (here from a stand-in
+/// worker on a channel: the real one, with a checkpoint, is driven in e2e_tui.rs), then `g` and `]`.
+#[test]
+fn open_image_popup_shows_prediction_and_grad_cam() {
+    use tumorscope::run::explain::{CamMap, ExplainClient, Explained, Explanation};
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = app(dir.path(), false);
+    let (req_tx, req_rx) = std::sync::mpsc::channel();
+    let (ans_tx, ans_rx) = std::sync::mpsc::channel();
+    a.explain = Some(ExplainClient { requests: req_tx, answers: ans_rx });
+    let image = dir.path().join("img_03.png");
+    a.update(Action::OpenPrompt);
+    for c in image.display().to_string().chars() {
+        a.update(Action::Char(c));
+    }
+    // The temporary folder's name changes every run: masked, same length, so the layout stays.
+    let tmp = dir.path().display().to_string();
+    let masked = text(&render(&mut a, 100, 32)).replace(&tmp, &"X".repeat(tmp.chars().count()));
+    insta::assert_snapshot!("open_prompt", masked);
+    a.update(Action::Enter);
+    let s = text(&render(&mut a, 100, 32));
+    assert!(s.contains("asking the checkpoint"), "{s}");
+    // The stand-in worker answers every request it got.
+    let answer = |a: &mut App| {
+        while let Ok(request) = req_rx.try_recv() {
+            let class = request.cam_class.unwrap_or(3);
+            let img = image::open(&request.path).unwrap().to_rgb8();
+            let cam = CamMap { class, map: vec![0.0, 0.2, 0.1, 1.0], h: 2, w: 2 };
+            let probs = vec![0.05, 0.05, 0.1, 0.8];
+            let e = Explained { probs, temperature: Some(1.5), pred: 3, cam, checkpoint: "best.safetensors".into(), image: img };
+            ans_tx.send(Explanation { request, result: Ok(e) }).unwrap();
+        }
+        assert!(a.poll_explanations());
+    };
+    answer(&mut a);
+    let s = text(&render(&mut a, 100, 32));
+    assert!(s.contains("prediction: pituitary tumor") && s.contains("calibrated (T = 1.50)") && s.contains("Grad-CAM off"), "{s}");
+    a.update(Action::ToggleCam);
+    a.update(Action::CamNextClass); // explain glioma instead of the predicted class
+    let _ = render(&mut a, 100, 32); // asks
+    answer(&mut a);
+    let s = text(&render(&mut a, 100, 32));
+    assert!(s.contains("Grad-CAM: glioma (plain, 2×2)"), "{s}");
+    insta::assert_snapshot!("open_image_cam", s);
+    a.update(Action::Escape);
+    assert_eq!(a.mode, tumorscope::tui::app::Mode::Normal);
+    // A path that is not there: one log line, no popup.
+    a.update(Action::OpenPrompt);
+    for c in "/no/such/scan.jpg".chars() {
+        a.update(Action::Char(c));
+    }
+    a.update(Action::Enter);
+    assert_eq!(a.mode, tumorscope::tui::app::Mode::Normal);
+    assert!(a.run.log.iter().any(|l| l.contains("/no/such/scan.jpg: no such file or folder")));
+}

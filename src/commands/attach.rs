@@ -41,7 +41,15 @@ fn read_only_session(run: &RunDir, why: Option<String>) -> Session {
         (Some(a), Some(b)) => Some(format!("{a}; {b}")),
         (a, b) => a.or(b),
     };
-    Session { records: rx, commands: CommandSink::ReadOnly, hangup: None, remote: Some(run.clone()), note, runs_dir: None }
+    Session {
+        records: rx,
+        commands: CommandSink::ReadOnly,
+        hangup: None,
+        remote: Some(run.clone()),
+        note,
+        runs_dir: None,
+        explain: Some(crate::explain::spawn(run.path.clone())),
+    }
 }
 
 pub async fn attach(a: AttachArgs) -> Result<()> {
@@ -65,6 +73,7 @@ pub async fn attach(a: AttachArgs) -> Result<()> {
                 remote: Some(run.clone()),
                 note: log_note(&run),
                 runs_dir: None,
+                explain: Some(crate::explain::spawn(run.path.clone())),
             }
         }
         (_, Err(e)) => read_only_session(&run, Some(format!("read-only review: {e}"))),

@@ -23,6 +23,7 @@ pub async fn run(a: RunsArgs) -> Result<()> {
             remote: None,
             note: None,
             runs_dir: Some(a.runs_dir.clone()),
+            explain: None,
         };
         crate::tui::dashboard(session, theme).await?;
         return Ok(());

@@ -218,7 +218,8 @@ async fn train(args: TrainArgs) -> Result<u8> {
     let mut handed_over = false;
     let view = match theme {
         Some(theme) => {
-            let session = crate::tui::Session::local(handle.events, commands.clone(), hangup_rx.clone());
+            let mut session = crate::tui::Session::local(handle.events, commands.clone(), hangup_rx.clone());
+            session.explain = Some(crate::explain::spawn(run.path.clone()));
             match crate::tui::dashboard(session, theme).await {
                 Ok(crate::tui::Ending::Over(view)) => view,
                 Ok(crate::tui::Ending::HandOver(events, mut view)) => {

@@ -11,11 +11,13 @@
 //! - `output`: stdout/stderr that survive a closed pipe or terminal;
 //! - `status`: one summary per run for `tumorscope runs`;
 //! - `tensorboard`: TensorBoard event files from the records;
-//! - `compare`: runs side by side (curves, settings that differ) for the Runs view.
+//! - `compare`: runs side by side (curves, settings that differ) for the Runs view;
+//! - `explain`: the requests and answers of a checkpoint asked about one image (`o`, Grad-CAM).
 
 pub mod compare;
 pub mod dir;
 pub mod events;
+pub mod explain;
 pub mod format;
 pub mod log;
 pub mod output;

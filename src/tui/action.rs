@@ -64,6 +64,15 @@ pub enum Action {
     ToggleSelect,
     /// Runs view: read the runs folder again.
     Refresh,
+    /// Gallery and the open-image popup: Grad-CAM overlay on or off.
+    ToggleCam,
+    /// The class Grad-CAM explains: previous / next (around: the predicted class).
+    CamPrevClass,
+    CamNextClass,
+    /// Ask for an image file or folder to classify (the article's upload widget).
+    OpenPrompt,
+    /// Tab in the path prompt.
+    Complete,
     /// Typing in the LR prompt.
     Char(char),
     Backspace,

@@ -6,6 +6,7 @@ use super::gallery::{self, Filter, Sort, Split};
 use super::preview::ImageCache;
 use super::theme::Theme;
 use crate::run::RunView;
+use crate::run::explain::ExplainRequest;
 use crate::run::{Record, RunState, StopWhen, TrainCommand, TrainEvent};
 use std::path::PathBuf;
 
@@ -17,6 +18,10 @@ pub enum Mode {
     Normal,
     Help,
     LrPrompt(String),
+    /// Typing the path of an image or folder to classify.
+    OpenPrompt(String),
+    /// The opened image(s): prediction, probabilities and Grad-CAM.
+    Predict,
     QuitConfirm,
     /// The end-of-run popup with the test report.
     Summary,
@@ -57,6 +62,19 @@ pub struct App {
     pub runs: super::runs::RunsBrowser,
     /// Show the running clock (off in tests: elapsed then comes from event times alone).
     pub clock: bool,
+    /// Grad-CAM overlay on the gallery preview and the opened image.
+    pub cam_on: bool,
+    /// The class Grad-CAM explains (None: the predicted class).
+    pub cam_class: Option<usize>,
+    /// The worker that reads the run's checkpoint (None: no run to ask, e.g. in tests).
+    pub explain: Option<crate::run::explain::ExplainClient>,
+    pub explained: std::collections::HashMap<ExplainRequest, Result<crate::run::explain::Explained, String>>,
+    pending: std::collections::HashSet<ExplainRequest>,
+    /// Bumped when a new checkpoint is saved: explanations are asked again.
+    pub explain_generation: u64,
+    /// Images opened with `o` and the one shown.
+    pub opened: Vec<PathBuf>,
+    pub opened_at: usize,
 }
 
 impl App {
@@ -81,7 +99,86 @@ impl App {
             images,
             clock: false,
             runs: Default::default(),
+            cam_on: false,
+            cam_class: None,
+            explain: None,
+            explained: Default::default(),
+            pending: Default::default(),
+            opened: vec![],
+            opened_at: 0,
+            explain_generation: 0,
         }
+    }
+
+    /// The explanation of `path` for the current Grad-CAM class: asked for on first use, `None`
+    /// until the worker answers.
+    pub fn explanation(&mut self, path: &std::path::Path) -> Option<&Result<crate::run::explain::Explained, String>> {
+        let req = ExplainRequest { path: path.to_path_buf(), cam_class: self.cam_class };
+        if !self.explained.contains_key(&req) && !self.pending.contains(&req) {
+            match &self.explain {
+                Some(client) if client.requests.send(req.clone()).is_ok() => {
+                    self.pending.insert(req.clone());
+                }
+                _ => {
+                    self.explained.insert(req.clone(), Err("no checkpoint to ask: predictions need a run folder".into()));
+                }
+            }
+        }
+        self.explained.get(&req)
+    }
+
+    /// Collect the worker's answers; true when one arrived (redraw).
+    pub fn poll_explanations(&mut self) -> bool {
+        let mut got = false;
+        if let Some(client) = &self.explain {
+            while let Ok(e) = client.answers.try_recv() {
+                self.pending.remove(&e.request);
+                if self.explained.len() > 64 {
+                    self.explained.clear();
+                }
+                self.explained.insert(e.request, e.result);
+                got = true;
+            }
+        }
+        got
+    }
+
+    /// The image the open-image popup shows.
+    pub fn opened_path(&self) -> Option<&PathBuf> {
+        self.opened.get(self.opened_at)
+    }
+
+    fn open(&mut self, text: &str) {
+        let text = text.trim();
+        let path = match text.strip_prefix("~/") {
+            Some(rest) => PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(rest),
+            None => PathBuf::from(text),
+        };
+        let files = if path.is_dir() {
+            crate::run::explain::images_in(&path)
+        } else if path.is_file() {
+            vec![path.clone()]
+        } else {
+            vec![]
+        };
+        if files.is_empty() {
+            let why = if path.is_dir() { "folder holds no images" } else { "no such file or folder" };
+            self.run.push_log(format!("{}: {why}", crate::run::format::printable(&path.display().to_string())));
+            self.mode = Mode::Normal;
+            return;
+        }
+        self.opened = files;
+        self.opened_at = 0;
+        self.mode = Mode::Predict;
+    }
+
+    fn cycle_cam_class(&mut self, d: isize) {
+        let n = self.run.classes().len() as isize;
+        // None (predicted) sits before class 0.
+        let at = self.cam_class.map(|c| c as isize).unwrap_or(-1);
+        let next = (at + 1 + d).rem_euclid(n + 1) - 1;
+        self.cam_class = (next >= 0).then_some(next as usize);
+        self.cam_on = true;
     }
 
     /// Training seconds so far.
@@ -102,6 +199,11 @@ impl App {
                 if !self.attached && !self.read_only && (cause != "user" || *when == StopWhen::Abort) =>
             {
                 self.quit_when_finished = true;
+            }
+            TrainEvent::Checkpointed { .. } | TrainEvent::Calibrated { .. } => {
+                // A newer checkpoint (or temperature) answers differently: ask again.
+                self.explained.clear();
+                self.explain_generation += 1;
             }
             TrainEvent::TestReport { .. } => {
                 self.gallery_split = Split::Test;
@@ -234,7 +336,50 @@ impl App {
                     }
                 }
             }
+            (Mode::OpenPrompt(buf), Action::Char(c)) => {
+                buf.push(c);
+                None
+            }
+            (Mode::OpenPrompt(buf), Action::Backspace) => {
+                buf.pop();
+                None
+            }
+            (Mode::OpenPrompt(buf), Action::Complete) => {
+                *buf = crate::run::explain::complete(buf);
+                None
+            }
+            (Mode::OpenPrompt(buf), Action::Enter) => {
+                let text = buf.clone();
+                self.open(&text);
+                None
+            }
+            (Mode::Predict, Action::Up) => {
+                self.opened_at = self.opened_at.saturating_sub(1);
+                None
+            }
+            (Mode::Predict, Action::Down) => {
+                self.opened_at = (self.opened_at + 1).min(self.opened.len().saturating_sub(1));
+                None
+            }
+            (Mode::Predict | Mode::Normal, Action::ToggleCam) => {
+                self.cam_on = !self.cam_on;
+                None
+            }
+            (Mode::Predict | Mode::Normal, Action::CamPrevClass) => {
+                self.cycle_cam_class(-1);
+                None
+            }
+            (Mode::Predict | Mode::Normal, Action::CamNextClass) => {
+                self.cycle_cam_class(1);
+                None
+            }
+            (Mode::Predict | Mode::Normal, Action::OpenPrompt) => {
+                self.mode = Mode::OpenPrompt(String::new());
+                None
+            }
             (Mode::LrPrompt(_), Action::Escape)
+            | (Mode::OpenPrompt(_), Action::Escape)
+            | (Mode::Predict, Action::Escape)
             | (Mode::Help, Action::Escape)
             | (Mode::Summary, Action::Escape)
             | (Mode::QuitConfirm, Action::Escape) => {

@@ -76,6 +76,8 @@ pub struct Session {
     pub note: Option<String>,
     /// Open on the Runs view of this folder (`runs --tui`).
     pub runs_dir: Option<PathBuf>,
+    /// Answers `o` and the Grad-CAM overlay from the run's checkpoint.
+    pub explain: Option<crate::run::explain::ExplainClient>,
 }
 
 impl Session {
@@ -84,7 +86,15 @@ impl Session {
         commands: std::sync::mpsc::Sender<TrainCommand>,
         hangup: tokio::sync::watch::Receiver<bool>,
     ) -> Session {
-        Session { records, commands: CommandSink::Local(commands), hangup: Some(hangup), remote: None, note: None, runs_dir: None }
+        Session {
+            records,
+            commands: CommandSink::Local(commands),
+            hangup: Some(hangup),
+            remote: None,
+            note: None,
+            runs_dir: None,
+            explain: None,
+        }
     }
 }
 
@@ -114,6 +124,8 @@ pub async fn dashboard(session: Session, theme: theme::Theme) -> anyhow::Result<
         app.runs.dir = Some(dir.clone());
         app.update(action::Action::Show(action::View::Runs));
     }
+    let mut session = session;
+    app.explain = session.explain.take();
     let (records, end) = event_loop(&mut term, &mut app, session, local).await?;
     drop(guard);
     // The guard restored the terminal; ratatui's own drop would `eprintln!` (and panic) on a terminal
@@ -298,6 +310,9 @@ async fn event_loop(
             }
             _ = next_signal(&mut client_term) => return Ok((events, Exit::Quit)),
             _ = tick.tick() => {
+                if app.poll_explanations() {
+                    dirty = true;
+                }
                 if last_clock.elapsed() >= Duration::from_secs(1) && !app.run.is_over() {
                     last_clock = Instant::now();
                     dirty = true;

@@ -86,6 +86,21 @@ impl ImageCache {
         }
     }
 
+    /// The drawable image for an image made in memory (a Grad-CAM overlay), under `key`.
+    pub fn get_made(&mut self, key: &str, make: impl FnOnce() -> image::RgbImage) -> &mut StatefulProtocol {
+        if !matches!(self.protos.get(key), Some(Ok(_))) {
+            if self.protos.len() >= CAP {
+                self.protos.clear();
+            }
+            let p = self.picker.new_resize_protocol(image::DynamicImage::ImageRgb8(make()));
+            self.protos.insert(key.to_string(), Ok(p));
+        }
+        match self.protos.get_mut(key) {
+            Some(Ok(p)) => p,
+            _ => unreachable!("inserted above"),
+        }
+    }
+
     /// The drawable image for a file, loading it on first use.
     pub fn get(&mut self, path: &str) -> Result<&mut StatefulProtocol, String> {
         if !self.protos.contains_key(path) {

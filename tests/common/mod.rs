@@ -75,6 +75,11 @@ impl Tmux {
         self.tmux().args(["send-keys", "-t", &self.0, k]).status().unwrap();
     }
 
+    /// Type `text` literally (no key names).
+    pub fn type_text(&self, text: &str) {
+        self.tmux().args(["send-keys", "-t", &self.0, "-l", text]).status().unwrap();
+    }
+
     /// Wait until the screen holds every needle.
     pub fn wait_for(&self, needles: &[&str], secs: u64) -> String {
         let t = std::time::Instant::now();

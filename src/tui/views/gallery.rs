@@ -75,16 +75,32 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
     let p = items[i].clone();
     let caption_h = (classes.len() as u16 + 4).min(preview_area.height / 2);
     let [img_area, caption] = Layout::vertical([Constraint::Min(0), Constraint::Length(caption_h)]).areas(preview_area);
-    let b = block(app, format!(" preview · {} ", app.images.protocol()));
+    let cam_title = match (app.cam_on, app.cam_class) {
+        (false, _) => String::new(),
+        (true, None) => "Grad-CAM: predicted · ".to_string(),
+        (true, Some(c)) => format!("Grad-CAM: {} · ", name(c)),
+    };
+    let b = block(app, format!(" preview · {cam_title}{} ", app.images.protocol()));
     let inner = b.inner(img_area);
     f.render_widget(b, img_area);
-    match app.images.get(&p.path) {
-        Ok(proto) => f.render_stateful_widget(
-            StatefulImage::default().resize(Resize::Scale(Some(image::imageops::FilterType::Triangle))),
-            inner,
-            proto,
-        ),
-        Err(e) => f.render_widget(Paragraph::new(e).wrap(Wrap { trim: true }).style(Style::default().fg(t.warning)), inner),
+    let fit = || StatefulImage::default().resize(Resize::Scale(Some(image::imageops::FilterType::Triangle)));
+    if app.cam_on {
+        // The overlay comes from the explain worker (the run's checkpoint), asked on first view.
+        let generation = app.explain_generation;
+        match app.explanation(std::path::Path::new(&p.path)).cloned() {
+            Some(Ok(e)) => {
+                let key = format!("{}#cam#{}#{generation}", p.path, e.cam.class);
+                let proto = app.images.get_made(&key, || crate::report::overlay::overlay(&e.image, &e.cam.map, e.cam.h, e.cam.w, 0.55));
+                f.render_stateful_widget(fit(), inner, proto);
+            }
+            Some(Err(e)) => f.render_widget(Paragraph::new(e).wrap(Wrap { trim: true }).style(Style::default().fg(t.warning)), inner),
+            None => f.render_widget(Paragraph::new("computing Grad-CAM…").style(Style::default().fg(t.muted)), inner),
+        }
+    } else {
+        match app.images.get(&p.path) {
+            Ok(proto) => f.render_stateful_widget(fit(), inner, proto),
+            Err(e) => f.render_widget(Paragraph::new(e).wrap(Wrap { trim: true }).style(Style::default().fg(t.warning)), inner),
+        }
     }
     let verdict = if p.correct() {
         Span::styled("correct", Style::default().fg(t.accent).bold())

@@ -6,6 +6,7 @@ mod dashboard;
 mod data;
 mod gallery;
 mod overlays;
+mod predict;
 mod runs;
 
 use super::action::View;
@@ -70,6 +71,8 @@ pub fn draw(f: &mut Frame, app: &mut App) {
         Mode::QuitConfirm => overlays::quit_confirm(f, app, area),
         Mode::LrPrompt(buf) => overlays::lr_prompt(f, app, area, &buf),
         Mode::Summary => overlays::summary(f, app, area),
+        Mode::OpenPrompt(buf) => overlays::open_prompt(f, app, area, &buf),
+        Mode::Predict => predict::draw(f, app, area),
         Mode::Normal => {}
     }
 }
@@ -149,9 +152,17 @@ fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
 
 fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
     let keys: &[(&str, &str)] = match app.view {
-        View::Gallery => {
-            &[("↑↓", "move"), ("f", "filter"), ("o", "sort"), ("v", "val/test"), ("i", "img"), ("s", "stop"), ("?", "help"), ("q", "quit")]
-        }
+        View::Gallery => &[
+            ("↑↓", "move"),
+            ("f", "filter"),
+            ("O", "sort"),
+            ("g", "Grad-CAM"),
+            ("[ ]", "class"),
+            ("o", "open"),
+            ("v", "val/test"),
+            ("?", "help"),
+            ("q", "quit"),
+        ],
         View::Runs => &[("↑↓", "move"), ("space", "compare"), ("r", "reread"), ("s", "stop"), ("?", "help"), ("q", "quit")],
         View::Confusion => {
             &[("←↑↓→", "cell"), ("⏎", "images"), ("v", "val/test"), ("s", "stop"), ("+/-", "lr"), ("?", "help"), ("q", "quit")]
@@ -164,7 +175,7 @@ fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
             ("p", "pause"),
             ("c", "ckpt"),
             ("e", "early stop"),
-            ("t", "theme"),
+            ("o", "open image"),
             ("?", "help"),
             ("q", "quit"),
         ],

@@ -48,6 +48,15 @@ pub fn quit_confirm(f: &mut Frame, app: &App, area: Rect) {
     popup(f, app, area, "quit?", lines, 56);
 }
 
+pub fn open_prompt(f: &mut Frame, app: &App, area: Rect, buf: &str) {
+    let lines = vec![
+        Line::from("An image file, or a folder of images, to classify with this run's best checkpoint so far."),
+        Line::from(vec![Span::raw("path: "), Span::styled(format!("{buf}▏"), Style::default().fg(app.theme.accent).bold())]),
+        Line::from(Span::styled("Tab completes · Enter opens · Esc cancels", Style::default().fg(app.theme.muted))),
+    ];
+    popup(f, app, area, "open image", lines, 96);
+}
+
 pub fn lr_prompt(f: &mut Frame, app: &App, area: Rect, buf: &str) {
     let lines = vec![
         Line::from(format!("current {}", crate::run::format::fmt_lr(app.run.lr))),

@@ -1,0 +1,111 @@
+//! The worker behind `run::explain`: it answers "what does this run's checkpoint say about this image,
+//! and where did it look" for the dashboard, on a thread of its own. It reads the run's checkpoint (the
+//! best so far while training, reloaded when the file changes), so the trainer is never disturbed.
+
+use crate::model::gradcam;
+use crate::run::explain::{CamMap, ExplainClient, ExplainRequest, Explained, Explanation};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+use tch::{Kind, Tensor};
+
+struct Loaded {
+    net: crate::model::Net,
+    _vs: tch::nn::VarStore,
+    classes: usize,
+    size: u32,
+    max_pixels: u64,
+    checkpoint: PathBuf,
+    modified: Option<SystemTime>,
+    temperature: Option<f64>,
+}
+
+fn modified(p: &Path) -> Option<SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+fn load(run: &Path) -> Result<Loaded, String> {
+    let dir = crate::run::RunDir::open(run)?;
+    let meta = dir.read_meta()?;
+    let checkpoint = dir.checkpoint().ok_or_else(|| format!("{}: no checkpoint yet (the first epoch has not ended)", run.display()))?;
+    let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let net = crate::model::build(&vs, &meta.config, meta.classes.len());
+    crate::model::weights::load_checkpoint(&mut vs, &checkpoint).map_err(|e| format!("{}: {e}", checkpoint.display()))?;
+    let name = checkpoint.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let temperature =
+        crate::calibration::Calibration::read(&run.join("calibration.json")).ok().filter(|c| c.checkpoint == name).map(|c| c.temperature);
+    Ok(Loaded {
+        net,
+        _vs: vs,
+        classes: meta.classes.len(),
+        size: meta.config.image_size,
+        max_pixels: meta.config.max_image_pixels,
+        modified: modified(&checkpoint),
+        checkpoint,
+        temperature,
+    })
+}
+
+fn answer(l: &Loaded, req: &ExplainRequest) -> Result<Explained, String> {
+    let path = &req.path;
+    let img = crate::data::decode::open_rgb(path, l.max_pixels).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(c) = req.cam_class
+        && c >= l.classes
+    {
+        return Err(format!("class {c} out of range ({} classes)", l.classes));
+    }
+    let s = l.size as i64;
+    let x = Tensor::f_from_data_size(&crate::data::decode::resize_for_network(&img, l.size), &[1, s, s, 3], Kind::Uint8)
+        .and_then(|t| t.f_to_kind(Kind::Float))
+        .and_then(|t| t.f_permute([0, 3, 1, 2]))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let input = crate::data::batch::normalize(&x);
+    let cam = gradcam::grad_cam(l.net.as_ref(), &input, req.cam_class).map_err(|e| format!("{}: Grad-CAM failed: {e}", path.display()))?;
+    let probs = match l.temperature {
+        Some(t) => crate::calibration::with_temperature(&cam.probs, t),
+        None => cam.probs.clone(),
+    };
+    let pred = probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(k, _)| k).unwrap_or(0);
+    Ok(Explained {
+        probs,
+        temperature: l.temperature,
+        pred,
+        cam: CamMap { class: cam.class, map: cam.map, h: cam.h, w: cam.w },
+        checkpoint: l.checkpoint.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+        image: img,
+    })
+}
+
+/// Start the worker for the run in `run`.
+pub fn spawn(run: PathBuf) -> ExplainClient {
+    let (req_tx, req_rx) = std::sync::mpsc::channel::<ExplainRequest>();
+    let (ans_tx, ans_rx) = std::sync::mpsc::channel::<Explanation>();
+    let _ = std::thread::Builder::new().name("explain".into()).spawn(move || {
+        let mut loaded: Option<Loaded> = None;
+        for request in req_rx {
+            // Reload when there was no checkpoint yet or a newer best was saved.
+            let stale = match &loaded {
+                None => true,
+                Some(l) => {
+                    modified(&l.checkpoint) != l.modified
+                        || crate::run::RunDir { path: run.clone() }.checkpoint().as_ref() != Some(&l.checkpoint)
+                }
+            };
+            let mut error = None;
+            if stale {
+                match load(&run) {
+                    Ok(l) => loaded = Some(l),
+                    Err(e) => error = Some(e),
+                }
+            }
+            let result = match (&loaded, error) {
+                (_, Some(e)) => Err(e),
+                (Some(l), None) => answer(l, &request),
+                (None, None) => Err("no checkpoint".into()),
+            };
+            if ans_tx.send(Explanation { request, result }).is_err() {
+                break;
+            }
+        }
+    });
+    ExplainClient { requests: req_tx, answers: ans_rx }
+}
