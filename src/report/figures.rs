@@ -73,6 +73,18 @@ pub fn curves<DB: DrawingBackend>(root: &Area<DB>, history: &[EpochMetrics], lr_
     let acc_lo = acc.iter().copied().fold(1.0f64, f64::min);
     let acc_lo = ((acc_lo - 0.05).max(0.0) * 20.0).floor() / 20.0;
     let loss_hi = loss.iter().copied().fold(0.0f64, f64::max).max(0.05) * 1.1;
+    // The learning-rate changes are named under the axis (labels in the plot would cover the curves).
+    let used: Vec<&(usize, f64)> = lr_changes.iter().filter(|(e, _)| (*e as f64) < last).collect();
+    let x_desc = if used.is_empty() {
+        "epoch".to_string()
+    } else {
+        let start = history.first().map(|m| m.lr).unwrap_or(0.0);
+        let mut d = format!("epoch · lr {}", crate::run::format::fmt_lr(start));
+        for (e, lr) in &used {
+            d += &format!(" → {} after {e}", crate::run::format::fmt_lr(*lr));
+        }
+        d
+    };
     type Pick = fn(&EpochMetrics) -> f64;
     type Panel<'a, DB> = (&'a Area<DB>, &'a str, std::ops::Range<f64>, Pick, Pick);
     let panels: [Panel<DB>; 2] = [
@@ -94,19 +106,16 @@ pub fn curves<DB: DrawingBackend>(root: &Area<DB>, history: &[EpochMetrics], lr_
             .axis_style(GRID)
             .label_style(font(13, TEXT))
             .axis_desc_style(font(14, TEXT))
-            .x_desc("epoch")
+            .x_desc(x_desc.as_str())
             .y_desc(title)
             .x_label_formatter(&|x| format!("{x:.0}"))
             .x_labels((last as usize).min(12))
             .draw()
             .map_err(err)?;
-        for &(epoch, lr) in lr_changes {
+        // A change after the last epoch never trained anything: not marked (its label would fall off).
+        for &(epoch, _) in used.iter().copied() {
             let x = epoch as f64 + 0.5;
             chart.draw_series(std::iter::once(PathElement::new(vec![(x, ys.start), (x, ys.end)], MUTED.stroke_width(1)))).map_err(err)?;
-            let y = ys.end - (ys.end - ys.start) * 0.04;
-            chart
-                .draw_series(std::iter::once(Text::new(format!("lr {}", crate::run::format::fmt_lr(lr)), (x, y), font(12, MUTED))))
-                .map_err(err)?;
         }
         for (name, pick, color) in [("train", train, TRAIN), ("validation", val, VALIDATION)] {
             let points: Vec<(f64, f64)> = history.iter().map(|m| (m.epoch as f64, pick(m))).filter(|p| p.1.is_finite()).collect();
