@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 use tch::{Kind, Tensor};
 
-struct Loaded {
+/// A run's checkpoint, loaded for questions about single images.
+pub struct Checkpoint {
     net: crate::model::Net,
     _vs: tch::nn::VarStore,
     classes: usize,
@@ -23,7 +24,19 @@ fn modified(p: &Path) -> Option<SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
-fn load(run: &Path) -> Result<Loaded, String> {
+impl Checkpoint {
+    /// The run's best checkpoint (else its last), with its fitted temperature when it has one.
+    pub fn open(run: &Path) -> Result<Checkpoint, String> {
+        load(run)
+    }
+
+    /// Classify and explain one image.
+    pub fn explain(&self, req: &ExplainRequest) -> Result<Explained, String> {
+        answer(self, req)
+    }
+}
+
+fn load(run: &Path) -> Result<Checkpoint, String> {
     let dir = crate::run::RunDir::open(run)?;
     let meta = dir.read_meta()?;
     let checkpoint = dir.checkpoint().ok_or_else(|| format!("{}: no checkpoint yet (the first epoch has not ended)", run.display()))?;
@@ -33,7 +46,7 @@ fn load(run: &Path) -> Result<Loaded, String> {
     let name = checkpoint.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let temperature =
         crate::calibration::Calibration::read(&run.join("calibration.json")).ok().filter(|c| c.checkpoint == name).map(|c| c.temperature);
-    Ok(Loaded {
+    Ok(Checkpoint {
         net,
         _vs: vs,
         classes: meta.classes.len(),
@@ -45,7 +58,7 @@ fn load(run: &Path) -> Result<Loaded, String> {
     })
 }
 
-fn answer(l: &Loaded, req: &ExplainRequest) -> Result<Explained, String> {
+fn answer(l: &Checkpoint, req: &ExplainRequest) -> Result<Explained, String> {
     let path = &req.path;
     let img = crate::data::decode::open_rgb(path, l.max_pixels).map_err(|e| format!("{}: {e}", path.display()))?;
     if let Some(c) = req.cam_class
@@ -80,7 +93,7 @@ pub fn spawn(run: PathBuf) -> ExplainClient {
     let (req_tx, req_rx) = std::sync::mpsc::channel::<ExplainRequest>();
     let (ans_tx, ans_rx) = std::sync::mpsc::channel::<Explanation>();
     let _ = std::thread::Builder::new().name("explain".into()).spawn(move || {
-        let mut loaded: Option<Loaded> = None;
+        let mut loaded: Option<Checkpoint> = None;
         for request in req_rx {
             // Reload when there was no checkpoint yet or a newer best was saved.
             let stale = match &loaded {

@@ -7,7 +7,19 @@ use anyhow::Result;
 
 pub fn run(a: ReportArgs) -> Result<()> {
     let run = RunDir::open(&a.run).map_err(anyhow::Error::msg)?;
-    let w = crate::report::write(&run).map_err(anyhow::Error::msg)?;
+    // With the network at hand, the misclassification figure shows where it looked.
+    let checkpoint = match crate::explain::Checkpoint::open(&run.path) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            output::err(&format!("note: {e}: the misclassification figure is drawn without Grad-CAM"));
+            None
+        }
+    };
+    let cam = |p: &std::path::Path| {
+        let req = crate::run::explain::ExplainRequest { path: p.to_path_buf(), cam_class: None };
+        checkpoint.as_ref().and_then(|c| c.explain(&req).ok()).map(|e| e.cam)
+    };
+    let w = crate::report::write_with(&run, None, Some(&cam)).map_err(anyhow::Error::msg)?;
     for s in &w.skipped {
         output::err(&format!("note: not drawn: {s}"));
     }

@@ -107,8 +107,17 @@ pub fn write(run: &RunDir) -> Result<Written, String> {
     write_ending(run, None)
 }
 
+/// Grad-CAM of an image's predicted class, from whoever can run the network (the report cannot).
+pub type CamSource<'a> = &'a dyn Fn(&Path) -> Option<crate::run::explain::CamMap>;
+
 /// As `write`, for the trainer that is about to log how the run ended (`outcome`).
 pub fn write_ending(run: &RunDir, outcome: Option<Outcome>) -> Result<Written, String> {
+    write_with(run, outcome, None)
+}
+
+/// As `write`, with the ending the trainer is about to log and a source of Grad-CAM maps for the
+/// misclassification figure.
+pub fn write_with(run: &RunDir, outcome: Option<Outcome>, cams: Option<CamSource>) -> Result<Written, String> {
     let mut inputs = Inputs::read(run)?;
     if let Some(o) = outcome {
         inputs.view.outcome = Some(o);
@@ -222,16 +231,20 @@ pub fn write_ending(run: &RunDir, outcome: Option<Outcome>) -> Result<Written, S
             Some(t) => crate::calibration::with_temperature(&p.probs, t).get(p.pred).copied().unwrap_or(0.0),
             None => p.confidence(),
         };
-        let title = match temperature {
-            Some(_) => "Most confident misclassifications (test, calibrated confidence)",
-            None => "Most confident misclassifications (test)",
-        };
+        let title = format!(
+            "Most confident mistakes (test{}{})",
+            if temperature.is_some() { "; calibrated" } else { "" },
+            if cams.is_some() { "; Grad-CAM: predicted class" } else { "" }
+        );
         let tiles: Vec<tiles::Tile> = mistakes
             .iter()
             .map(|p| {
-                tiles::Tile::load(
-                    &inputs.locate(&p.path),
+                let path = inputs.locate(&p.path);
+                let cam = cams.and_then(|f| f(&path));
+                tiles::Tile::load_with_cam(
+                    &path,
                     max_px,
+                    cam.as_ref(),
                     vec![
                         (format!("true: {}", name(p.truth)), palette::GREEN[3]),
                         (format!("pred: {} {:.0}%", name(p.pred), 100.0 * confidence(p)), palette::RED[3]),
@@ -241,7 +254,7 @@ pub fn write_ending(run: &RunDir, outcome: Option<Outcome>) -> Result<Written, S
             .collect();
         let cols = tiles.len().min(4);
         let size = tiles::grid_size(tiles.len(), cols);
-        t.made("misclassified.png", figures::png(&dir.join("misclassified.png"), size, |a| tiles::grid(a, title, &tiles, cols)));
+        t.made("misclassified.png", figures::png(&dir.join("misclassified.png"), size, |a| tiles::grid(a, &title, &tiles, cols)));
     }
 
     let markdown = dir.join("report.md");

@@ -22,7 +22,21 @@ pub struct Tile {
 impl Tile {
     /// Read and fit `path` into a tile.
     pub fn load(path: &std::path::Path, max_pixels: u64, lines: Vec<(String, RGBColor)>) -> Tile {
+        Tile::load_with_cam(path, max_pixels, None, lines)
+    }
+
+    /// As `load`, with a Grad-CAM map blended over the image when one is given.
+    pub fn load_with_cam(
+        path: &std::path::Path,
+        max_pixels: u64,
+        cam: Option<&crate::run::explain::CamMap>,
+        lines: Vec<(String, RGBColor)>,
+    ) -> Tile {
         let image = crate::data::decode::open_rgb(path, max_pixels)
+            .map(|img| match cam {
+                Some(c) => super::overlay::overlay(&img, &c.map, c.h, c.w, 0.55),
+                None => img,
+            })
             .map(|img| image::imageops::resize(&img, TILE, TILE, image::imageops::FilterType::Triangle))
             .map_err(|e| format!("{}: {e}", path.display()));
         Tile { image, lines }
@@ -41,7 +55,7 @@ pub fn grid<DB: DrawingBackend>(root: &Area<DB>, title: &str, tiles: &[Tile], co
     let e = |x: plotters::drawing::DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
     root.fill(&BACKGROUND).map_err(e)?;
     let (w, _) = root.dim_in_pixel();
-    root.draw(&Text::new(title.to_string(), (w as i32 / 2, 24), font(20, TEXT).pos(Pos::new(HPos::Center, VPos::Center)))).map_err(e)?;
+    root.draw(&Text::new(title.to_string(), (w as i32 / 2, 24), font(17, TEXT).pos(Pos::new(HPos::Center, VPos::Center)))).map_err(e)?;
     let cols = cols.clamp(1, tiles.len().max(1));
     for (k, t) in tiles.iter().enumerate() {
         let x = (PAD + (k % cols) as u32 * (TILE + PAD)) as i32;

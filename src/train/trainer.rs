@@ -596,7 +596,13 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
     let outcome =
         crate::run::state::Outcome { reason: stop_reason, best_val_acc, best_epoch, test_acc, elapsed_seconds: elapsed(&p), stopped_by };
     if !matches!(final_stop, Some(StopWhen::Abort | StopWhen::HandOver)) {
-        match crate::report::write_ending(&job.run, Some(outcome.clone())) {
+        // Grad-CAM for the misclassification figure, from the checkpoint the test report scored.
+        let checkpoint = crate::explain::Checkpoint::open(&job.run.path).ok();
+        let cam = |p: &std::path::Path| {
+            let req = crate::run::explain::ExplainRequest { path: p.to_path_buf(), cam_class: None };
+            checkpoint.as_ref().and_then(|c| c.explain(&req).ok()).map(|e| e.cam)
+        };
+        match crate::report::write_with(&job.run, Some(outcome.clone()), Some(&cam)) {
             Ok(w) => out.emit(TrainEvent::ReportWritten { path: w.markdown.display().to_string(), figures: w.figures }),
             Err(e) => out.emit(TrainEvent::Warning { message: format!("cannot write the report: {e}") }),
         }
