@@ -86,6 +86,10 @@ pub struct TrainArgs {
     /// drop test images that are near copies of training images (default 16; 0: byte copies only).
     #[arg(long, value_name = "N")]
     pub near_duplicate_threshold: Option<u32>,
+    /// Test-time augmentation for the final test report, the gallery and `o`: flip, shift=N or
+    /// flip,shift=N (default: off).
+    #[arg(long, value_name = "VIEWS")]
+    pub tta: Option<String>,
     /// libtorch compute threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -160,7 +164,7 @@ impl TrainArgs {
         given!(batch_size => "--batch-size", lr => "--lr", image_size => "--image-size", seed => "--seed",
             val_fraction => "--val-fraction", test_fraction => "--test-fraction",
             early_stopping_patience => "--early-stopping-patience", limit_per_class => "--limit-per-class", config => "--config",
-            near_duplicate_threshold => "--near-duplicate-threshold");
+            near_duplicate_threshold => "--near-duplicate-threshold", tta => "--tta");
         for (on, name) in [
             (self.no_augment, "--no-augment"),
             (self.no_pretrained, "--no-pretrained"),
@@ -198,6 +202,9 @@ impl TrainArgs {
             threads,
             near_duplicate_threshold
         );
+        if let Some(t) = &self.tta {
+            c.tta = t.clone();
+        }
         if self.no_augment {
             c.augment = false;
         }
@@ -226,9 +233,10 @@ pub struct EvalArgs {
     /// Machine-readable JSON instead of text.
     #[arg(long)]
     pub json: bool,
-    /// Test-time augmentation: average the image's and its mirror's probabilities.
-    #[arg(long)]
-    pub tta: bool,
+    /// Test-time augmentation: average the probabilities over views of each image: `flip` (the
+    /// mirror; the default when no value is given), `shift=N` (N pixels left, right, up, down), or both.
+    #[arg(long, value_name = "VIEWS", num_args = 0..=1, default_missing_value = "flip")]
+    pub tta: Option<String>,
     /// Also score the split without the images that are exact or near copies of a training image (the
     /// honest figure beside the official one).
     #[arg(long)]
@@ -269,6 +277,9 @@ pub struct PredictArgs {
     /// Show the network's raw probabilities, not the temperature-calibrated ones.
     #[arg(long)]
     pub uncalibrated: bool,
+    /// Test-time augmentation, as for eval: `flip` (default), `shift=N`, or `flip,shift=N`.
+    #[arg(long, value_name = "VIEWS", num_args = 0..=1, default_missing_value = "flip")]
+    pub tta: Option<String>,
     /// Draw each image with its Grad-CAM heatmap over it (plain Grad-CAM on the last convolutional
     /// stage, in the article's red palette).
     #[arg(long)]

@@ -79,6 +79,9 @@ pub struct TrainConfig {
     /// Near copies (perceptual hashes within this many of 256 bits) are grouped like byte copies, so a
     /// slice and its re-encoded copy never straddle train, val and test. 0: byte copies only.
     pub near_duplicate_threshold: u32,
+    /// Test-time augmentation for the final test report, the gallery's test predictions and `o`:
+    /// "" (off), "flip", "shift=N" or "flip,shift=N". `eval --tta` and `predict --tta` choose their own.
+    pub tta: String,
 }
 
 impl Default for TrainConfig {
@@ -107,6 +110,7 @@ impl Default for TrainConfig {
             threads: 0,
             max_image_pixels: crate::data::decode::DEFAULT_MAX_PIXELS,
             near_duplicate_threshold: crate::data::dupes::DEFAULT_NEAR_THRESHOLD,
+            tta: String::new(),
         }
     }
 }
@@ -200,6 +204,9 @@ impl TrainConfig {
                 crate::data::dupes::HASH_BITS,
                 self.near_duplicate_threshold
             ));
+        }
+        if !self.tta.is_empty() {
+            crate::train::tta::Tta::parse(&self.tta).map_err(|e| ConfigError::Invalid(e.replace("--tta", "tta =")))?;
         }
         if self.max_image_pixels == 0 {
             return bad("max_image_pixels must be at least 1".into());

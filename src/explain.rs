@@ -18,6 +18,7 @@ pub struct Checkpoint {
     checkpoint: PathBuf,
     modified: Option<SystemTime>,
     temperature: Option<f64>,
+    tta: Option<crate::train::tta::Tta>,
 }
 
 fn modified(p: &Path) -> Option<SystemTime> {
@@ -55,6 +56,7 @@ fn load(run: &Path) -> Result<Checkpoint, String> {
         modified: modified(&checkpoint),
         checkpoint,
         temperature,
+        tta: crate::train::tta::Tta::parse(&meta.config.tta).ok(),
     })
 }
 
@@ -73,9 +75,17 @@ fn answer(l: &Checkpoint, req: &ExplainRequest) -> Result<Explained, String> {
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let input = crate::data::batch::normalize(&x);
     let cam = gradcam::grad_cam(l.net.as_ref(), &input, req.cam_class).map_err(|e| format!("{}: Grad-CAM failed: {e}", path.display()))?;
-    let probs = match l.temperature {
-        Some(t) => crate::calibration::with_temperature(&cam.probs, t),
+    // With the run's test-time augmentation, the probabilities average its views (the map stays the
+    // plain image's).
+    let raw = match l.tta {
+        Some(t) => crate::train::evaluate::probabilities_tta(&l.net, &x, t)
+            .and_then(|p| Vec::<f32>::try_from(p.f_flatten(0, -1)?))
+            .map_err(|e| format!("{}: {e}", path.display()))?,
         None => cam.probs.clone(),
+    };
+    let probs = match l.temperature {
+        Some(t) => crate::calibration::with_temperature(&raw, t),
+        None => raw,
     };
     let pred = probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(k, _)| k).unwrap_or(0);
     Ok(Explained {

@@ -94,7 +94,7 @@ fn fit_temperature(
     if m.indices.is_empty() {
         anyhow::bail!("{}: the recorded validation split has no images left to fit on", run.display());
     }
-    let val = evaluate_with(&lr.net, set, &m.indices, 64, lr.device, false)?;
+    let val = evaluate_with(&lr.net, set, &m.indices, 64, lr.device, None)?;
     let probs: Vec<Vec<f32>> = val.predictions.iter().map(|p| p.probs.clone()).collect();
     let truth: Vec<usize> = val.predictions.iter().map(|p| p.truth).collect();
     let name = lr.checkpoint.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
@@ -137,6 +137,7 @@ fn same_folder(a: &std::path::Path, b: &std::path::Path) -> bool {
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
+    let tta = args.tta.as_deref().map(crate::train::tta::Tta::parse).transpose().map_err(anyhow::Error::msg)?;
     let lr = load_run(&args.run, &args.device)?;
     let dir = RunDir::open(&args.run).map_err(anyhow::Error::msg)?;
     if !["test", "val", "train", "all"].contains(&args.split.as_str()) {
@@ -222,7 +223,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
         Some(h) => &h.candidates,
         None => idx,
     };
-    let ev = evaluate_with(&lr.net, &set, idx, 64, lr.device, args.tta)?;
+    let t0 = std::time::Instant::now();
+    let ev = evaluate_with(&lr.net, &set, idx, 64, lr.device, tta)?;
+    let seconds = t0.elapsed().as_secs_f64();
     let report = ev.confusion.report(&set.classes);
     let (mut cal, cal_note) = calibration_for(&lr, &args.run, args.uncalibrated);
     if let Some(n) = cal_note {
@@ -249,7 +252,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
             "split": split_name,
             "images": idx.len(),
             "notes": notes,
-            "tta": args.tta,
+            "tta": tta.map(|t| t.describe()),
+            "seconds": seconds,
             "synthetic": set.synthetic,
             "loss": ev.loss,
             "report": report,
@@ -271,7 +275,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             if set.synthetic { " [SYNTHETIC]" } else { "" },
             idx.len(),
             lr.checkpoint.display(),
-            if args.tta { ", mirror TTA" } else { "" }
+            tta.map(|t| format!(", {}", t.describe())).unwrap_or_default()
         ));
         crate::run::output::out(&report.to_text(4));
         crate::run::output::out(&format!("confusion matrix (rows: true, columns: predicted)\n{}", report.confusion_text()));

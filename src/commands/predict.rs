@@ -108,6 +108,10 @@ pub fn run(args: PredictArgs) -> Result<()> {
         Some(c) => Some(class_index(c, &lr.meta.classes)?),
     };
     let mut used_names = std::collections::HashSet::new();
+    let tta = args.tta.as_deref().map(crate::train::tta::Tta::parse).transpose().map_err(anyhow::Error::msg)?;
+    if let (Some(t), false) = (tta, args.json) {
+        crate::run::output::err(&t.describe());
+    }
     let explain = args.cam || args.save_cam.is_some() || cam_class.is_some();
     if let Some(dir) = &args.save_cam {
         std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
@@ -137,8 +141,11 @@ pub fn run(args: PredictArgs) -> Result<()> {
             .to_device(lr.device)
             .to_kind(Kind::Float)
             .permute([0, 3, 1, 2]);
-        let probs: Vec<f32> =
-            Vec::<f32>::try_from(crate::train::evaluate::probabilities(&lr.net, &x)?.to_device(tch::Device::Cpu).flatten(0, -1))?;
+        let p = match tta {
+            Some(t) => crate::train::evaluate::probabilities_tta(&lr.net, &x, t)?,
+            None => crate::train::evaluate::probabilities(&lr.net, &x)?,
+        };
+        let probs: Vec<f32> = Vec::<f32>::try_from(p.to_device(tch::Device::Cpu).flatten(0, -1))?;
         // Grad-CAM: the same normalised input the prediction used.
         let cam = if explain {
             let input = crate::data::batch::normalize(&x);

@@ -21,7 +21,10 @@ pub fn render(inputs: &Inputs, figures: &[String], skipped: &[String]) -> String
         ("curves.png", "Training (green) and validation (red) accuracy and loss against epoch; grey lines mark learning-rate changes"),
         ("confusion.png", "Confusion matrix of the test split: counts and row percentages (rows: true class)"),
         ("samples.png", "A sample training image from each label"),
-        ("misclassified.png", "The most confident misclassifications of the test split (with the Grad-CAM of the predicted class when the report was drawn with the network at hand)"),
+        (
+            "misclassified.png",
+            "The most confident misclassifications of the test split (with the Grad-CAM of the predicted class when the report was drawn with the network at hand)",
+        ),
         ("class_scores.png", "Per-class precision, recall and F1 on the test split"),
         ("reliability.png", "Reliability diagram of the test split: accuracy against confidence, raw (red) and calibrated (green)"),
     ];

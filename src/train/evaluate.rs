@@ -26,26 +26,34 @@ pub fn probabilities(net: &Net, x: &Tensor) -> Result<Tensor, tch::TchError> {
     tch::no_grad(|| net.forward_t(&x, false).f_softmax(-1, Kind::Float))
 }
 
-/// Mean of the probabilities for the image and its left-right mirror (test-time augmentation).
-pub fn probabilities_tta(net: &Net, x: &Tensor) -> Result<Tensor, tch::TchError> {
-    let a = probabilities(net, x)?;
-    let b = probabilities(net, &x.f_flip([3i64].as_slice())?)?;
-    Ok((a + b) / 2.0)
+/// Mean of the probabilities over the views of test-time augmentation.
+pub fn probabilities_tta(net: &Net, x: &Tensor, tta: super::tta::Tta) -> Result<Tensor, tch::TchError> {
+    let views = super::tta::views(x, tta)?;
+    let n = views.len() as f64;
+    let mut sum: Option<Tensor> = None;
+    for v in views {
+        let p = probabilities(net, &v)?;
+        sum = Some(match sum {
+            Some(s) => s + p,
+            None => p,
+        });
+    }
+    Ok(sum.expect("at least one view") / n)
 }
 
 /// Evaluate `net` on `idx` of `set`, `batch_size` images at a time.
 pub fn evaluate(net: &Net, set: &ImageSet, idx: &[usize], batch_size: usize, device: Device) -> Result<Evaluation, tch::TchError> {
-    evaluate_with(net, set, idx, batch_size, device, false)
+    evaluate_with(net, set, idx, batch_size, device, None)
 }
 
-/// As `evaluate`, optionally averaging over the mirrored image too (`tta`).
+/// As `evaluate`, optionally averaging over test-time augmentation views (`tta`).
 pub fn evaluate_with(
     net: &Net,
     set: &ImageSet,
     idx: &[usize],
     batch_size: usize,
     device: Device,
-    tta: bool,
+    tta: Option<super::tta::Tta>,
 ) -> Result<Evaluation, tch::TchError> {
     let n = set.classes.len();
     let mut confusion = ConfusionMatrix::new(n);
@@ -53,7 +61,11 @@ pub fn evaluate_with(
     let mut loss_sum = 0.0;
     for chunk in batch::chunks(idx, batch_size) {
         let (x, y) = batch::gather(set, chunk, device)?;
-        let probs = if tta { probabilities_tta(net, &x)? } else { probabilities(net, &x)? }.f_to_device(Device::Cpu)?;
+        let probs = match tta {
+            Some(t) => probabilities_tta(net, &x, t)?,
+            None => probabilities(net, &x)?,
+        }
+        .f_to_device(Device::Cpu)?;
         let flat: Vec<f32> = Vec::<f32>::try_from(probs.f_flatten(0, -1)?)?;
         let y: Vec<i64> = Vec::<i64>::try_from(y.f_to_device(Device::Cpu)?)?;
         for (k, &i) in chunk.iter().enumerate() {

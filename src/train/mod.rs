@@ -5,6 +5,7 @@ pub mod callbacks;
 pub mod evaluate;
 pub mod resume;
 pub mod trainer;
+pub mod tta;
 
 pub use crate::run::events::{Prediction, RunInfo, RunState, TrainCommand, TrainEvent};
 pub use trainer::{TrainError, TrainJob, TrainerHandle, spawn};

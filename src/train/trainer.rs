@@ -567,7 +567,9 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
             }
         }
         if !job.split.test.is_empty() {
-            let test = evaluate(&net, set, &job.split.test, cfg.batch_size * 2, job.device)?;
+            // The config's test-time augmentation, if any (validated with the config).
+            let tta = (!cfg.tta.is_empty()).then(|| crate::train::tta::Tta::parse(&cfg.tta).ok()).flatten();
+            let test = crate::train::evaluate::evaluate_with(&net, set, &job.split.test, cfg.batch_size * 2, job.device, tta)?;
             let report = test.confusion.report(&set.classes);
             test_acc = Some(report.accuracy);
             let text = format!("weights: {weights}\n\n{}\n{}", report.to_text(4), report.confusion_text());

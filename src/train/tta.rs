@@ -1,0 +1,106 @@
+//! Test-time augmentation: average the softmax over views of each image. Views: the image, its mirror
+//! (`flip`), and shifts by N pixels left, right, up and down with black fill (`shift=N`), each also
+//! mirrored when `flip` is on. Spec strings: `flip` (the default of `--tta`), `shift=4`, `flip,shift=4`.
+
+use tch::Tensor;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tta {
+    pub flip: bool,
+    /// Pixels (at the network's input size); 0: no shifted views.
+    pub shift: i64,
+}
+
+impl Tta {
+    pub fn parse(spec: &str) -> Result<Tta, String> {
+        let mut t = Tta { flip: false, shift: 0 };
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part.split_once('=') {
+                None if part == "flip" => t.flip = true,
+                Some(("shift", n)) => {
+                    t.shift = n
+                        .parse::<i64>()
+                        .ok()
+                        .filter(|n| (1..=32).contains(n))
+                        .ok_or_else(|| format!("--tta {spec}: shift={n} must be a whole number of pixels from 1 to 32"))?
+                }
+                _ => return Err(format!("--tta {spec}: unknown view '{part}' (expected flip, shift=N or both, comma-separated)")),
+            }
+        }
+        if !t.flip && t.shift == 0 {
+            return Err(format!("--tta {spec}: no views (expected flip, shift=N or both)"));
+        }
+        Ok(t)
+    }
+
+    /// How many views each image is scored in.
+    pub fn views(&self) -> usize {
+        let base = if self.shift > 0 { 5 } else { 1 };
+        base * if self.flip { 2 } else { 1 }
+    }
+
+    pub fn describe(&self) -> String {
+        match (self.flip, self.shift) {
+            (true, 0) => "TTA: mirror (2 views)".into(),
+            (false, s) => format!("TTA: shifts of {s} px ({} views)", self.views()),
+            (true, s) => format!("TTA: mirror and shifts of {s} px ({} views)", self.views()),
+        }
+    }
+}
+
+/// `x` [B, C, H, W] moved by (dx, dy) pixels, the uncovered edge black (zero after normalisation is
+/// not black, so this runs on the 0–255 input).
+pub fn shifted(x: &Tensor, dx: i64, dy: i64) -> Result<Tensor, tch::TchError> {
+    let size = x.size();
+    let (h, w) = (size[2], size[3]);
+    // Pad on the side the image moves away from, then crop back to H×W.
+    let padded = x.f_constant_pad_nd([dx.max(0), (-dx).max(0), dy.max(0), (-dy).max(0)].as_slice())?;
+    padded.f_narrow(3, (-dx).max(0), w)?.f_narrow(2, (-dy).max(0), h)
+}
+
+/// Every view of a 0–255 batch.
+pub fn views(x: &Tensor, t: Tta) -> Result<Vec<Tensor>, tch::TchError> {
+    let mut base = vec![x.shallow_clone()];
+    if t.shift > 0 {
+        for (dx, dy) in [(t.shift, 0), (-t.shift, 0), (0, t.shift), (0, -t.shift)] {
+            base.push(shifted(x, dx, dy)?);
+        }
+    }
+    let mut out = vec![];
+    for v in base {
+        if t.flip {
+            out.push(v.f_flip([3i64].as_slice())?);
+        }
+        out.push(v);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse_or_say_why_not() {
+        assert_eq!(Tta::parse("flip"), Ok(Tta { flip: true, shift: 0 }));
+        assert_eq!(Tta::parse("flip,shift=4"), Ok(Tta { flip: true, shift: 4 }));
+        assert_eq!(Tta::parse("shift=2").unwrap().views(), 5);
+        assert_eq!(Tta::parse("flip,shift=2").unwrap().views(), 10);
+        assert!(Tta::parse("rotate").unwrap_err().contains("unknown view 'rotate'"));
+        assert!(Tta::parse("shift=0").unwrap_err().contains("from 1 to 32"));
+        assert!(Tta::parse("").is_err());
+    }
+
+    #[test]
+    fn shifts_move_the_image_and_fill_black() {
+        let x = Tensor::arange(16, (tch::Kind::Float, tch::Device::Cpu)).view([1, 1, 4, 4]) + 1.0;
+        let right = shifted(&x, 1, 0).unwrap();
+        assert_eq!(right.size(), vec![1, 1, 4, 4]);
+        assert_eq!(right.double_value(&[0, 0, 0, 0]), 0.0, "the uncovered column is black");
+        assert_eq!(right.double_value(&[0, 0, 0, 1]), x.double_value(&[0, 0, 0, 0]));
+        let up = shifted(&x, 0, -1).unwrap();
+        assert_eq!(up.double_value(&[0, 0, 0, 0]), x.double_value(&[0, 0, 1, 0]));
+        assert_eq!(up.double_value(&[0, 0, 3, 2]), 0.0);
+        assert_eq!(views(&x, Tta { flip: true, shift: 1 }).unwrap().len(), 10);
+    }
+}
