@@ -277,6 +277,10 @@ pub struct PredictArgs {
     /// Show the network's raw probabilities, not the temperature-calibrated ones.
     #[arg(long)]
     pub uncalibrated: bool,
+    /// Open the dashboard's gallery over the images, with these predictions (class subfolders named
+    /// like the run's classes give the true labels: the misclassified filter and confusion view work).
+    #[arg(long)]
+    pub browse: bool,
     /// Test-time augmentation, as for eval: `flip` (default), `shift=N`, or `flip,shift=N`.
     #[arg(long, value_name = "VIEWS", num_args = 0..=1, default_missing_value = "flip")]
     pub tta: Option<String>,

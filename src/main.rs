@@ -15,6 +15,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Train(a) => commands::train::run(a).await,
             Command::Eval(a) => commands::eval::run(a).map(|_| 0),
+            Command::Predict(a) if a.browse => commands::browse::run(a).await.map(|_| 0),
             Command::Predict(a) => commands::predict::run(a).map(|_| 0),
             Command::Watch(a) => commands::attach::watch(a).await.map(|_| 0),
             Command::Attach(a) => commands::attach::attach(a).await.map(|_| 0),

@@ -111,3 +111,44 @@ fn open_an_image_and_its_grad_cam_while_training() {
     tmux.keys("S");
     tmux.wait_for(&["training finished"], 60);
 }
+
+/// `predict --browse` opens the gallery over any folder: class subfolders give the truth, so the
+/// misclassified filter and the confusion view work on it; arrow keys move; `q` leaves.
+#[test]
+fn browse_a_folder_with_a_runs_predictions() {
+    let Some(data) = common::real_data("browse_a_folder_with_a_runs_predictions") else { return };
+    let t = tempfile::tempdir().unwrap();
+    let runs = t.path().join("runs");
+    let cache = t.path().join("cache");
+    let o = common::train_small(&data, &runs, &cache, &["--limit-per-class", "12", "--epochs", "1"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run = run_dir(&runs);
+    // A folder of someone else's: 3 real images per class, in class subfolders.
+    let folder = t.path().join("scans");
+    for class in ["glioma", "meningioma", "notumor", "pituitary"] {
+        let mut v: Vec<_> = std::fs::read_dir(data.join("Training").join(class)).unwrap().flatten().map(|e| e.path()).collect();
+        v.sort();
+        std::fs::create_dir_all(folder.join(class)).unwrap();
+        for p in v.iter().rev().take(3) {
+            std::fs::copy(p, folder.join(class).join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let name = format!("tumorscope-browse-{}", std::process::id());
+    let cmd = format!(
+        "env TUMORSCOPE_IMAGES=halfblocks {} predict --run {} --browse {}; sleep 30",
+        common::bin().display(),
+        run.display(),
+        folder.display()
+    );
+    let tmux = Tmux::start(&name, &cmd);
+    let s = tmux.wait_for(&["test · all", "1/12", "READ-ONLY"], 60);
+    assert!(s.contains(" → "), "{s}");
+    tmux.keys("Down");
+    tmux.wait_for(&["2/12"], 20);
+    tmux.keys("f");
+    tmux.wait_for(&["misclassified"], 20);
+    tmux.keys("2");
+    tmux.wait_for(&["2 Confusion"], 20);
+    tmux.keys("q");
+    tmux.wait_for(&["run folder:"], 20);
+}

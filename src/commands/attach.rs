@@ -49,6 +49,7 @@ fn read_only_session(run: &RunDir, why: Option<String>) -> Session {
         note,
         runs_dir: None,
         explain: Some(crate::explain::spawn(run.path.clone())),
+        view: None,
     }
 }
 
@@ -74,6 +75,7 @@ pub async fn attach(a: AttachArgs) -> Result<()> {
                 note: log_note(&run),
                 runs_dir: None,
                 explain: Some(crate::explain::spawn(run.path.clone())),
+                view: None,
             }
         }
         (_, Err(e)) => read_only_session(&run, Some(format!("read-only review: {e}"))),

@@ -3,6 +3,7 @@
 pub mod attach;
 pub mod audit;
 pub mod bench;
+pub mod browse;
 pub mod cache;
 pub mod ctl;
 pub mod detach;

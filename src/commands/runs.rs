@@ -24,6 +24,7 @@ pub async fn run(a: RunsArgs) -> Result<()> {
             note: None,
             runs_dir: Some(a.runs_dir.clone()),
             explain: None,
+            view: None,
         };
         crate::tui::dashboard(session, theme).await?;
         return Ok(());

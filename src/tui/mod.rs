@@ -78,6 +78,8 @@ pub struct Session {
     pub runs_dir: Option<PathBuf>,
     /// Answers `o` and the Grad-CAM overlay from the run's checkpoint.
     pub explain: Option<crate::run::explain::ExplainClient>,
+    /// Open on this view (default: the Dashboard).
+    pub view: Option<action::View>,
 }
 
 impl Session {
@@ -94,6 +96,7 @@ impl Session {
             note: None,
             runs_dir: None,
             explain: None,
+            view: None,
         }
     }
 }
@@ -126,6 +129,9 @@ pub async fn dashboard(session: Session, theme: theme::Theme) -> anyhow::Result<
     }
     let mut session = session;
     app.explain = session.explain.take();
+    if let Some(v) = session.view {
+        app.update(action::Action::Show(v));
+    }
     let (records, end) = event_loop(&mut term, &mut app, session, local).await?;
     drop(guard);
     // The guard restored the terminal; ratatui's own drop would `eprintln!` (and panic) on a terminal

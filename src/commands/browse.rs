@@ -1,0 +1,127 @@
+//! `tumorscope predict --run RUN DIR --browse`: the dashboard's gallery (and confusion view) over any
+//! folder of images, with the run's predictions. Class subfolders named like the run's classes give
+//! the true labels, so the misclassified filter and the confusion matrix work; without them the true
+//! class is unknown and shown as the prediction.
+
+use super::eval::load_run;
+use crate::cli::PredictArgs;
+use crate::metrics::ConfusionMatrix;
+use crate::run::events::{Prediction, Record, RunInfo, RunState, TrainEvent};
+use anyhow::{Result, bail};
+use std::io::IsTerminal;
+use tch::Kind;
+
+pub async fn run(args: PredictArgs) -> Result<()> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        bail!("predict --browse opens the dashboard and needs a terminal (without --browse, predict prints)");
+    }
+    let lr = load_run(&args.run, &args.device)?;
+    let classes = lr.meta.classes.clone();
+    let tta = args.tta.as_deref().map(crate::train::tta::Tta::parse).transpose().map_err(anyhow::Error::msg)?;
+    let (cal, _) = super::eval::calibration_for(&lr, &args.run, args.uncalibrated);
+    let mut items = vec![];
+    let mut skipped = vec![];
+    let mut labelled = 0;
+    for item in super::predict::expand(&args.paths) {
+        let path = match item {
+            Ok(p) => p,
+            Err(e) => {
+                skipped.push(e);
+                continue;
+            }
+        };
+        let img = match crate::data::decode::open_rgb(&path, lr.meta.config.max_image_pixels) {
+            Ok(i) => i,
+            Err(e) => {
+                skipped.push(format!("{}: {e}", path.display()));
+                continue;
+            }
+        };
+        let s = lr.meta.config.image_size as i64;
+        let x = tch::Tensor::f_from_data_size(&crate::data::decode::resize_for_network(&img, s as u32), &[1, s, s, 3], Kind::Uint8)?
+            .to_device(lr.device)
+            .to_kind(Kind::Float)
+            .permute([0, 3, 1, 2]);
+        let p = match tta {
+            Some(t) => crate::train::evaluate::probabilities_tta(&lr.net, &x, t)?,
+            None => crate::train::evaluate::probabilities(&lr.net, &x)?,
+        };
+        let probs: Vec<f32> = Vec::<f32>::try_from(p.to_device(tch::Device::Cpu).flatten(0, -1))?;
+        let probs = match &cal {
+            Some(c) => crate::calibration::with_temperature(&probs, c.temperature),
+            None => probs,
+        };
+        let pred = probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(k, _)| k).unwrap_or(0);
+        // The true class from the folder the image sits in, when it is one of the run's classes.
+        let truth = path.parent().and_then(|d| d.file_name()).and_then(|n| classes.iter().position(|c| *c == n.to_string_lossy()));
+        labelled += truth.is_some() as usize;
+        let truth = truth.unwrap_or(pred);
+        let loss = -(probs[truth].max(1e-12)).ln();
+        items.push(Prediction { path: path.display().to_string(), truth, pred, probs, loss });
+    }
+    if items.is_empty() {
+        bail!("no image could be predicted ({} skipped{})", skipped.len(), skipped.first().map(|s| format!(": {s}")).unwrap_or_default());
+    }
+    let mut cm = ConfusionMatrix::new(classes.len());
+    for p in &items {
+        cm.add(p.truth, p.pred);
+    }
+    let n = items.len();
+    let info = RunInfo {
+        run_dir: args.run.display().to_string(),
+        data_root: args.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" "),
+        synthetic: lr.meta.synthetic,
+        model: lr.meta.config.model.name().to_string(),
+        device: format!("{:?}", lr.device).to_lowercase(),
+        classes: classes.clone(),
+        train_counts: vec![0; classes.len()],
+        val_counts: vec![0; classes.len()],
+        test_counts: (0..classes.len()).map(|c| items.iter().filter(|p| p.truth == c).count()).collect(),
+        batches_per_epoch: 0,
+        config: lr.meta.config.clone(),
+        samples: (0..classes.len()).map(|c| items.iter().find(|p| p.truth == c).map(|p| p.path.clone())).collect(),
+        pid: std::process::id(),
+        host: crate::run::dir::hostname(),
+        resumed: None,
+    };
+    let weights = format!("{} of {}", lr.checkpoint.display(), args.run.display());
+    let mut events = vec![
+        TrainEvent::Started { info: Box::new(info) },
+        TrainEvent::Predictions { split: "test".into(), epoch: 0, items },
+        TrainEvent::TestReport { report: cm.report(&classes), weights },
+    ];
+    if labelled < n {
+        events.push(TrainEvent::Warning {
+            message: format!(
+                "{} of {n} images are not in a class folder: their true class is unknown (shown as the prediction)",
+                n - labelled
+            ),
+        });
+    }
+    for s in skipped.iter().take(20) {
+        events.push(TrainEvent::Warning { message: format!("skipped {s}") });
+    }
+    events.push(TrainEvent::State { state: RunState::Finished });
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    for (seq, event) in events.into_iter().enumerate() {
+        let _ = tx.send(Record { seq: seq as u64, time: crate::run::log::now_unix_f64(), event });
+    }
+    let theme = crate::tui::theme::Theme::load("article")?;
+    let session = crate::tui::Session {
+        records: rx,
+        commands: crate::tui::CommandSink::ReadOnly,
+        hangup: None,
+        remote: None,
+        note: Some(format!(
+            "browsing {n} images with {} ({})",
+            lr.checkpoint.display(),
+            if cal.is_some() { "calibrated" } else { "raw probabilities" }
+        )),
+        runs_dir: None,
+        explain: Some(crate::explain::spawn(args.run.clone())),
+        view: Some(crate::tui::action::View::Gallery),
+    };
+    crate::tui::dashboard(session, theme).await?;
+    drop(tx);
+    Ok(())
+}
