@@ -4,6 +4,11 @@ use tumorscope::commands;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // Long libtorch jobs restart once with the malloc and OpenMP settings read only at start-up
+    // (a predict stays one process: it must start fast).
+    if matches!(cli.command, Command::Train(_) | Command::Eval(_) | Command::Bench(_)) {
+        tumorscope::tuning::reexec_if_needed();
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
