@@ -6,7 +6,6 @@ use crate::model::gradcam;
 use crate::run::explain::{CamMap, ExplainClient, ExplainRequest, Explained, Explanation};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
-use tch::{Kind, Tensor};
 
 /// A run's checkpoint, loaded for questions about single images.
 pub struct Checkpoint {
@@ -68,19 +67,13 @@ fn answer(l: &Checkpoint, req: &ExplainRequest) -> Result<Explained, String> {
     {
         return Err(format!("class {c} out of range ({} classes)", l.classes));
     }
-    let s = l.size as i64;
-    let x = Tensor::f_from_data_size(&crate::data::decode::resize_for_network(&img, l.size), &[1, s, s, 3], Kind::Uint8)
-        .and_then(|t| t.f_to_kind(Kind::Float))
-        .and_then(|t| t.f_permute([0, 3, 1, 2]))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let x = crate::train::evaluate::image_input(&img, l.size, tch::Device::Cpu).map_err(|e| format!("{}: {e}", path.display()))?;
     let input = crate::data::batch::normalize(&x);
     let cam = gradcam::grad_cam(l.net.as_ref(), &input, req.cam_class).map_err(|e| format!("{}: Grad-CAM failed: {e}", path.display()))?;
     // With the run's test-time augmentation, the probabilities average its views (the map stays the
     // plain image's).
     let raw = match l.tta {
-        Some(t) => crate::train::evaluate::probabilities_tta(&l.net, &x, t)
-            .and_then(|p| Vec::<f32>::try_from(p.f_flatten(0, -1)?))
-            .map_err(|e| format!("{}: {e}", path.display()))?,
+        Some(_) => crate::train::evaluate::image_probabilities(&l.net, &x, l.tta).map_err(|e| format!("{}: {e}", path.display()))?,
         None => cam.probs.clone(),
     };
     let probs = match l.temperature {

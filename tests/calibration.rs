@@ -4,18 +4,14 @@
 //! calibration never changes the predicted class.
 
 mod common;
-use common::{bin, train_small, write_image};
+use common::{bin, train_small};
 use std::process::Command;
 
 #[test]
 fn a_trained_run_is_calibrated_and_says_so() {
     let t = tempfile::tempdir().unwrap();
     let data = t.path().join("data");
-    for (c, name) in ["alpha", "beta", "gamma"].iter().enumerate() {
-        for i in 0..24 {
-            write_image(&data.join(name).join(format!("{i:03}.png")), c, i);
-        }
-    }
+    common::three_classes(&data);
     let runs = t.path().join("runs");
     let cache = t.path().join("cache");
     let o = train_small(&data, &runs, &cache, &["--epochs", "2"]);

@@ -4,18 +4,10 @@
 //! says so; `runs` names the report.
 
 mod common;
-use common::{bin, train_small, write_image};
+use common::{bin, train_small};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tumorscope::report::{figures, palette, tiles};
-
-fn dataset(root: &Path) {
-    for (c, name) in ["alpha", "beta", "gamma"].iter().enumerate() {
-        for i in 0..24 {
-            write_image(&root.join(name).join(format!("{i:03}.png")), c, i);
-        }
-    }
-}
 
 fn only_run(runs: &Path) -> PathBuf {
     let v: Vec<PathBuf> = std::fs::read_dir(runs).unwrap().flatten().map(|e| e.path()).collect();
@@ -59,7 +51,7 @@ fn wrong_test_predictions(run: &Path) -> usize {
 fn training_writes_a_report_with_every_figure() {
     let t = tempfile::tempdir().unwrap();
     let data = t.path().join("data");
-    dataset(&data);
+    common::three_classes(&data);
     let runs = t.path().join("runs");
     let o = train_small(&data, &runs, &t.path().join("cache"), &["--epochs", "2"]);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -146,7 +138,7 @@ fn training_writes_a_report_with_every_figure() {
 fn a_run_without_a_test_split_gets_the_figures_it_can_make() {
     let t = tempfile::tempdir().unwrap();
     let data = t.path().join("data");
-    dataset(&data);
+    common::three_classes(&data);
     let runs = t.path().join("runs");
     let o = train_small(&data, &runs, &t.path().join("cache"), &["--epochs", "1", "--test-fraction", "0"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

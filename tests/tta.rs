@@ -3,18 +3,14 @@
 //! trained with `--tta` scores its final test report with it.
 
 mod common;
-use common::{bin, train_small, write_image};
+use common::{bin, train_small};
 use std::process::Command;
 
 #[test]
 fn eval_and_predict_average_over_the_views_they_name() {
     let t = tempfile::tempdir().unwrap();
     let data = t.path().join("data");
-    for (c, name) in ["alpha", "beta", "gamma"].iter().enumerate() {
-        for i in 0..24 {
-            write_image(&data.join(name).join(format!("{i:03}.png")), c, i);
-        }
-    }
+    common::three_classes(&data);
     let runs = t.path().join("runs");
     let cache = t.path().join("cache");
     let o = train_small(&data, &runs, &cache, &["--epochs", "1", "--tta", "flip,shift=2"]);

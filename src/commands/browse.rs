@@ -9,7 +9,6 @@ use crate::metrics::ConfusionMatrix;
 use crate::run::events::{Prediction, Record, RunInfo, RunState, TrainEvent};
 use anyhow::{Result, bail};
 use std::io::IsTerminal;
-use tch::Kind;
 
 pub async fn run(args: PredictArgs) -> Result<()> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
@@ -37,16 +36,8 @@ pub async fn run(args: PredictArgs) -> Result<()> {
                 continue;
             }
         };
-        let s = lr.meta.config.image_size as i64;
-        let x = tch::Tensor::f_from_data_size(&crate::data::decode::resize_for_network(&img, s as u32), &[1, s, s, 3], Kind::Uint8)?
-            .to_device(lr.device)
-            .to_kind(Kind::Float)
-            .permute([0, 3, 1, 2]);
-        let p = match tta {
-            Some(t) => crate::train::evaluate::probabilities_tta(&lr.net, &x, t)?,
-            None => crate::train::evaluate::probabilities(&lr.net, &x)?,
-        };
-        let probs: Vec<f32> = Vec::<f32>::try_from(p.to_device(tch::Device::Cpu).flatten(0, -1))?;
+        let x = crate::train::evaluate::image_input(&img, lr.meta.config.image_size, lr.device)?;
+        let probs = crate::train::evaluate::image_probabilities(&lr.net, &x, tta)?;
         let probs = match &cal {
             Some(c) => crate::calibration::with_temperature(&probs, c.temperature),
             None => probs,

@@ -9,7 +9,6 @@ use crate::report::overlay;
 use anyhow::{Context, Result};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use tch::{Kind, Tensor};
 
 /// The files to classify, in order: files as given, folders walked in sorted order. Each file is
 /// visited once (by its real path), and symbolic links that loop back are not followed.
@@ -136,16 +135,8 @@ pub fn run(args: PredictArgs) -> Result<()> {
                 continue;
             }
         };
-        let s = size as i64;
-        let x = Tensor::f_from_data_size(&decode::resize_for_network(&img, size), &[1, s, s, 3], Kind::Uint8)?
-            .to_device(lr.device)
-            .to_kind(Kind::Float)
-            .permute([0, 3, 1, 2]);
-        let p = match tta {
-            Some(t) => crate::train::evaluate::probabilities_tta(&lr.net, &x, t)?,
-            None => crate::train::evaluate::probabilities(&lr.net, &x)?,
-        };
-        let probs: Vec<f32> = Vec::<f32>::try_from(p.to_device(tch::Device::Cpu).flatten(0, -1))?;
+        let x = crate::train::evaluate::image_input(&img, size, lr.device)?;
+        let probs = crate::train::evaluate::image_probabilities(&lr.net, &x, tta)?;
         // Grad-CAM: the same normalised input the prediction used.
         let cam = if explain {
             let input = crate::data::batch::normalize(&x);

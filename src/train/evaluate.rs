@@ -41,6 +41,24 @@ pub fn probabilities_tta(net: &Net, x: &Tensor, tta: super::tta::Tta) -> Result<
     Ok(sum.expect("at least one view") / n)
 }
 
+/// One decoded RGB image as the network's 0–255 input [1, 3, size, size] on `device`.
+pub fn image_input(img: &image::RgbImage, size: u32, device: Device) -> Result<Tensor, tch::TchError> {
+    let s = size as i64;
+    Tensor::f_from_data_size(&crate::data::decode::resize_for_network(img, size), &[1, s, s, 3], Kind::Uint8)?
+        .f_to_device(device)?
+        .f_to_kind(Kind::Float)?
+        .f_permute([0, 3, 1, 2])
+}
+
+/// Probabilities of one prepared input, with test-time augmentation when asked, on the CPU.
+pub fn image_probabilities(net: &Net, x: &Tensor, tta: Option<super::tta::Tta>) -> Result<Vec<f32>, tch::TchError> {
+    let p = match tta {
+        Some(t) => probabilities_tta(net, x, t)?,
+        None => probabilities(net, x)?,
+    };
+    Vec::<f32>::try_from(p.f_to_device(Device::Cpu)?.f_flatten(0, -1)?)
+}
+
 /// Evaluate `net` on `idx` of `set`, `batch_size` images at a time.
 pub fn evaluate(net: &Net, set: &ImageSet, idx: &[usize], batch_size: usize, device: Device) -> Result<Evaluation, tch::TchError> {
     evaluate_with(net, set, idx, batch_size, device, None)

@@ -43,6 +43,15 @@ pub fn write_image(path: &Path, class: usize, i: usize) {
     img.save(path).unwrap();
 }
 
+/// Three classes (alpha, beta, gamma) × 24 PNGs of `write_image`: enough for a tiny trained run.
+pub fn three_classes(root: &Path) {
+    for (c, name) in ["alpha", "beta", "gamma"].iter().enumerate() {
+        for i in 0..24 {
+            write_image(&root.join(name).join(format!("{i:03}.png")), c, i);
+        }
+    }
+}
+
 /// A tmux session running a command in a 100×30 pseudo-terminal, on a tmux server of its own (so
 /// tests running side by side, or one session ending as the next starts, never share a server); the
 /// session is killed when dropped.
