@@ -89,7 +89,7 @@ fn calibration(inputs: &Inputs) -> String {
     let mut s = String::from("\n## Calibration (test split)\n\n");
     let (p, t) = inputs.test_probabilities(None);
     let mut rows = vec![("raw".to_string(), ece(&p, &t, ECE_BINS), brier(&p, &t))];
-    match inputs.calibration() {
+    match &inputs.calibration {
         Some(c) => {
             let (q, t) = inputs.test_probabilities(Some(c.temperature));
             rows.push((format!("calibrated (T = {:.3})", c.temperature), ece(&q, &t, ECE_BINS), brier(&q, &t)));

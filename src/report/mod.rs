@@ -31,6 +31,9 @@ pub struct Inputs {
     pub meta: RunMeta,
     pub view: RunView,
     pub record: Option<SplitRecord>,
+    /// The temperature fitted for this run: `RUN/calibration.json` (written at the end of training
+    /// and by `eval --fit-temperature`).
+    pub calibration: Option<crate::calibration::Calibration>,
 }
 
 impl Inputs {
@@ -38,7 +41,8 @@ impl Inputs {
         let meta = run.read_meta()?;
         let (view, _) = crate::run::status::load_view(run)?;
         let record = SplitRecord::read(&run.split_record()).ok();
-        Ok(Inputs { run: run.clone(), meta, view, record })
+        let calibration = crate::calibration::Calibration::read(&run.path.join("calibration.json")).ok();
+        Ok(Inputs { run: run.clone(), meta, view, record, calibration })
     }
 
     /// Where an image the run recorded is now: as recorded if it is there, else under the run's data
@@ -54,12 +58,6 @@ impl Inputs {
             return Path::new(&self.meta.data_root).join(&f.path);
         }
         p
-    }
-
-    /// The temperature fitted for this run: `RUN/calibration.json` (written at the end of training and
-    /// by `eval --fit-temperature`).
-    pub fn calibration(&self) -> Option<crate::calibration::Calibration> {
-        crate::calibration::Calibration::read(&self.run.path.join("calibration.json")).ok()
     }
 
     /// The test split's probabilities (at temperature `t`, or raw) and true labels.
@@ -169,8 +167,7 @@ pub fn write_with(run: &RunDir, outcome: Option<Outcome>, cams: Option<CamSource
     if view.test_predictions.is_empty() {
         t.skipped.push("reliability: no test predictions".into());
     } else {
-        let c = inputs.calibration();
-        let cal = c.as_ref().map(|c| c.temperature);
+        let cal = inputs.calibration.as_ref().map(|c| c.temperature);
         let (probs, truth) = inputs.test_probabilities(None);
         let raw = crate::calibration::reliability(&probs, &truth, crate::calibration::ECE_BINS);
         let scaled = cal.map(|t| {
@@ -226,7 +223,7 @@ pub fn write_with(run: &RunDir, outcome: Option<Outcome>, cams: Option<CamSource
     } else {
         let name = |k: usize| crate::data::display_class(classes.get(k).map(String::as_str).unwrap_or("?"));
         // Calibrated confidence when the run has a temperature (the figure's title says which).
-        let temperature = inputs.calibration().map(|c| c.temperature);
+        let temperature = inputs.calibration.as_ref().map(|c| c.temperature);
         let confidence = |p: &Prediction| match temperature {
             Some(t) => crate::calibration::with_temperature(&p.probs, t).get(p.pred).copied().unwrap_or(0.0),
             None => p.confidence(),
