@@ -1,7 +1,7 @@
 //! Temperature scaling end to end: training fits a temperature on the validation split and stores it
 //! beside the checkpoint; `eval` reports ECE and Brier raw and calibrated (`--fit-temperature` refits,
 //! `--uncalibrated` ignores it); `predict` shows calibrated probabilities unless `--uncalibrated`, and
-//! calibration never changes the predicted class.
+//! calibration never changes the predicted class. `predict --save-cam` writes one overlay per image.
 
 mod common;
 use common::{bin, train_small};
@@ -59,6 +59,19 @@ fn a_trained_run_is_calibrated_and_says_so() {
         assert!(b["calibrated"].is_null());
         let sum: f64 = a["probabilities"].as_object().unwrap().values().map(|p| p.as_f64().unwrap()).sum();
         assert!((sum - 1.0).abs() < 1e-4, "{a}");
+    }
+    // --save-cam writes one overlay per image (same-named files from two folders do not collide).
+    let cams = t.path().join("cams");
+    let o = Command::new(bin())
+        .args(["predict", "--run", run.to_str().unwrap(), "--no-image", "--save-cam", cams.to_str().unwrap()])
+        .args([data.join("alpha/000.png"), data.join("beta/000.png")])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Grad-CAM (plain"), "{}", String::from_utf8_lossy(&o.stdout));
+    for name in ["000.cam.png", "000-2.cam.png"] {
+        let img = image::open(cams.join(name)).unwrap().to_rgb8();
+        assert_eq!(img.dimensions(), (48, 40), "{name}: the overlay keeps the image's size");
     }
     let o = Command::new(bin()).args(["eval", run.to_str().unwrap(), "--fit-temperature", "--uncalibrated"]).output().unwrap();
     assert!(!o.status.success(), "conflicting flags are refused");
