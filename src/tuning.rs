@@ -6,10 +6,11 @@
 //!   mmap threshold) so the activation buffers of every step are not returned to the kernel and
 //!   faulted in again. Measured on 2 cores: the train step 55–57 → 61–64 img/s, system time of a
 //!   bench 2.7 s → 1.1 s.
-//! - `OMP_WAIT_POLICY=PASSIVE` when the machine is already busy at start (1-minute load ≥ 0.75):
-//!   OpenMP threads then sleep at barriers instead of spinning for a descheduled sibling. Measured
-//!   with one competing busy process: 18 → 31–33 img/s. On an idle machine spinning is a little
-//!   faster, so the policy is chosen from the load.
+//! - `OMP_WAIT_POLICY=PASSIVE` when other processes keep at least half a core busy at start (sampled
+//!   from `/proc/stat` over 0.2 s): OpenMP threads then sleep at barriers instead of spinning for a
+//!   descheduled sibling. Measured with one competing busy process: 18 → 31–33 img/s. On an idle
+//!   machine spinning is faster, so the policy follows what the machine is doing now (the load
+//!   average would still count a job that just ended).
 
 /// Marks a process that already carries the settings.
 const TUNED: &str = "TUMORSCOPE_TUNED";
@@ -18,13 +19,28 @@ const TUNED: &str = "TUMORSCOPE_TUNED";
 pub const MALLOC_TUNABLES: &str =
     "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967295:glibc.malloc.top_pad=268435456";
 
-/// The 1-minute load average.
-fn load1() -> Option<f64> {
-    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+/// (busy, total) jiffies of all CPUs so far.
+fn cpu_times() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<u64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    let total: u64 = v.iter().sum();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0); // idle + iowait
+    Some((total - idle, total))
+}
+
+/// How many cores other processes keep busy right now (this process sleeps while it samples).
+fn busy_cores() -> Option<f64> {
+    let (b0, t0) = cpu_times()?;
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let (b1, t1) = cpu_times()?;
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+    (t1 > t0).then(|| (b1 - b0) as f64 / (t1 - t0) as f64 * cores)
 }
 
 /// The settings to add to this process's environment (empty: none needed).
-pub fn settings(env: impl Fn(&str) -> Option<String>, load: Option<f64>) -> Vec<(&'static str, String)> {
+/// `busy`: cores other processes keep busy (None: unknown).
+pub fn settings(env: impl Fn(&str) -> Option<String>, busy: Option<f64>) -> Vec<(&'static str, String)> {
     if env(TUNED).is_some() || env("TUMORSCOPE_NO_TUNING").is_some_and(|v| v != "0") {
         return vec![];
     }
@@ -32,7 +48,7 @@ pub fn settings(env: impl Fn(&str) -> Option<String>, load: Option<f64>) -> Vec<
     if env("GLIBC_TUNABLES").is_none() {
         v.push(("GLIBC_TUNABLES", MALLOC_TUNABLES.to_string()));
     }
-    if env("OMP_WAIT_POLICY").is_none() && load.is_some_and(|l| l >= 0.75) {
+    if env("OMP_WAIT_POLICY").is_none() && busy.is_some_and(|b| b >= 0.5) {
         v.push(("OMP_WAIT_POLICY", "PASSIVE".to_string()));
     }
     v
@@ -42,7 +58,11 @@ pub fn settings(env: impl Fn(&str) -> Option<String>, load: Option<f64>) -> Vec<
 /// settings were there already, or exec failed: then the job runs untuned).
 pub fn reexec_if_needed() {
     use std::os::unix::process::CommandExt;
-    let add = settings(|k| std::env::var(k).ok(), load1());
+    let env = |k: &str| std::env::var(k).ok();
+    // Sample the machine only when the answer matters.
+    let wanted = env("OMP_WAIT_POLICY").is_none() && env(TUNED).is_none() && env("TUMORSCOPE_NO_TUNING").is_none_or(|v| v == "0");
+    let busy = if wanted { busy_cores() } else { None };
+    let add = settings(env, busy);
     if add.is_empty() {
         return;
     }
@@ -66,7 +86,7 @@ mod tests {
     fn settings_respect_the_user_and_the_load() {
         let none = |_: &str| None;
         assert_eq!(settings(none, Some(0.1)), vec![("GLIBC_TUNABLES", MALLOC_TUNABLES.to_string())]);
-        assert_eq!(settings(none, Some(1.2)).len(), 2, "busy: passive waits too");
+        assert_eq!(settings(none, Some(1.0)).len(), 2, "one busy core: passive waits too");
         let user = |k: &str| (k == "GLIBC_TUNABLES" || k == "OMP_WAIT_POLICY").then(|| "mine".to_string());
         assert!(settings(user, Some(3.0)).is_empty(), "the user's values win");
         let tuned = |k: &str| (k == TUNED).then(|| "1".to_string());
