@@ -119,21 +119,9 @@ pub fn curves<DB: DrawingBackend>(root: &Area<DB>, history: &[EpochMetrics], lr_
         }
         for (name, pick, color) in [("train", train, TRAIN), ("validation", val, VALIDATION)] {
             let points: Vec<(f64, f64)> = history.iter().map(|m| (m.epoch as f64, pick(m))).filter(|p| p.1.is_finite()).collect();
-            chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-                .map_err(err)?
-                .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
-            chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled()))).map_err(err)?;
+            line_with_dots(&mut chart, name, points, color, 3)?;
         }
-        chart
-            .configure_series_labels()
-            .position(if title == "Loss" { SeriesLabelPosition::UpperRight } else { SeriesLabelPosition::LowerRight })
-            .background_style(PANEL)
-            .border_style(GRID)
-            .label_font(font(13, TEXT))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, if title == "Loss" { SeriesLabelPosition::UpperRight } else { SeriesLabelPosition::LowerRight })?;
     }
     Ok(())
 }
@@ -275,20 +263,38 @@ pub fn reliability<DB: DrawingBackend>(
     }
     for (name, bins, color) in series {
         let points: Vec<(f64, f64)> = bins.iter().filter(|b| b.count > 0).map(|b| (b.confidence, b.accuracy)).collect();
-        chart
-            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-            .map_err(err)?
-            .label(name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
-        chart.draw_series(points.into_iter().map(|p| Circle::new(p, 4, color.filled()))).map_err(err)?;
+        line_with_dots(&mut chart, name, points, color, 4)?;
     }
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)
+}
+
+type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
+
+/// A named line with a dot at each point (both charts draw their series this way).
+fn line_with_dots<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
+    name: &str,
+    points: Vec<(f64, f64)>,
+    color: RGBColor,
+    dot: u32,
+) -> Result<(), String> {
+    chart
+        .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+        .map_err(err)?
+        .label(name)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+    chart.draw_series(points.into_iter().map(|p| Circle::new(p, dot, color.filled()))).map_err(err)?;
+    Ok(())
+}
+
+/// The series legend in the page's style.
+fn legend<'a, DB: DrawingBackend + 'a>(chart: &mut Chart<'a, DB>, position: SeriesLabelPosition) -> Result<(), String> {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(position)
         .background_style(PANEL)
         .border_style(GRID)
         .label_font(font(13, TEXT))
         .draw()
-        .map_err(err)?;
-    Ok(())
+        .map_err(err)
 }
