@@ -43,6 +43,7 @@ fn load(run: &Path) -> Result<Checkpoint, String> {
     let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
     let net = crate::model::build(&vs, &meta.config, meta.classes.len());
     crate::model::weights::load_checkpoint(&mut vs, &checkpoint).map_err(|e| format!("{}: {e}", checkpoint.display()))?;
+    let net = net.folded().unwrap_or(net);
     let name = checkpoint.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let temperature =
         crate::calibration::Calibration::read(&run.join("calibration.json")).ok().filter(|c| c.checkpoint == name).map(|c| c.temperature);

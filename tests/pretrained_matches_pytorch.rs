@@ -1,6 +1,7 @@
 //! The Rust EfficientNet-Lite0 loads the ImageNet weights correctly: for one fixed image its 1000-class
 //! logits agree with PyTorch's (same weights, same input) within 1e-3, and so does its Grad-CAM map of
-//! the top class (within 1e-3 on the 0..1 map). The reference is generated here with the project venv's
+//! the top class (within 1e-3 on the 0..1 map). Its BatchNorm-folded inference copy gives the same
+//! logits within 1e-4. The reference is generated here with the project venv's
 //! torch (scripts/reference_logits.py).
 
 use std::path::Path;
@@ -45,6 +46,13 @@ fn imagenet_logits_agree_with_pytorch() {
         let diff = (&got - &expected).abs().max().double_value(&[]);
         assert!(diff < 1e-3, "channels_last={channels_last}: max |Δlogit| = {diff}");
         assert_eq!(got.argmax(-1, false).int64_value(&[0]), expected.argmax(-1, false).int64_value(&[0]));
+
+        // The BatchNorm-folded copy eval and predict run: the same logits within 1e-4.
+        let folded = net.fold().unwrap();
+        let got_folded = tch::no_grad(|| folded.forward_t(&x, false));
+        let fold_diff = (&got_folded - &got).abs().max().double_value(&[]);
+        eprintln!("channels_last={channels_last}: folded vs unfolded max |Δlogit| = {fold_diff:e}");
+        assert!(fold_diff <= 1e-4, "channels_last={channels_last}: folded network differs by {fold_diff}");
 
         let cam = tumorscope::model::gradcam::grad_cam(&net, &x, None).unwrap();
         assert_eq!(cam.class, cam_class, "Grad-CAM explains the top class");

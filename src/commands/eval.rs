@@ -30,6 +30,8 @@ pub fn load_run(run: &std::path::Path, device: &str) -> Result<LoadedRun> {
     if device == tch::Device::Cpu {
         crate::model::weights::to_channels_last(&vs)?;
     }
+    // Inference only from here: the BatchNorm-folded copy where the network has one.
+    let net = net.folded().unwrap_or(net);
     Ok(LoadedRun { meta, net, vs, checkpoint, device })
 }
 

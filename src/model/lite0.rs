@@ -2,6 +2,7 @@
 //! TensorFlow): ReLU6, no squeeze-excitation, TF "SAME" padding, BatchNorm eps 1e-3 / momentum 0.01.
 //! Variable names match the weight file (`_conv_stem`, `_blocks.N._expand_conv`, …) so they load as is.
 
+use super::folded::{FoldedBlock, FoldedConv, FoldedLite0};
 use tch::Tensor;
 use tch::nn::{self, ModuleT};
 
@@ -33,6 +34,7 @@ struct SameConv {
     conv: nn::Conv2D,
     k: i64,
     s: i64,
+    groups: i64,
 }
 
 impl SameConv {
@@ -40,13 +42,11 @@ impl SameConv {
         // Stride 1 with an odd kernel is symmetric, so the conv pads itself (no extra copy).
         let padding = if s == 1 { k / 2 } else { 0 };
         let cfg = nn::ConvConfig { stride: s, padding, groups, bias: false, ..Default::default() };
-        SameConv { conv: nn::conv2d(p, cin, cout, k, cfg), k, s }
+        SameConv { conv: nn::conv2d(p, cin, cout, k, cfg), k, s, groups }
     }
 
-    fn pad_for(len: i64, k: i64, s: i64) -> (i64, i64) {
-        let out = (len + s - 1) / s;
-        let total = ((out - 1) * s + k - len).max(0);
-        (total / 2, total - total / 2)
+    fn fold(&self, bn: &nn::BatchNorm) -> Result<FoldedConv, tch::TchError> {
+        FoldedConv::new(&self.conv.ws, bn, BN_EPS, self.k, self.s, self.groups)
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
@@ -54,14 +54,31 @@ impl SameConv {
             return x.apply(&self.conv);
         }
         let size = x.size();
-        let (t, b) = Self::pad_for(size[2], self.k, self.s);
-        let (l, r) = Self::pad_for(size[3], self.k, self.s);
+        let (t, b) = same_pad(size[2], self.k, self.s);
+        let (l, r) = same_pad(size[3], self.k, self.s);
         x.constant_pad_nd([l, r, t, b]).apply(&self.conv)
     }
 }
 
+/// TF "SAME" padding (before, after) of one axis: the odd extra pixel goes last.
+pub(crate) fn same_pad(len: i64, k: i64, s: i64) -> (i64, i64) {
+    let out = (len + s - 1) / s;
+    let total = ((out - 1) * s + k - len).max(0);
+    (total / 2, total - total / 2)
+}
+
+/// ReLU6 in place. Every activation here follows a BatchNorm, whose backward pass needs its input, not
+/// its output, and ReLU6's backward works from its own result: so the BatchNorm output need not be
+/// kept beside the activation. That halves the activations a training step holds per block.
+pub(crate) fn relu6(mut t: Tensor) -> Tensor {
+    t.relu6_()
+}
+
+/// BatchNorm epsilon of the TensorFlow original.
+const BN_EPS: f64 = 1e-3;
+
 fn bn(p: nn::Path, c: i64, momentum: f64) -> nn::BatchNorm {
-    nn::batch_norm2d(p, c, nn::BatchNormConfig { eps: 1e-3, momentum, ..Default::default() })
+    nn::batch_norm2d(p, c, nn::BatchNormConfig { eps: BN_EPS, momentum, ..Default::default() })
 }
 
 #[derive(Debug)]
@@ -90,12 +107,21 @@ impl Block {
 
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
         let y = match &self.expand {
-            Some((conv, b)) => conv.forward(x).apply_t(b, train).relu6(),
+            Some((conv, b)) => relu6(conv.forward(x).apply_t(b, train)),
             None => x.shallow_clone(),
         };
-        let y = self.depthwise.forward(&y).apply_t(&self.bn1, train).relu6();
+        let y = relu6(self.depthwise.forward(&y).apply_t(&self.bn1, train));
         let y = self.project.forward(&y).apply_t(&self.bn2, train);
         if self.residual { y + x } else { y }
+    }
+
+    fn fold(&self) -> Result<FoldedBlock, tch::TchError> {
+        Ok(FoldedBlock {
+            expand: self.expand.as_ref().map(|(c, b)| c.fold(b)).transpose()?,
+            depthwise: self.depthwise.fold(&self.bn1)?,
+            project: self.project.fold(&self.bn2)?,
+            residual: self.residual,
+        })
     }
 }
 
@@ -143,11 +169,24 @@ impl Lite0 {
 
     /// The head convolution's activations, [B, 1280, h, w] (h = w = 5 at 150 px).
     pub fn conv_features(&self, x: &Tensor, train: bool) -> Tensor {
-        let mut x = self.stem.forward(x).apply_t(&self.bn0, train).relu6();
+        let mut x = relu6(self.stem.forward(x).apply_t(&self.bn0, train));
         for b in &self.blocks {
             x = b.forward_t(&x, train);
         }
-        self.head.forward(&x).apply_t(&self.bn1, train).relu6()
+        relu6(self.head.forward(&x).apply_t(&self.bn1, train))
+    }
+
+    /// An inference-only copy with the BatchNorms folded into the convolutions (see `folded`).
+    pub fn fold(&self) -> Result<FoldedLite0, tch::TchError> {
+        tch::no_grad(|| {
+            Ok(FoldedLite0 {
+                stem: self.stem.fold(&self.bn0)?,
+                blocks: self.blocks.iter().map(Block::fold).collect::<Result<_, _>>()?,
+                head: self.head.fold(&self.bn1)?,
+                fc_w: self.fc.ws.f_detach()?.copy(),
+                fc_b: self.fc.bs.as_ref().map(|b| b.f_detach().map(|b| b.copy())).transpose()?,
+            })
+        })
     }
 }
 
@@ -165,6 +204,10 @@ impl super::Classifier for Lite0 {
     fn head(&self, fmap: &Tensor, train: bool) -> Tensor {
         fmap.mean_dim([2i64, 3].as_slice(), false, tch::Kind::Float).dropout(self.dropout, train).apply(&self.fc)
     }
+
+    fn folded(&self) -> Option<super::Net> {
+        self.fold().ok().map(|f| Box::new(f) as super::Net)
+    }
 }
 
 #[cfg(test)]
@@ -173,10 +216,10 @@ mod tests {
 
     #[test]
     fn tf_same_padding_puts_the_extra_pixel_last() {
-        assert_eq!(SameConv::pad_for(150, 3, 2), (0, 1));
-        assert_eq!(SameConv::pad_for(75, 5, 2), (2, 2));
-        assert_eq!(SameConv::pad_for(38, 5, 2), (1, 2));
-        assert_eq!(SameConv::pad_for(224, 3, 2), (0, 1));
+        assert_eq!(same_pad(150, 3, 2), (0, 1));
+        assert_eq!(same_pad(75, 5, 2), (2, 2));
+        assert_eq!(same_pad(38, 5, 2), (1, 2));
+        assert_eq!(same_pad(224, 3, 2), (0, 1));
     }
 
     #[test]
@@ -188,5 +231,48 @@ mod tests {
         assert!((4_600_000..4_700_000).contains(&n), "{n}");
         let y = tch::no_grad(|| m.forward_t(&Tensor::zeros([2, 3, 150, 150], (tch::Kind::Float, tch::Device::Cpu)), false));
         assert_eq!(y.size(), vec![2, 1000]);
+    }
+
+    /// The BatchNorm-folded copy gives the unfolded network's eval logits, with running statistics and
+    /// affine parameters far from their initial values, channels-last input.
+    #[test]
+    fn folded_network_matches_within_1e_4() {
+        tch::manual_seed(7);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let m = Lite0::new(&vs.root(), Head::Classes(4), 0.5, 0.01);
+        tch::no_grad(|| {
+            for (name, mut t) in vs.variables() {
+                let r = t.rand_like();
+                let v = if name.ends_with("running_var") {
+                    r * 0.5 + 0.5
+                } else if name.ends_with("running_mean") || name.ends_with(".bias") {
+                    (r - 0.5) * 0.2
+                } else if name.contains("_bn") && name.ends_with(".weight") {
+                    r * 0.5 + 0.75
+                } else {
+                    continue;
+                };
+                t.copy_(&v);
+            }
+        });
+        crate::model::weights::to_channels_last(&vs).unwrap();
+        let x = crate::data::batch::channels_last(&(Tensor::rand([3, 3, 150, 150], (tch::Kind::Float, tch::Device::Cpu)) * 2.0 - 1.0)).unwrap();
+        let want = tch::no_grad(|| m.forward_t(&x, false));
+        let folded = m.fold().unwrap();
+        let got = tch::no_grad(|| folded.forward_t(&x, false));
+        let diff = (&got - &want).abs().max().double_value(&[]);
+        let scale = want.abs().max().double_value(&[]);
+        assert!(scale > 1e-2, "logits too small to compare: {scale}");
+        // Random statistics blow activations up (logits near 7 here, not the 1e-4-absolute case of the
+        // real weights that tests/pretrained_matches_pytorch.rs checks): here 1e-4 of the largest logit.
+        assert!(diff <= 1e-4 * scale.max(1.0), "folded logits differ by {diff} (logits up to {scale})");
+        // The copy is detached: it keeps its values when the trained weights change.
+        tch::no_grad(|| {
+            for t in vs.variables().values() {
+                let _ = t.shallow_clone().fill_(0.0);
+            }
+        });
+        let after = tch::no_grad(|| folded.forward_t(&x, false));
+        assert_eq!((&after - &got).abs().max().double_value(&[]), 0.0);
     }
 }

@@ -1,5 +1,6 @@
 //! Networks: EfficientNet-Lite0 (ImageNet weights, new head) and a small CNN from scratch.
 
+pub mod folded;
 pub mod gradcam;
 pub mod lite0;
 pub mod small_cnn;
@@ -15,7 +16,13 @@ pub trait Classifier: nn::ModuleT + Send {
     fn feature_map(&self, x: &tch::Tensor, train: bool) -> tch::Tensor;
     /// Pooling, dropout and the linear layer: logits [B, classes] from a feature map.
     fn head(&self, fmap: &tch::Tensor, train: bool) -> tch::Tensor;
+    /// A faster inference-only copy (BatchNorm folded into the convolutions), where the network has
+    /// one. It is detached from the weights: make a new one after they change.
+    fn folded(&self) -> Option<Net> {
+        None
+    }
 }
+
 
 /// A classifier: logits [B, classes] from a normalised [B,3,H,W] batch.
 pub type Net = Box<dyn Classifier>;
