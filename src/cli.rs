@@ -1,6 +1,6 @@
 //! Command-line interface.
 
-use crate::config::{ModelKind, TrainConfig};
+use crate::config::{ModelKind, Recipe, Schedule, TrainConfig};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -53,10 +53,23 @@ pub struct TrainArgs {
     /// TOML config file (see tumorscope.example.toml); flags override it.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// The recipe the other settings start from: article (default: 12 epochs, ReduceLROnPlateau) or
+    /// fast (8 epochs, warm-up + cosine decay, mirror TTA).
+    #[arg(long, value_enum)]
+    pub recipe: Option<Recipe>,
     #[arg(long, value_enum)]
     pub model: Option<ModelKind>,
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// plateau (constant, cut when validation accuracy stalls) or cosine (warm-up, then cosine decay).
+    #[arg(long, value_enum)]
+    pub schedule: Option<Schedule>,
+    /// Epochs of linear learning-rate warm-up (cosine schedule).
+    #[arg(long, value_name = "EPOCHS")]
+    pub warmup_epochs: Option<f64>,
+    /// Cross-entropy label smoothing for training (0 = none).
+    #[arg(long)]
+    pub label_smoothing: Option<f64>,
     #[arg(long)]
     pub batch_size: Option<usize>,
     #[arg(long)]
@@ -150,8 +163,8 @@ impl TrainArgs {
     /// The config file (recipe and run settings), or the defaults without one.
     fn read_config(&self) -> Result<(TrainConfig, crate::config::FileSettings), crate::config::ConfigError> {
         match &self.config {
-            Some(p) => TrainConfig::from_toml_file_with_settings(p),
-            None => Ok((TrainConfig::default(), Default::default())),
+            Some(p) => TrainConfig::from_toml_file_with_settings(p, self.recipe),
+            None => Ok((self.recipe.unwrap_or_default().config(), Default::default())),
         }
     }
 
@@ -164,7 +177,8 @@ impl TrainArgs {
         given!(batch_size => "--batch-size", lr => "--lr", image_size => "--image-size", seed => "--seed",
             val_fraction => "--val-fraction", test_fraction => "--test-fraction",
             early_stopping_patience => "--early-stopping-patience", limit_per_class => "--limit-per-class", config => "--config",
-            near_duplicate_threshold => "--near-duplicate-threshold", tta => "--tta");
+            near_duplicate_threshold => "--near-duplicate-threshold", tta => "--tta", recipe => "--recipe",
+            schedule => "--schedule", warmup_epochs => "--warmup-epochs", label_smoothing => "--label-smoothing");
         for (on, name) in [
             (self.no_augment, "--no-augment"),
             (self.no_pretrained, "--no-pretrained"),
@@ -200,7 +214,10 @@ impl TrainArgs {
             early_stopping_patience,
             limit_per_class,
             threads,
-            near_duplicate_threshold
+            near_duplicate_threshold,
+            schedule,
+            warmup_epochs,
+            label_smoothing
         );
         if let Some(t) = &self.tta {
             c.tta = t.clone();
@@ -424,6 +441,10 @@ pub struct BenchArgs {
     pub nchw: bool,
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Instead: time decoding and resizing every image under DIR to --size on all cores, without the
+    /// dataset cache (the ingest figure; compare with scripts/ingest_opencv.py).
+    #[arg(long, value_name = "DIR")]
+    pub ingest: Option<PathBuf>,
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 /// train (so they are not saved with the run). Same names as the flags.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FileSettings {
+    /// The recipe the file's settings change (`recipe = "article"`); the default one without.
+    pub recipe: Option<Recipe>,
     pub device: Option<String>,
     pub runs_dir: Option<PathBuf>,
     pub theme: Option<String>,
@@ -41,7 +43,49 @@ impl ModelKind {
     }
 }
 
-/// Every knob of a training run. Field defaults follow the article.
+/// How the learning rate moves during a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Schedule {
+    /// The article's: constant, cut by `plateau_factor` when validation accuracy stalls.
+    #[default]
+    Plateau,
+    /// Linear warm-up over `warmup_epochs`, then cosine decay to `min_lr` by the last batch.
+    Cosine,
+}
+
+/// A named starting point for every setting; a config file and flags change it from there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Recipe {
+    /// The default: the article's 12 epochs at a constant rate cut by ReduceLROnPlateau (factor 0.3,
+    /// patience 2), with the lr and BatchNorm momentum README explains.
+    #[default]
+    Article,
+    /// Two-thirds of the epochs: 8, a half-epoch warm-up then cosine decay, mirror test-time
+    /// augmentation for the test report (README gives its accuracy beside the article's).
+    Fast,
+}
+
+impl Recipe {
+    pub fn name(self) -> &'static str {
+        match self {
+            Recipe::Fast => "fast",
+            Recipe::Article => "article",
+        }
+    }
+
+    /// Every setting of the recipe.
+    pub fn config(self) -> TrainConfig {
+        let article = TrainConfig::article();
+        match self {
+            Recipe::Article => article,
+            Recipe::Fast => TrainConfig { epochs: 8, schedule: Schedule::Cosine, warmup_epochs: 0.5, tta: "flip".into(), ..article },
+        }
+    }
+}
+
+/// Every knob of a training run. `Default` is the default recipe (`Recipe::Article`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
@@ -82,10 +126,26 @@ pub struct TrainConfig {
     /// Test-time augmentation for the final test report, the gallery's test predictions and `o`:
     /// "" (off), "flip", "shift=N" or "flip,shift=N". `eval --tta` and `predict --tta` choose their own.
     pub tta: String,
+    /// How the learning rate moves (a run saved before this setting existed used `plateau`).
+    #[serde(default)]
+    pub schedule: Schedule,
+    /// Epochs of linear warm-up to `lr` (cosine schedule only; may be fractional; at most half the run).
+    #[serde(default)]
+    pub warmup_epochs: f64,
+    /// Cross-entropy label smoothing for training (0: none).
+    #[serde(default)]
+    pub label_smoothing: f64,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
+        Recipe::default().config()
+    }
+}
+
+impl TrainConfig {
+    /// The article's recipe (lr and BatchNorm momentum as README explains), and the base of the others.
+    pub fn article() -> Self {
         TrainConfig {
             model: ModelKind::EfficientnetLite0,
             pretrained: true,
@@ -111,6 +171,9 @@ impl Default for TrainConfig {
             max_image_pixels: crate::data::decode::DEFAULT_MAX_PIXELS,
             near_duplicate_threshold: crate::data::dupes::DEFAULT_NEAR_THRESHOLD,
             tta: String::new(),
+            schedule: Schedule::Plateau,
+            warmup_epochs: 0.0,
+            label_smoothing: 0.0,
         }
     }
 }
@@ -129,12 +192,14 @@ pub enum ConfigError {
 impl TrainConfig {
     /// Read a TOML file; fields it does not set keep their defaults.
     pub fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
-        Ok(Self::from_toml_file_with_settings(path)?.0)
+        Ok(Self::from_toml_file_with_settings(path, None)?.0)
     }
 
     /// Read a TOML file: the training recipe, and the run settings (`device`, `runs_dir`, `theme`,
     /// `data`). A bad value names the key and what it may be.
-    pub fn from_toml_file_with_settings(path: &Path) -> Result<(Self, FileSettings), ConfigError> {
+    /// The file's settings change `recipe` when given (a `--recipe` flag), else the file's own
+    /// `recipe = …`, else the default recipe.
+    pub fn from_toml_file_with_settings(path: &Path, recipe: Option<Recipe>) -> Result<(Self, FileSettings), ConfigError> {
         let where_ = path.display().to_string();
         let bad = |message: String| ConfigError::Parse { path: where_.clone(), message };
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: where_.clone(), source })?;
@@ -147,6 +212,7 @@ impl TrainConfig {
             }
         };
         let settings = FileSettings {
+            recipe: None,
             device: string("device")?,
             runs_dir: string("runs_dir")?.map(PathBuf::from),
             theme: string("theme")?,
@@ -163,9 +229,25 @@ impl TrainConfig {
         {
             return Err(bad(format!("theme = \"{t}\": expected one of {}, or the path of a .toml theme file", THEMES.join(", "))));
         }
-        let cfg: TrainConfig = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| bad(e.message().to_string()))?;
+        let file_recipe = match table.remove("recipe") {
+            None => None,
+            Some(toml::Value::String(r)) => Some(
+                <Recipe as clap::ValueEnum>::from_str(&r, false)
+                    .map_err(|_| bad(format!("recipe = \"{r}\": expected one of fast, article")))?,
+            ),
+            Some(v) => return Err(bad(format!("recipe = {v}: expected a string"))),
+        };
+        let settings = FileSettings { recipe: file_recipe, ..settings };
+        let cfg = Self::overlay(recipe.or(settings.recipe).unwrap_or_default().config(), table).map_err(bad)?;
         cfg.validate()?;
         Ok((cfg, settings))
+    }
+
+    /// `base` with the keys of `table` set over it (unknown keys and wrong types are errors).
+    pub fn overlay(base: TrainConfig, table: toml::Table) -> Result<TrainConfig, String> {
+        let mut merged = toml::Table::try_from(&base).map_err(|e| e.to_string())?;
+        merged.extend(table);
+        toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| e.message().to_string())
     }
 
     pub fn to_toml(&self) -> String {
@@ -211,6 +293,12 @@ impl TrainConfig {
         if self.max_image_pixels == 0 {
             return bad("max_image_pixels must be at least 1".into());
         }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return bad(format!("label_smoothing {} must be in [0, 1)", self.label_smoothing));
+        }
+        if !(self.warmup_epochs >= 0.0 && self.warmup_epochs.is_finite()) {
+            return bad(format!("warmup_epochs {} must be a number of epochs, 0 or more", self.warmup_epochs));
+        }
         if !(0.0 < self.plateau_factor && self.plateau_factor < 1.0) {
             return bad(format!("plateau_factor {} must be in (0, 1)", self.plateau_factor));
         }
@@ -223,12 +311,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_follow_the_article() {
-        let c = TrainConfig::default();
+    fn the_article_recipe_follows_the_article() {
+        let c = Recipe::Article.config();
         assert_eq!((c.image_size, c.batch_size, c.epochs), (150, 32, 12));
         assert_eq!((c.plateau_factor, c.plateau_patience, c.plateau_min_delta), (0.3, 2, 0.001));
+        assert_eq!((c.schedule, c.label_smoothing), (Schedule::Plateau, 0.0));
         assert_eq!(c.dropout, 0.5);
         assert_eq!(c.val_fraction, 0.1);
+        assert_eq!(TrainConfig::default(), c);
+        // The fast recipe changes the schedule and its length, not the network or the data.
+        let f = Recipe::Fast.config();
+        assert_eq!(f.schedule, Schedule::Cosine);
+        assert!(f.epochs < c.epochs);
+        assert_eq!((f.image_size, f.batch_size, f.dropout, f.val_fraction), (c.image_size, c.batch_size, c.dropout, c.val_fraction));
+    }
+
+    /// A run saved before the schedule settings existed resumes with the article's plateau schedule.
+    #[test]
+    fn an_old_saved_config_keeps_the_plateau_schedule() {
+        let mut t = toml::Table::try_from(Recipe::Article.config()).unwrap();
+        for k in ["schedule", "warmup_epochs", "label_smoothing"] {
+            t.remove(k);
+        }
+        let c: TrainConfig = toml::Value::Table(t).try_into().unwrap();
+        assert_eq!(c, Recipe::Article.config());
+    }
+
+    #[test]
+    fn a_file_changes_its_recipe() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("c.toml");
+        std::fs::write(&f, "recipe = \"fast\"\nepochs = 3\n").unwrap();
+        let (c, s) = TrainConfig::from_toml_file_with_settings(&f, None).unwrap();
+        assert_eq!(c, TrainConfig { epochs: 3, ..Recipe::Fast.config() });
+        assert_eq!(s.recipe, Some(Recipe::Fast));
+        // A --recipe flag wins over the file's.
+        let (c, _) = TrainConfig::from_toml_file_with_settings(&f, Some(Recipe::Article)).unwrap();
+        assert_eq!(c, TrainConfig { epochs: 3, ..Recipe::Article.config() });
+        std::fs::write(&f, "epochs = 3\n").unwrap();
+        assert_eq!(TrainConfig::from_toml_file(&f).unwrap(), TrainConfig { epochs: 3, ..TrainConfig::default() });
+        std::fs::write(&f, "recipe = \"quick\"\n").unwrap();
+        assert!(TrainConfig::from_toml_file(&f).unwrap_err().to_string().contains("recipe = \"quick\": expected one of fast, article"));
     }
 
     #[test]
@@ -259,11 +382,12 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let f = t.path().join("c.toml");
         std::fs::write(&f, "epochs = 3\ndevice = \"cpu\"\nruns_dir = \"/tmp/r\"\ntheme = \"light\"\ndata = \"/d\"\n").unwrap();
-        let (c, s) = TrainConfig::from_toml_file_with_settings(&f).unwrap();
+        let (c, s) = TrainConfig::from_toml_file_with_settings(&f, None).unwrap();
         assert_eq!(c.epochs, 3);
         assert_eq!(
             s,
             FileSettings {
+                recipe: None,
                 device: Some("cpu".into()),
                 runs_dir: Some("/tmp/r".into()),
                 theme: Some("light".into()),
@@ -277,7 +401,7 @@ mod tests {
             ("epoch = 3\n", "unknown field `epoch`"),
         ] {
             std::fs::write(&f, text).unwrap();
-            let e = TrainConfig::from_toml_file_with_settings(&f).unwrap_err().to_string();
+            let e = TrainConfig::from_toml_file_with_settings(&f, None).unwrap_err().to_string();
             assert!(e.contains("c.toml") && e.contains(needle), "{e}");
         }
     }

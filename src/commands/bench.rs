@@ -10,6 +10,9 @@ use tch::nn::{self, OptimizerConfig};
 use tch::{Kind, Tensor};
 
 pub fn run(a: BenchArgs) -> Result<()> {
+    if let Some(dir) = &a.ingest {
+        return ingest(dir, a.size as u32);
+    }
     let device = crate::device::parse_device(&a.device).map_err(anyhow::Error::msg)?;
     tch::manual_seed(0);
     let cfg = TrainConfig { model: a.model, ..Default::default() };
@@ -36,13 +39,26 @@ pub fn run(a: BenchArgs) -> Result<()> {
         step();
     }
     let train = (a.steps as i64 * a.batch) as f64 / t.elapsed().as_secs_f64();
-    let infer = tch::no_grad(|| {
-        let _ = net.forward_t(&x, false);
+    // Inference as eval and predict run it, the BatchNorm-folded copy, and the plain network: batch by
+    // batch, alternating, 4× as many batches as training steps; the median batch of each.
+    let folded = net.folded();
+    let timed = |n: &crate::model::Net| {
         let t = Instant::now();
-        for _ in 0..a.steps {
-            let _ = net.forward_t(&x, false).double_value(&[0, 0]);
+        let _ = n.forward_t(&x, false).double_value(&[0, 0]);
+        a.batch as f64 / t.elapsed().as_secs_f64()
+    };
+    let (infer, infer_unfolded) = tch::no_grad(|| {
+        let (mut f, mut u) = (Vec::new(), Vec::new());
+        let _ = folded.as_ref().map(|n| timed(n));
+        let _ = timed(&net);
+        for _ in 0..a.steps * 4 {
+            if let Some(n) = &folded {
+                f.push(timed(n));
+            }
+            u.push(timed(&net));
         }
-        (a.steps as i64 * a.batch) as f64 / t.elapsed().as_secs_f64()
+        let u = median(u);
+        (if f.is_empty() { u } else { median(f) }, u)
     });
     // Grad-CAM of one image (forward, head gradient, map): the median of `steps` runs after a warm-up.
     let one = x.narrow(0, 0, 1);
@@ -59,8 +75,32 @@ pub fn run(a: BenchArgs) -> Result<()> {
     crate::run::output::out(&format!(
         "{}",
         serde_json::json!({"impl": "tumorscope-tch", "model": a.model.name(), "size": a.size, "batch": a.batch, "channels_last": cl,
-            "tf_same": true, "threads": tch::get_num_threads(), "train_img_per_s": (train * 100.0).round() / 100.0, "infer_img_per_s": (infer * 100.0).round() / 100.0,
+            "tf_same": true, "bn_folded": folded.is_some(), "threads": tch::get_num_threads(), "train_img_per_s": (train * 100.0).round() / 100.0, "infer_img_per_s": (infer * 100.0).round() / 100.0, "infer_unfolded_img_per_s": (infer_unfolded * 100.0).round() / 100.0,
             "gradcam_s_median": (cam * 10000.0).round() / 10000.0})
+    ));
+    Ok(())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Decode and resize every image of a dataset folder as training does (all cores, no cache).
+fn ingest(dir: &std::path::Path, size: u32) -> Result<()> {
+    use rayon::prelude::*;
+    let found = crate::data::discover(dir)?;
+    let t = Instant::now();
+    let ok = found
+        .entries
+        .par_iter()
+        .filter(|e| crate::data::decode::decode_file(&e.path, size, crate::data::decode::DEFAULT_MAX_PIXELS).is_ok())
+        .count();
+    let s = t.elapsed().as_secs_f64();
+    crate::run::output::out(&format!(
+        "{}",
+        serde_json::json!({"impl": "tumorscope", "images": ok, "size": size, "threads": rayon::current_num_threads(),
+            "seconds": (s * 1000.0).round() / 1000.0, "ingest_img_per_s": (ok as f64 / s * 10.0).round() / 10.0})
     ));
     Ok(())
 }

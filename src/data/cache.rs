@@ -33,7 +33,7 @@ pub fn cache_root() -> PathBuf {
 
 /// Key over everything that changes the preprocessed bytes.
 pub fn cache_key(paths: &[PathBuf], size: u32) -> u64 {
-    let mut h = crate::rng::fnv1a(format!("v1:{size}").as_bytes(), crate::rng::FNV_OFFSET);
+    let mut h = crate::rng::fnv1a(format!("v2:{size}").as_bytes(), crate::rng::FNV_OFFSET);
     for p in paths {
         h = crate::rng::fnv1a(p.to_string_lossy().as_bytes(), h);
         if let Ok(m) = std::fs::metadata(p) {

@@ -9,6 +9,7 @@ pub mod decode;
 pub mod discover;
 pub mod dupes;
 pub mod load;
+pub mod pipeline;
 pub mod record;
 pub mod split;
 pub mod synthetic;

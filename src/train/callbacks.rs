@@ -86,9 +86,36 @@ impl BestTracker {
     }
 }
 
+/// Warm-up then cosine decay, batch by batch: the rate of batch `step` (0-based over the whole run of
+/// `total` batches) rises linearly to `peak` over `warmup` batches (at most half the run), then falls
+/// along a half cosine to `floor` at the last batch.
+pub fn cosine_lr(peak: f64, floor: f64, step: usize, warmup: usize, total: usize) -> f64 {
+    let total = total.max(1);
+    let warmup = warmup.min(total / 2);
+    if step < warmup {
+        return peak * (step + 1) as f64 / warmup as f64;
+    }
+    let span = (total - warmup).saturating_sub(1).max(1) as f64;
+    let t = ((step - warmup) as f64 / span).min(1.0);
+    floor + 0.5 * (peak - floor) * (1.0 + (std::f64::consts::PI * t).cos())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cosine_warms_up_peaks_and_ends_at_the_floor() {
+        let lr: Vec<f64> = (0..100).map(|s| cosine_lr(1e-3, 1e-6, s, 10, 100)).collect();
+        assert!((lr[0] - 1e-4).abs() < 1e-12, "{}", lr[0]);
+        assert!((lr[9] - 1e-3).abs() < 1e-12 && (lr[10] - 1e-3).abs() < 1e-12);
+        assert!(lr[10..].windows(2).all(|w| w[1] <= w[0]), "decays monotonically");
+        assert!((lr[99] - 1e-6).abs() < 1e-12, "{}", lr[99]);
+        assert!((lr[10 + 89 / 2] - 5.005e-4).abs() < 2e-5, "halfway is half");
+        // A warm-up longer than half the run is cut to half; one batch in all is the peak.
+        assert!((cosine_lr(1e-3, 0.0, 4, 1000, 10) - 1e-3).abs() < 1e-12);
+        assert_eq!(cosine_lr(1e-3, 0.0, 0, 0, 1), 1e-3);
+    }
 
     #[test]
     fn plateau_waits_patience_epochs_then_multiplies_by_factor() {

@@ -46,6 +46,9 @@ pub struct ResumeState {
     pub best: BestTracker,
     pub paused: bool,
     pub elapsed_seconds: f64,
+    /// A user set the rate, so the cosine schedule no longer moves it (absent in older states).
+    #[serde(default)]
+    pub lr_pinned: bool,
 }
 
 pub const FORMAT: u32 = 1;

@@ -5,11 +5,12 @@
 //! so a run can be resumed (or handed over to a background process) as if it had never stopped.
 
 use super::adam::Adam;
-use super::callbacks::{BestTracker, EarlyStopping, ReduceLrOnPlateau};
+use super::callbacks::{BestTracker, EarlyStopping, ReduceLrOnPlateau, cosine_lr};
 use super::evaluate::evaluate;
 use super::resume::{self, PartialEpoch, ResumeState};
-use crate::config::TrainConfig;
-use crate::data::augment::{AugmentParams, augment};
+use crate::config::{Schedule, TrainConfig};
+use crate::data::augment::AugmentParams;
+use crate::data::pipeline::{self, Batches};
 use crate::data::{ImageSet, Split, batch};
 use crate::model;
 use crate::rng::Rng;
@@ -25,7 +26,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 use tch::nn;
-use tch::{Device, Kind};
+use tch::{Device, Kind, Tensor};
 
 /// Why a training run failed.
 #[derive(Debug, thiserror::Error)]
@@ -261,6 +262,8 @@ struct Progress {
     early: EarlyStopping,
     best: BestTracker,
     elapsed_before: f64,
+    /// A user set the rate: the cosine schedule no longer moves it.
+    lr_pinned: bool,
 }
 
 fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> Result<(), TrainError> {
@@ -296,6 +299,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
             early: EarlyStopping::new(cfg.early_stopping, cfg.early_stopping_patience, cfg.plateau_min_delta),
             best: BestTracker::default(),
             elapsed_before: 0.0,
+            lr_pinned: false,
         },
         Some(st) => {
             resume::load_tensors(&job.run, st, &mut vs, &mut opt).map_err(TrainError::Resume)?;
@@ -311,6 +315,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
                 early: st.early.clone(),
                 best: st.best.clone(),
                 elapsed_before: st.elapsed_seconds,
+                lr_pinned: st.lr_pinned,
             }
         }
     };
@@ -341,7 +346,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
     let paused = job.resume.as_ref().is_some_and(|st| st.paused);
     let mut c = Control { stop: None, paused, checkpoint_now: false, lr_changed_by_user: None };
     out.emit(TrainEvent::State { state: if paused { RunState::Paused } else { RunState::Training } });
-    let aug = AugmentParams::default();
+    let aug = cfg.augment.then(AugmentParams::default);
     let save_state = |p: &Progress, paused: bool, vs: &nn::VarStore, opt: &Adam| -> Result<(), TrainError> {
         let st = ResumeState {
             format: resume::FORMAT,
@@ -361,6 +366,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
             best: p.best.clone(),
             paused,
             elapsed_seconds: elapsed(p),
+            lr_pinned: p.lr_pinned,
         };
         resume::save(&job.run, &st, vs, opt).map_err(TrainError::Resume)
     };
@@ -378,6 +384,13 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
         }
         let te = Instant::now() - Duration::from_secs_f64(p.partial.wall_seconds);
         let order = p.order.clone();
+        // Every draw of the epoch is made now, in batch order (the generator ends where a batch-by-batch
+        // loop would); a stop at batch b saves the state from before b's draws. A worker thread builds
+        // the batches two ahead of the step.
+        let start = p.batch;
+        let planned = pipeline::plan_epoch(&order, cfg.batch_size, start, aug.as_ref(), &mut p.rng);
+        let rng_before: Vec<Rng> = planned.iter().map(|x| x.rng_before.clone()).collect();
+        let mut built = Batches::prefetched(job.data.clone(), planned.into_iter().map(|x| x.plan).collect(), 2);
         for (b, idx) in batch::chunks(&order, cfg.batch_size).enumerate().skip(p.batch) {
             // Commands between batches; block while paused (a stop request ends the wait).
             loop {
@@ -401,6 +414,12 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
                             opt.set_lr(lr);
                             out.emit(TrainEvent::LrChanged { epoch, from: p.lr, to: lr, reason: "user".into() });
                             p.lr = lr;
+                            if cfg.schedule == Schedule::Cosine && !p.lr_pinned {
+                                p.lr_pinned = true;
+                                out.emit(TrainEvent::Warning {
+                                    message: format!("the cosine schedule is off for the rest of the run: lr stays {} until changed", fmt_lr(lr)),
+                                });
+                            }
                         }
                         if c.checkpoint_now {
                             c.checkpoint_now = false;
@@ -418,6 +437,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
                 && when != StopWhen::AfterEpoch
             {
                 p.batch = b;
+                p.rng = rng_before[b - start].clone();
                 p.partial.wall_seconds = te.elapsed().as_secs_f64();
                 stop_reason = match when {
                     StopWhen::HandOver => format!("handed over to a background process during epoch {epoch}"),
@@ -428,14 +448,22 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
                 final_stop = Some(when);
                 break 'epochs;
             }
+            if cfg.schedule == Schedule::Cosine && !p.lr_pinned {
+                let warmup = (cfg.warmup_epochs * batches as f64).round() as usize;
+                p.lr = cosine_lr(cfg.lr, cfg.min_lr, (epoch - 1) * batches + b, warmup, cfg.epochs * batches);
+                opt.set_lr(p.lr);
+            }
             let tb = Instant::now();
             tch::manual_seed(batch_seed(cfg.seed, epoch, b));
-            let (x, y) = batch::gather(set, idx, job.device)?;
-            let x = if cfg.augment { augment(&x, &aug, &mut p.rng)? } else { x };
-            let x = batch::channels_last(&batch::normalize(&x))?;
+            let next = built.next().ok_or_else(|| TrainError::Torch(tch::TchError::Kind("the batch worker ended early".into())))?;
+            let (x, y) = batch::from_built(&next, set.size, job.device)?;
             let buffers_before: Vec<tch::Tensor> = buffers.iter().map(|t| t.copy()).collect();
             let logits = net.forward_t(&x, true);
-            let loss = logits.cross_entropy_for_logits(&y);
+            let loss = if cfg.label_smoothing > 0.0 {
+                logits.f_cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Mean, -100, cfg.label_smoothing)?
+            } else {
+                logits.cross_entropy_for_logits(&y)
+            };
             let l = loss.f_double_value(&[])?;
             if !l.is_finite() {
                 // Before the optimiser step: the weights are still those from before this batch; the
@@ -447,6 +475,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
                 });
                 failure = Some(TrainError::NonFiniteLoss { value: l, epoch, batch: b + 1, lr: fmt_lr(p.lr) });
                 p.batch = b;
+                p.rng = rng_before[b - start].clone();
                 p.partial.wall_seconds = te.elapsed().as_secs_f64();
                 final_stop = Some(StopWhen::Now);
                 break 'epochs;
@@ -473,7 +502,8 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
         p.epoch = epoch;
         p.batch = 0;
         let seen = p.partial.seen.max(1) as f64;
-        let val = evaluate(&net, set, &job.split.val, cfg.batch_size * 2, job.device)?;
+        let folded = net.folded();
+        let val = evaluate(folded.as_ref().unwrap_or(&net), set, &job.split.val, cfg.batch_size * 2, job.device)?;
         let metrics = EpochMetrics {
             epoch,
             epochs: cfg.epochs,
@@ -495,7 +525,9 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
         {
             out.emit(TrainEvent::Warning { message: format!("{e}; training goes on, the previous best checkpoint is intact") });
         }
-        if let Some(new_lr) = p.plateau.step(val_acc, p.lr) {
+        if cfg.schedule == Schedule::Plateau
+            && let Some(new_lr) = p.plateau.step(val_acc, p.lr)
+        {
             opt.set_lr(new_lr);
             out.emit(TrainEvent::LrChanged { epoch, from: p.lr, to: new_lr, reason: "plateau".into() });
             p.lr = new_lr;
@@ -548,9 +580,11 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
         if best.is_some() {
             crate::model::weights::load_checkpoint(&mut vs, &job.run.best())?;
         }
+        let folded = net.folded();
+        let inference_net = folded.as_ref().unwrap_or(&net);
         // Temperature scaling, fitted on the validation split of the weights the test report scores.
         if !job.split.val.is_empty() {
-            let val = evaluate(&net, set, &job.split.val, cfg.batch_size * 2, job.device)?;
+            let val = evaluate(inference_net, set, &job.split.val, cfg.batch_size * 2, job.device)?;
             let probs: Vec<Vec<f32>> = val.predictions.iter().map(|p| p.probs.clone()).collect();
             let truth: Vec<usize> = val.predictions.iter().map(|p| p.truth).collect();
             let checkpoint = if best.is_some() { "best.safetensors" } else { "current weights" };
@@ -569,7 +603,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
         if !job.split.test.is_empty() {
             // The config's test-time augmentation, if any (validated with the config).
             let tta = (!cfg.tta.is_empty()).then(|| crate::train::tta::Tta::parse(&cfg.tta).ok()).flatten();
-            let test = crate::train::evaluate::evaluate_with(&net, set, &job.split.test, cfg.batch_size * 2, job.device, tta)?;
+            let test = crate::train::evaluate::evaluate_with(inference_net, set, &job.split.test, cfg.batch_size * 2, job.device, tta)?;
             let report = test.confusion.report(&set.classes);
             test_acc = Some(report.accuracy);
             let text = format!("weights: {weights}\n\n{}\n{}", report.to_text(4), report.confusion_text());
