@@ -112,10 +112,17 @@ pub fn load_dataset(
         }
         None => {
             let done = AtomicUsize::new(0);
-            let results: Vec<Result<decode::Decoded, decode::DecodeError>> = paths
-                .par_iter()
-                .map(|p| {
-                    let r = decode::decode_file(p, size, max_pixels);
+            // Each image is decoded straight into its slot of the one pixel buffer (no second copy of
+            // the whole set in memory); slots of files that failed are closed up afterwards.
+            let mut pixels = vec![0u8; paths.len() * per];
+            let results: Vec<Result<u64, decode::DecodeError>> = pixels
+                .par_chunks_mut(per.max(1))
+                .zip(paths.par_iter())
+                .map(|(slot, p)| {
+                    let r = decode::decode_file(p, size, max_pixels).map(|d| {
+                        slot.copy_from_slice(&d.rgb);
+                        d.content_hash
+                    });
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                     if n.is_multiple_of(64) || n == paths.len() {
                         progress(n, paths.len());
@@ -124,13 +131,16 @@ pub fn load_dataset(
                 })
                 .collect();
             let mut items = Vec::with_capacity(results.len());
-            let mut pixels = Vec::with_capacity(results.len() * per);
             let mut io_failures = 0;
-            for r in results {
+            let mut kept = 0;
+            for (k, r) in results.into_iter().enumerate() {
                 match r {
-                    Ok(dec) => {
-                        items.push(CachedItem { hash: dec.content_hash, error: None });
-                        pixels.extend_from_slice(&dec.rgb);
+                    Ok(hash) => {
+                        items.push(CachedItem { hash, error: None });
+                        if kept != k {
+                            pixels.copy_within(k * per..(k + 1) * per, kept * per);
+                        }
+                        kept += 1;
                     }
                     Err(e) => {
                         io_failures += e.is_io() as usize;
@@ -138,6 +148,7 @@ pub fn load_dataset(
                     }
                 }
             }
+            pixels.truncate(kept * per);
             // A file that could not be read (permissions, I/O) may read next time: cache only
             // outcomes that depend on the bytes alone.
             if io_failures > 0 {
@@ -212,5 +223,34 @@ mod fingerprint_tests {
         let mut c = set_under("/mnt/link/data");
         c.hashes[1] = 23;
         assert_ne!(a.fingerprint(Path::new("/mnt/link/data")), c.fingerprint(Path::new("/mnt/link/data")));
+    }
+}
+
+#[cfg(test)]
+mod decode_tests {
+    use super::*;
+
+    /// Images decoded into one buffer stay with their own paths when a file between them fails.
+    #[test]
+    fn a_bad_file_between_good_ones_leaves_every_image_with_its_path() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let shade = |i: u8| 20 + 30 * i;
+        for (class, names) in [("a", ["1", "2", "3"]), ("b", ["4", "5", "6"])] {
+            std::fs::create_dir_all(root.join(class)).unwrap();
+            for n in names {
+                let v = shade(n.parse().unwrap());
+                image::RgbImage::from_pixel(12, 12, image::Rgb([v, v, v])).save(root.join(class).join(format!("{n}.png"))).unwrap();
+            }
+        }
+        std::fs::write(root.join("a/2.png"), b"not a png").unwrap();
+        std::fs::write(root.join("b/5.png"), b"").unwrap();
+        let (set, report) = load_dataset(root, 8, 0, 1 << 20, &|_, _| {}).unwrap();
+        assert_eq!(report.skipped.len(), 2);
+        assert_eq!(set.len(), 4);
+        for i in 0..set.len() {
+            let n: u8 = set.paths[i].file_stem().unwrap().to_str().unwrap().parse().unwrap();
+            assert!(set.image(i).iter().all(|&p| p == shade(n)), "{}: wrong pixels", set.paths[i].display());
+        }
     }
 }
