@@ -404,3 +404,67 @@ fn live_attached_and_replayed_screens_are_identical() {
     let text: String = screen_live.content().iter().map(|c| c.symbol()).collect();
     assert!(text.contains("FINISHED") && text.contains("epoch 2/2"), "{text}");
 }
+
+/// The cosine schedule sets each batch's rate from its place in the run (warm-up, then decay to
+/// min_lr); a cosine run with label smoothing that is stopped mid-epoch and resumed ends as an
+/// uninterrupted one; a rate set by hand stays for the rest of the run.
+#[test]
+fn cosine_schedule_follows_the_batches_resumes_exactly_and_a_user_rate_pins_it() {
+    use tumorscope::config::Schedule;
+    use tumorscope::train::callbacks::cosine_lr;
+    let _torch = torch_lock();
+    let cfg = TrainConfig { threads: 1, dropout: 0.3, schedule: Schedule::Cosine, warmup_epochs: 1.0, label_smoothing: 0.1, ..small(3) };
+    let dir = tempfile::tempdir().unwrap();
+    let records = drain(train::spawn(job(dir.path(), cfg.clone())).unwrap());
+    let lrs: Vec<(usize, usize, usize, f64)> = records
+        .iter()
+        .filter_map(|r| match r.event {
+            TrainEvent::BatchEnd { epoch, batch, batches, lr, .. } => Some((epoch, batch, batches, lr)),
+            _ => None,
+        })
+        .collect();
+    let per = lrs[0].2;
+    assert_eq!(lrs.len(), 3 * per);
+    for &(e, b, _, lr) in &lrs {
+        let want = cosine_lr(cfg.lr, cfg.min_lr, (e - 1) * per + b - 1, per, 3 * per);
+        assert!((lr - want).abs() <= 1e-12, "epoch {e} batch {b}: lr {lr}, want {want}");
+    }
+    assert!(lrs[0].3 < cfg.lr && (lrs[per - 1].3 - cfg.lr).abs() < 1e-12, "warms up over the first epoch");
+    assert!((lrs.last().unwrap().3 - cfg.min_lr).abs() < 1e-12, "ends at min_lr");
+    let straight = epochs(&records);
+
+    // Stopped in the middle of epoch 2 and resumed: the same epochs.
+    let run = RunDir::create(dir.path(), "stopped").unwrap();
+    let mut h = train::spawn(job_in(run.clone(), cfg.clone())).unwrap();
+    let mut seen = vec![];
+    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::BatchEnd { epoch: 2, batch: 2, .. }));
+    h.commands.send(TrainCommand::StopNow).unwrap();
+    seen.extend(drain(h));
+    let mut j = job_in(run.clone(), cfg.clone());
+    j.resume = Some(train::resume::read_state(&run).unwrap());
+    let mut all = epochs(&seen);
+    all.extend(epochs(&drain(train::spawn(j).unwrap())));
+    assert_same_epochs(&all, &straight);
+
+    // A rate set by hand during the run stays (a long run, stopped once the effect is seen).
+    let mut h = train::spawn(job(dir.path(), TrainConfig { epochs: 40, ..cfg.clone() })).unwrap();
+    let mut seen = vec![];
+    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::BatchEnd { epoch: 1, batch: 2, .. }));
+    h.commands.send(TrainCommand::SetLr(2e-3)).unwrap();
+    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::LrChanged { .. }));
+    let epoch_after = |e: &TrainEvent| matches!(e, TrainEvent::EpochEnd { .. });
+    until(&mut h.events, &mut seen, epoch_after);
+    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::BatchEnd { batch: 3, .. }));
+    h.commands.send(TrainCommand::StopNow).unwrap();
+    seen.extend(drain(h));
+    let after: Vec<f64> = seen
+        .iter()
+        .skip_while(|r| !matches!(r.event, TrainEvent::LrChanged { .. }))
+        .filter_map(|r| match r.event {
+            TrainEvent::BatchEnd { lr, .. } => Some(lr),
+            _ => None,
+        })
+        .collect();
+    assert!(!after.is_empty() && after.iter().all(|&lr| lr == 2e-3), "{after:?}");
+    assert!(seen.iter().any(|r| matches!(&r.event, TrainEvent::Warning { message } if message.contains("cosine schedule is off"))));
+}
