@@ -54,7 +54,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// The recipe the other settings start from: article (default: 12 epochs, ReduceLROnPlateau) or
-    /// fast (8 epochs, warm-up + cosine decay, mirror TTA).
+    /// fast (8 epochs, warm-up + cosine decay, label smoothing, mirror TTA).
     #[arg(long, value_enum)]
     pub recipe: Option<Recipe>,
     #[arg(long, value_enum)]
