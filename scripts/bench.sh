@@ -25,8 +25,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # A small run to predict with, and the real-training job: 2 epochs of 150 images per class.
 "$ts" train --data "$data" --no-tui --epochs 2 --limit-per-class 150 --runs-dir "$tmp/pred" --no-tensorboard >/dev/null 2>&1
-run=$(ls -d "$tmp"/pred/*/ | head -1)
-one=$(find "$data" -iname '*.jpg' | head -1)
+runs=("$tmp"/pred/*/)
+run="${runs[0]}"
+one=$(find "$data" -iname '*.jpg' -print -quit)
 for i in $(seq "$rounds"); do
   .venv/bin/python "$baseline" --tf-same --channels-last --steps 8 | tee -a "$tmp/py"
   "$ts" bench --steps 8 | tee -a "$tmp/rs"

@@ -5,7 +5,9 @@
 //! - `GLIBC_TUNABLES` malloc settings: keep freed memory (no trim, a 256 MiB top pad, the largest
 //!   mmap threshold) so the activation buffers of every step are not returned to the kernel and
 //!   faulted in again. Measured on 2 cores: the train step 55–57 → 61–64 img/s, system time of a
-//!   bench 2.7 s → 1.1 s.
+//!   bench 2.7 s → 1.1 s. And one malloc arena: the trainer runs on its own thread, whose arena
+//!   (64 MiB sub-heaps, trimmed as they empty) kept faulting the step's buffers in again; with the
+//!   main arena for every thread a real run went 44.6–44.9 → 49.1–56.6 img/s.
 //! - `OMP_WAIT_POLICY=PASSIVE` when other processes keep at least half a core busy at start (sampled
 //!   from `/proc/stat` over 0.2 s): OpenMP threads then sleep at barriers instead of spinning for a
 //!   descheduled sibling. Measured with one competing busy process: 18 → 31–33 img/s. On an idle
@@ -17,7 +19,7 @@ const TUNED: &str = "TUMORSCOPE_TUNED";
 
 /// The malloc tunables applied when the user set none.
 pub const MALLOC_TUNABLES: &str =
-    "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967295:glibc.malloc.top_pad=268435456";
+    "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967295:glibc.malloc.top_pad=268435456:glibc.malloc.arena_max=1";
 
 /// (busy, total) jiffies of all CPUs so far.
 fn cpu_times() -> Option<(u64, u64)> {
