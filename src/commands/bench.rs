@@ -63,15 +63,14 @@ pub fn run(a: BenchArgs) -> Result<()> {
     // Grad-CAM of one image (forward, head gradient, map): the median of `steps` runs after a warm-up.
     let one = x.narrow(0, 0, 1);
     let _ = crate::model::gradcam::grad_cam(net.as_ref(), &one, None)?;
-    let mut cam_times: Vec<f64> = (0..a.steps.max(3))
+    let cam_times: Vec<f64> = (0..a.steps.max(3))
         .map(|_| {
             let t = Instant::now();
             let _ = crate::model::gradcam::grad_cam(net.as_ref(), &one, None);
             t.elapsed().as_secs_f64()
         })
         .collect();
-    cam_times.sort_by(f64::total_cmp);
-    let cam = cam_times[cam_times.len() / 2];
+    let cam = median(cam_times);
     crate::run::output::out(&format!(
         "{}",
         serde_json::json!({"impl": "tumorscope-tch", "model": a.model.name(), "size": a.size, "batch": a.batch, "channels_last": cl,
