@@ -36,7 +36,7 @@ pub fn channels_last(x: &Tensor) -> Result<Tensor, tch::TchError> {
 
 /// Scale 0–255 to the network's input range.
 pub fn normalize(x: &Tensor) -> Tensor {
-    (x - 127.0) / 128.0
+    (x - super::pipeline::INPUT_OFFSET as f64) / super::pipeline::INPUT_SCALE as f64
 }
 
 /// Index chunks of at most `batch` items.

@@ -51,10 +51,15 @@ pub struct Built {
     pub n: usize,
 }
 
+/// The network's input range: (x − INPUT_OFFSET) / INPUT_SCALE, as the Lite0 weights expect. Training
+/// batches (here) and inference batches (`batch::normalize`) share it.
+pub const INPUT_OFFSET: f32 = 127.0;
+pub const INPUT_SCALE: f32 = 128.0;
+
 /// Scale 0–255 to the network's input range.
 #[inline]
 pub fn normalize(v: f32) -> f32 {
-    (v - 127.0) / 128.0
+    (v - INPUT_OFFSET) / INPUT_SCALE
 }
 
 /// Gather, augment and normalise one batch.

@@ -5,7 +5,7 @@
 //!
 //! The copy holds its own tensors, detached from the VarStore: fold again after the weights change.
 
-use super::lite0::relu6;
+use super::lite0::{relu6, same_conv_padding, same_input};
 use tch::{Kind, Tensor};
 use tch::nn::{self, ModuleT};
 
@@ -38,23 +38,15 @@ impl FoldedConv {
             let scale = gamma.f_div(&(var.f_add_scalar(eps)?.f_sqrt()?))?;
             let w = f64_(w)?.f_mul(&scale.f_view([-1, 1, 1, 1])?)?.f_to_kind(kind)?;
             // Channels-last on the CPU, as the unfolded weights are (libtorch follows the input's strides).
-            let w = if w.device() == tch::Device::Cpu { w.f_permute([0, 2, 3, 1])?.f_contiguous()?.f_permute([0, 3, 1, 2])? } else { w };
+            let w = if w.device() == tch::Device::Cpu { crate::data::batch::channels_last(&w)? } else { w };
             let b = beta.f_sub(&mean.f_mul(&scale)?)?.f_to_kind(kind)?;
             Ok(FoldedConv { w: w.f_detach()?, b: b.f_detach()?, k, s, groups })
         })
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        let pad = if self.s == 1 { self.k / 2 } else { 0 };
-        let x = if self.s == 1 {
-            x.shallow_clone()
-        } else {
-            let size = x.size();
-            let (t, b) = super::lite0::same_pad(size[2], self.k, self.s);
-            let (l, r) = super::lite0::same_pad(size[3], self.k, self.s);
-            x.constant_pad_nd([l, r, t, b])
-        };
-        x.conv2d(&self.w, Some(&self.b), [self.s, self.s], [pad, pad], [1, 1], self.groups)
+        let pad = same_conv_padding(self.k, self.s);
+        same_input(x, self.k, self.s).conv2d(&self.w, Some(&self.b), [self.s, self.s], [pad, pad], [1, 1], self.groups)
     }
 }
 

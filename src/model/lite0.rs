@@ -39,9 +39,7 @@ struct SameConv {
 
 impl SameConv {
     fn new(p: nn::Path, cin: i64, cout: i64, k: i64, s: i64, groups: i64) -> Self {
-        // Stride 1 with an odd kernel is symmetric, so the conv pads itself (no extra copy).
-        let padding = if s == 1 { k / 2 } else { 0 };
-        let cfg = nn::ConvConfig { stride: s, padding, groups, bias: false, ..Default::default() };
+        let cfg = nn::ConvConfig { stride: s, padding: same_conv_padding(k, s), groups, bias: false, ..Default::default() };
         SameConv { conv: nn::conv2d(p, cin, cout, k, cfg), k, s, groups }
     }
 
@@ -50,14 +48,26 @@ impl SameConv {
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
-        if self.s == 1 {
-            return x.apply(&self.conv);
-        }
-        let size = x.size();
-        let (t, b) = same_pad(size[2], self.k, self.s);
-        let (l, r) = same_pad(size[3], self.k, self.s);
-        x.constant_pad_nd([l, r, t, b]).apply(&self.conv)
+        same_input(x, self.k, self.s).apply(&self.conv)
     }
+}
+
+/// The padding the convolution itself applies: stride 1 with an odd kernel is symmetric, so the
+/// conv pads itself (no extra copy); strided convs get their input padded by `same_input`.
+pub(crate) fn same_conv_padding(k: i64, s: i64) -> i64 {
+    if s == 1 { k / 2 } else { 0 }
+}
+
+/// The input of a TF "SAME" convolution: as is at stride 1, else padded with the odd extra pixel
+/// bottom/right.
+pub(crate) fn same_input(x: &Tensor, k: i64, s: i64) -> Tensor {
+    if s == 1 {
+        return x.shallow_clone();
+    }
+    let size = x.size();
+    let (t, b) = same_pad(size[2], k, s);
+    let (l, r) = same_pad(size[3], k, s);
+    x.constant_pad_nd([l, r, t, b])
 }
 
 /// TF "SAME" padding (before, after) of one axis: the odd extra pixel goes last.

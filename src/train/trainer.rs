@@ -43,6 +43,8 @@ pub enum TrainError {
         "loss became {value} at epoch {epoch}, batch {batch} (lr {lr}): stopped before the weights were touched; lower the learning rate"
     )]
     NonFiniteLoss { value: f64, epoch: usize, batch: usize, lr: String },
+    #[error("the batch worker thread ended before the epoch's last batch")]
+    BatchWorker,
     #[error("training ended but the final checkpoint could not be saved: {0}")]
     FinalSave(Box<TrainError>),
 }
@@ -455,7 +457,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
             }
             let tb = Instant::now();
             tch::manual_seed(batch_seed(cfg.seed, epoch, b));
-            let next = built.next().ok_or_else(|| TrainError::Torch(tch::TchError::Kind("the batch worker ended early".into())))?;
+            let next = built.next().ok_or(TrainError::BatchWorker)?;
             let (x, y) = batch::from_built(&next, set.size, job.device)?;
             let buffers_before: Vec<tch::Tensor> = buffers.iter().map(|t| t.copy()).collect();
             let logits = net.forward_t(&x, true);
