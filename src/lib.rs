@@ -9,6 +9,7 @@ pub mod calibration;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod cuda_runtime;
 pub mod data;
 pub mod device;
 pub mod explain;
