@@ -3,8 +3,10 @@
 #  - train step and inference throughput: PyTorch (Python) reference vs tumorscope (tch), EfficientNet-Lite0,
 #    150 px, batch 32, Adam, TF-SAME padding, channels-last. The two alternate round by round, so a noisy
 #    neighbour hits both; each round warms up before it measures.
-#  - real training throughput: a short real `tumorscope train` on DATA (augmentation, the batch worker,
-#    events; from its events.jsonl), in the same rounds, as a share of the pure step;
+#  - the step with the stem and first 3 stages frozen (what the default recipe trains), vs the full step;
+#  - real training throughput: a short real `tumorscope train --recipe article` on DATA (the full
+#    network, as the pure step; augmentation, the batch worker, events; from its events.jsonl), in the
+#    same rounds, as a share of the pure step;
 #  - ingest: every JPEG of DATA decoded and resized to 150 px (tumorscope on all cores, no cache) vs the
 #    article's one-at-a-time OpenCV loop, alternating (page cache warm for both);
 #  - `predict` of one image, whole process (start, load, infer), median of the rounds;
@@ -31,9 +33,10 @@ one=$(find "$data" -iname '*.jpg' -print -quit)
 for i in $(seq "$rounds"); do
   .venv/bin/python "$baseline" --tf-same --channels-last --steps 8 | tee -a "$tmp/py"
   "$ts" bench --steps 8 | tee -a "$tmp/rs"
+  "$ts" bench --steps 8 --freeze-stages 3 | tee -a "$tmp/frozen"
   rm -rf "$tmp/real"
-  /usr/bin/time -f '{"peak_rss_kb": %M}' -a -o "$tmp/rss.jsonl" "$ts" train --data "$data" --no-tui --epochs 2 --limit-per-class 150 \
-      --runs-dir "$tmp/real" --no-tensorboard >/dev/null 2>&1
+  /usr/bin/time -f '{"peak_rss_kb": %M}' -a -o "$tmp/rss.jsonl" "$ts" train --recipe article --data "$data" --no-tui --epochs 2 \
+      --limit-per-class 150 --runs-dir "$tmp/real" --no-tensorboard >/dev/null 2>&1
   .venv/bin/python scripts/train_throughput.py "$tmp"/real/*/events.jsonl | tee -a "$tmp/real.jsonl"
   .venv/bin/python scripts/ingest_opencv.py "$data" | tee -a "$tmp/cv"
   "$ts" bench --ingest "$data" | tee -a "$tmp/ingest"
@@ -44,6 +47,7 @@ import json, sys, statistics as st
 d = sys.argv[1]
 rd = lambda f: [json.loads(l) for l in open(f"{d}/{f}")]
 py, rs, real, cv, ing, pr, rss = rd("py"), rd("rs"), rd("real.jsonl"), rd("cv"), rd("ingest"), rd("predict"), rd("rss.jsonl")
+fr = rd("frozen")
 def row(name, a, b, what):
     r = [y / x for x, y in zip(a, b)]
     print(f"{name:<18} {what[0]} {st.median(a):8.1f} ({min(a):.1f}-{max(a):.1f})   {what[1]} {st.median(b):8.1f} ({min(b):.1f}-{max(b):.1f})"
@@ -51,6 +55,7 @@ def row(name, a, b, what):
 print(f"\n{len(py)} rounds; medians (min-max)")
 row("train img/s", [x["train_img_per_s"] for x in py], [x["train_img_per_s"] for x in rs], ("pytorch", "tumorscope"))
 row("inference img/s", [x["infer_img_per_s"] for x in py], [x["infer_img_per_s"] for x in rs], ("pytorch", "tumorscope"))
+row("3 stages frozen", [x["train_img_per_s"] for x in rs], [x["train_img_per_s"] for x in fr], ("full step", "frozen step"))
 row("real/pure train", [x["train_img_per_s"] for x in rs], [x["real_train_img_per_s"] for x in real], ("pure step", "real run"))
 row("ingest img/s", [x["ingest_img_per_s"] for x in cv], [x["ingest_img_per_s"] for x in ing], ("opencv loop", "tumorscope"))
 unf = [x["infer_unfolded_img_per_s"] for x in rs if "infer_unfolded_img_per_s" in x]

@@ -36,8 +36,9 @@ impl Env {
     fn new(data: PathBuf) -> Env {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_path_buf();
-        // Tiny epochs: keep ReduceLROnPlateau out of the way so the only LR changes are the user's.
-        std::fs::write(root.join("e2e.toml"), "plateau_patience = 1000000\n").unwrap();
+        // The article's constant rate (the default recipe warms up and decays it), with
+        // ReduceLROnPlateau out of the way for tiny epochs: the only LR changes are the user's.
+        std::fs::write(root.join("e2e.toml"), "recipe = \"article\"\nplateau_patience = 1000000\n").unwrap();
         Env { runs: root.join("runs"), root, data, _tmp: tmp }
     }
 

@@ -16,10 +16,10 @@ fn keys_change_lr_and_stop_early_in_a_real_terminal() {
     let Some(data) = common::real_data("keys_change_lr_and_stop_early_in_a_real_terminal") else { return };
     let t = tempfile::tempdir().unwrap();
     let runs = t.path().join("runs");
-    // Tiny epochs run dozens a second: keep ReduceLROnPlateau out of the way so the only LR change is
-    // the key press, and its log line stays on screen.
+    // Tiny epochs run dozens a second: the article's constant rate, with ReduceLROnPlateau out of the
+    // way, so the only LR change is the key press, and its log line stays on screen.
     let config = t.path().join("e2e.toml");
-    std::fs::write(&config, "plateau_patience = 1000000\n").unwrap();
+    std::fs::write(&config, "recipe = \"article\"\nplateau_patience = 1000000\n").unwrap();
     let name = format!("tumorscope-e2e-{}", std::process::id());
     let cmd = format!(
         "env TUMORSCOPE_CACHE={} TUMORSCOPE_IMAGES=halfblocks {} train --config {} --data {} --limit-per-class 16 --model small-cnn --image-size 48 --epochs 2000 --lr 1e-3 --no-early-stopping --stop-on-hangup --runs-dir {}; sleep 30",
@@ -75,7 +75,7 @@ fn open_an_image_and_its_grad_cam_while_training() {
     let runs = t.path().join("runs");
     let name = format!("tumorscope-open-{}", std::process::id());
     let cmd = format!(
-        "env TUMORSCOPE_CACHE={} TUMORSCOPE_IMAGES=halfblocks {} train --data {} --limit-per-class 16 --model small-cnn --image-size 48 --epochs 5000 --lr 1e-3 --no-early-stopping --stop-on-hangup --runs-dir {}; sleep 30",
+        "env TUMORSCOPE_CACHE={} TUMORSCOPE_IMAGES=halfblocks {} train --recipe article --data {} --limit-per-class 16 --model small-cnn --image-size 48 --epochs 5000 --lr 1e-3 --no-early-stopping --stop-on-hangup --runs-dir {}; sleep 30",
         t.path().join("cache").display(),
         common::bin().display(),
         data.display(),

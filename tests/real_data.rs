@@ -12,6 +12,8 @@ fn short_pretrained_training_on_real_mri_learns_and_reloads() {
     let o = Command::new(common::bin())
         .args([
             "train",
+            "--recipe",
+            "article",
             "--no-tui",
             "--data",
             data.to_str().unwrap(),
@@ -46,4 +48,37 @@ fn short_pretrained_training_on_real_mri_learns_and_reloads() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let eval: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(eval["report"]["confusion"], report["confusion"], "reloaded checkpoint must predict exactly as in training");
+}
+
+/// `--freeze-stages 3` on real MRI: the checkpoint keeps the ImageNet stem and first three stages bit
+/// for bit (blocks 0–4), while the later blocks, the head conv and the classifier moved.
+#[test]
+fn frozen_stages_keep_the_imagenet_weights_in_a_real_run() {
+    let Some(data) = common::real_data("frozen_stages_keep_the_imagenet_weights_in_a_real_run") else { return };
+    let t = tempfile::tempdir().unwrap();
+    let runs = t.path().join("runs");
+    let weights = tumorscope::model::weights::lite0_weights_path();
+    let o = Command::new(common::bin())
+        .args(["train", "--no-tui", "--data", data.to_str().unwrap(), "--limit-per-class", "24", "--epochs", "1"])
+        .args(["--image-size", "64", "--freeze-stages", "3", "--runs-dir", runs.to_str().unwrap()])
+        .env("TUMORSCOPE_CACHE", t.path().join("cache"))
+        .env("TUMORSCOPE_WEIGHTS", &weights)
+        .output()
+        .unwrap();
+    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{out}");
+    let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
+    let read = |p: &std::path::Path| -> std::collections::HashMap<String, tch::Tensor> {
+        tch::Tensor::read_safetensors(p).unwrap().into_iter().collect()
+    };
+    let (imagenet, trained) = (read(&weights), read(&run.join("best.safetensors")));
+    let diff = |name: &str| (&trained[name] - &imagenet[name]).abs().max().double_value(&[]);
+    for name in ["_conv_stem.weight", "_bn0.weight", "_blocks.2._depthwise_conv.weight", "_blocks.4._project_conv.weight"] {
+        assert_eq!(diff(name), 0.0, "{name} changed although frozen");
+    }
+    for name in ["_blocks.5._expand_conv.weight", "_blocks.15._project_conv.weight", "_conv_head.weight"] {
+        assert!(diff(name) > 0.0, "{name} did not train");
+    }
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(config.contains("freeze_stages = 3"), "{config}");
 }

@@ -1,6 +1,7 @@
 //! The trainer driven only through its channels: every command is obeyed, echoed as an event and
 //! recorded in events.jsonl; failures arrive as a `Failed` event, not a panic.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use tumorscope::config::{ModelKind, TrainConfig};
 use tumorscope::data::{ImageSet, make_split};
@@ -61,7 +62,7 @@ fn job_in(run: RunDir, cfg: TrainConfig) -> TrainJob {
 }
 
 fn small(epochs: usize) -> TrainConfig {
-    TrainConfig { model: ModelKind::SmallCnn, image_size: 32, batch_size: 8, epochs, lr: 1e-3, augment: true, ..Default::default() }
+    TrainConfig { model: ModelKind::SmallCnn, image_size: 32, batch_size: 8, epochs, lr: 1e-3, augment: true, ..TrainConfig::article() }
 }
 
 /// Receive until `pred` matches, collecting everything seen.
@@ -355,7 +356,7 @@ fn signals_stop_with_their_cause() {
 fn missing_pretrained_weights_fail_as_an_event() {
     let _torch = torch_lock();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = TrainConfig { model: ModelKind::EfficientnetLite0, pretrained: true, image_size: 32, epochs: 1, ..Default::default() };
+    let cfg = TrainConfig { model: ModelKind::EfficientnetLite0, pretrained: true, image_size: 32, epochs: 1, ..TrainConfig::article() };
     let mut h = train::spawn(job(dir.path(), cfg)).unwrap();
     let mut seen = vec![];
     let e = until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::Failed { .. }));
@@ -467,4 +468,44 @@ fn cosine_schedule_follows_the_batches_resumes_exactly_and_a_user_rate_pins_it()
         .collect();
     assert!(!after.is_empty() && after.iter().all(|&lr| lr == 2e-3), "{after:?}");
     assert!(seen.iter().any(|r| matches!(&r.event, TrainEvent::Warning { message } if message.contains("cosine schedule is off"))));
+}
+
+/// With `ema_decay`, training is the same batch for batch (same train loss and accuracy as without),
+/// validation scores the moving average (other val figures), the best checkpoint holds the average,
+/// and a run stopped mid-epoch and resumed ends as an uninterrupted one.
+#[test]
+fn the_moving_average_is_what_validation_scores_and_it_resumes_exactly() {
+    let _torch = torch_lock();
+    let plain = TrainConfig { threads: 1, dropout: 0.3, ..small(3) };
+    let cfg = TrainConfig { ema_decay: 0.9, ..plain.clone() };
+    let dir = tempfile::tempdir().unwrap();
+    let without = epochs(&drain(train::spawn(job(dir.path(), plain)).unwrap()));
+    let j = job(dir.path(), cfg.clone());
+    let run = j.run.clone();
+    let straight = epochs(&drain(train::spawn(j).unwrap()));
+    for (a, b) in without.iter().zip(&straight) {
+        assert!((a.1 - b.1).abs() <= 1e-6 && a.2 == b.2, "training itself changed: {a:?} vs {b:?}");
+    }
+    assert!(without.iter().zip(&straight).any(|(a, b)| a.3 != b.3), "validation did not score the average: {straight:?}");
+    // The best checkpoint is the average: it differs from the raw weights of the last checkpoint's
+    // twin in the resume state.
+    let best: HashMap<String, tch::Tensor> = tch::Tensor::read_safetensors(run.best()).unwrap().into_iter().collect();
+    let resume: HashMap<String, tch::Tensor> = tch::Tensor::read_safetensors(run.resume_tensors()).unwrap().into_iter().collect();
+    let name = best.keys().find(|k| k.ends_with("weight")).unwrap().clone();
+    assert!(resume.contains_key(&format!("ema.{name}")), "the resume state keeps the average");
+    let last: HashMap<String, tch::Tensor> = tch::Tensor::read_safetensors(run.last()).unwrap().into_iter().collect();
+    assert_eq!((&last[&name] - &resume[&format!("ema.{name}")]).abs().max().double_value(&[]), 0.0, "checkpoints hold the average");
+    assert!((&last[&name] - &resume[&format!("model.{name}")]).abs().max().double_value(&[]) > 0.0);
+
+    let run = RunDir::create(dir.path(), "stopped").unwrap();
+    let mut h = train::spawn(job_in(run.clone(), cfg.clone())).unwrap();
+    let mut seen = vec![];
+    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::BatchEnd { epoch: 2, batch: 2, .. }));
+    h.commands.send(TrainCommand::StopNow).unwrap();
+    seen.extend(drain(h));
+    let mut j = job_in(run.clone(), cfg.clone());
+    j.resume = Some(train::resume::read_state(&run).unwrap());
+    let mut all = epochs(&seen);
+    all.extend(epochs(&drain(train::spawn(j).unwrap())));
+    assert_same_epochs(&all, &straight);
 }

@@ -56,7 +56,7 @@ fn stamp(events: Vec<TrainEvent>) -> Vec<Record> {
 
 /// A run three epochs in, with a plateau LR drop and a user LR change.
 fn script(dir: &Path, finished: bool) -> Vec<Record> {
-    let config = TrainConfig { lr: 1e-3, ..TrainConfig::default() };
+    let config = TrainConfig { lr: 1e-3, ..TrainConfig::article() };
     let mut ev = vec![
         TrainEvent::Started {
             info: Box::new(RunInfo {

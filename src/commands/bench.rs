@@ -18,6 +18,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let cfg = TrainConfig { model: a.model, ..Default::default() };
     let vs = nn::VarStore::new(device);
     let net = crate::model::build(&vs, &cfg, 4);
+    net.freeze_stages(a.freeze_stages);
     let cl = !a.nchw && device == tch::Device::Cpu;
     if cl {
         crate::model::weights::to_channels_last(&vs)?;

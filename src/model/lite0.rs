@@ -3,6 +3,7 @@
 //! Variable names match the weight file (`_conv_stem`, `_blocks.N._expand_conv`, …) so they load as is.
 
 use super::folded::{FoldedBlock, FoldedConv, FoldedLite0};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tch::Tensor;
 use tch::nn::{self, ModuleT};
 
@@ -145,6 +146,8 @@ pub struct Lite0 {
     bn1: nn::BatchNorm,
     dropout: f64,
     fc: nn::Linear,
+    /// How many leading blocks (with the stem) a training pass runs without gradients; see `freeze`.
+    frozen_blocks: AtomicUsize,
 }
 
 impl Lite0 {
@@ -169,7 +172,17 @@ impl Lite0 {
             bn1: bn(p / "_bn1", FEATURES, bn_momentum),
             dropout,
             fc,
+            frozen_blocks: AtomicUsize::new(0),
         }
+    }
+
+    /// Freeze the stem and the first `stages` stages (0 = none) for training passes: they run without
+    /// gradients, so backward stops above them and their weights keep their values (Adam skips a
+    /// parameter with no gradient). BatchNorm there still normalises with batch statistics, as in an
+    /// unfrozen pass. Evaluation and Grad-CAM are unaffected.
+    pub fn freeze(&self, stages: usize) {
+        let blocks = STAGES.iter().take(stages).map(|s| s.5).sum();
+        self.frozen_blocks.store(blocks, Ordering::Relaxed);
     }
 
     /// Pooled 1280-d features.
@@ -179,8 +192,15 @@ impl Lite0 {
 
     /// The head convolution's activations, [B, 1280, h, w] (h = w = 5 at 150 px).
     pub fn conv_features(&self, x: &Tensor, train: bool) -> Tensor {
-        let mut x = relu6(self.stem.forward(x).apply_t(&self.bn0, train));
-        for b in &self.blocks {
+        let frozen = if train { self.frozen_blocks.load(Ordering::Relaxed) } else { 0 };
+        let stem = || relu6(self.stem.forward(x).apply_t(&self.bn0, train));
+        let (mut x, rest) = if frozen > 0 {
+            let x = tch::no_grad(|| self.blocks[..frozen].iter().fold(stem(), |x, b| b.forward_t(&x, train)));
+            (x, &self.blocks[frozen..])
+        } else {
+            (stem(), &self.blocks[..])
+        };
+        for b in rest {
             x = b.forward_t(&x, train);
         }
         relu6(self.head.forward(&x).apply_t(&self.bn1, train))
@@ -218,6 +238,11 @@ impl super::Classifier for Lite0 {
     fn folded(&self) -> Option<super::Net> {
         self.fold().ok().map(|f| Box::new(f) as super::Net)
     }
+
+    fn freeze_stages(&self, stages: usize) -> bool {
+        self.freeze(stages);
+        true
+    }
 }
 
 #[cfg(test)]
@@ -241,6 +266,43 @@ mod tests {
         assert!((4_600_000..4_700_000).contains(&n), "{n}");
         let y = tch::no_grad(|| m.forward_t(&Tensor::zeros([2, 3, 150, 150], (tch::Kind::Float, tch::Device::Cpu)), false));
         assert_eq!(y.size(), vec![2, 1000]);
+    }
+
+    /// With three stages frozen, training steps leave the stem and blocks 0–4 as they were (their
+    /// BatchNorm running statistics still follow the data), train block 5 onwards, and the train-mode
+    /// logits are those of the unfrozen network.
+    #[test]
+    fn frozen_stages_keep_their_weights_and_the_rest_trains() {
+        tch::manual_seed(11);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let m = Lite0::new(&vs.root(), Head::Classes(4), 0.0, 0.1);
+        let x = Tensor::rand([4, 3, 64, 64], (tch::Kind::Float, tch::Device::Cpu)) * 2.0 - 1.0;
+        let y = Tensor::from_slice(&[0i64, 1, 2, 3]);
+        let unfrozen = m.forward_t(&x, true);
+        m.freeze(3);
+        let frozen = m.forward_t(&x, true);
+        assert_eq!((&frozen - &unfrozen).abs().max().double_value(&[]), 0.0);
+        let before: std::collections::HashMap<String, Tensor> = vs.variables().into_iter().map(|(n, t)| (n, t.detach().copy())).collect();
+        let mut opt = crate::train::adam::Adam::new(&vs, 1e-2, 0.0).unwrap();
+        for _ in 0..2 {
+            opt.zero_grad();
+            m.forward_t(&x, true).cross_entropy_for_logits(&y).backward();
+            opt.step().unwrap();
+        }
+        let moved = |name: &str| (&vs.variables()[name] - &before[name]).abs().max().double_value(&[]) > 0.0;
+        for name in ["_conv_stem.weight", "_bn0.weight", "_blocks.0._depthwise_conv.weight", "_blocks.4._project_conv.weight", "_blocks.4._bn2.bias"] {
+            assert!(!moved(name), "{name} changed while frozen");
+        }
+        assert!(moved("_bn0.running_mean"), "frozen BatchNorm statistics should still follow the data");
+        for name in ["_blocks.5._expand_conv.weight", "_blocks.15._project_conv.weight", "_conv_head.weight", "classifier.weight"] {
+            assert!(moved(name), "{name} did not train");
+        }
+        // Evaluation runs the whole network as usual; unfreezing trains everything again.
+        m.freeze(0);
+        opt.zero_grad();
+        m.forward_t(&x, true).cross_entropy_for_logits(&y).backward();
+        opt.step().unwrap();
+        assert!(moved("_conv_stem.weight"));
     }
 
     /// The BatchNorm-folded copy gives the unfolded network's eval logits, with running statistics and

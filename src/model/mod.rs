@@ -21,6 +21,11 @@ pub trait Classifier: nn::ModuleT + Send {
     fn folded(&self) -> Option<Net> {
         None
     }
+    /// Train passes leave the first `stages` stages (with the stem) without gradients, 0 = none.
+    /// False where the network has no stages to freeze.
+    fn freeze_stages(&self, _stages: usize) -> bool {
+        false
+    }
 }
 
 

@@ -52,8 +52,8 @@ mod tests {
 
     #[test]
     fn only_differing_settings_are_listed() {
-        let a = TrainConfig::default();
-        let b = TrainConfig { lr: 1e-3, epochs: 20, ..TrainConfig::default() };
+        let a = TrainConfig::article();
+        let b = TrainConfig { lr: 1e-3, epochs: 20, ..TrainConfig::article() };
         let d = config_differences(&[Some(&a), Some(&b), Some(&a)]);
         assert_eq!(
             d,

@@ -2,6 +2,7 @@
 
 pub mod adam;
 pub mod callbacks;
+pub mod ema;
 pub mod evaluate;
 pub mod resume;
 pub mod trainer;

@@ -3,6 +3,7 @@
 //! the run had never stopped.
 
 use super::adam::Adam;
+use super::ema::Ema;
 use super::callbacks::{BestTracker, EarlyStopping, ReduceLrOnPlateau};
 use crate::config::TrainConfig;
 use crate::rng::Rng;
@@ -55,9 +56,10 @@ pub const FORMAT: u32 = 1;
 
 /// Save the state: tensors first, then the JSON that points at them (both atomically). Each
 /// carries epoch, batch and step, so a pair torn by a crash is detected at load.
-pub fn save(run: &RunDir, st: &ResumeState, vs: &VarStore, opt: &Adam) -> Result<(), String> {
+pub fn save(run: &RunDir, st: &ResumeState, vs: &VarStore, opt: &Adam, ema: Option<&Ema>) -> Result<(), String> {
     let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().map(|(n, t)| (format!("model.{n}"), t)).collect();
     named.extend(opt.state());
+    named.extend(ema.map(Ema::state).unwrap_or_default());
     let meta = HashMap::from([("format".to_string(), "tumorscope-resume".to_string()), ("stamp".to_string(), stamp(st))]);
     crate::model::weights::save_named(named, &meta, &run.resume_tensors())
         .map_err(|e| format!("{}: {e}", run.resume_tensors().display()))?;
@@ -86,7 +88,7 @@ pub fn read_state(run: &RunDir) -> Result<ResumeState, String> {
 }
 
 /// Load the tensors into the network and the optimiser.
-pub fn load_tensors(run: &RunDir, st: &ResumeState, vs: &mut VarStore, opt: &mut Adam) -> Result<(), String> {
+pub fn load_tensors(run: &RunDir, st: &ResumeState, vs: &mut VarStore, opt: &mut Adam) -> Result<HashMap<String, Tensor>, String> {
     let p = run.resume_tensors();
     let meta = crate::model::weights::read_metadata(&p)?;
     if meta.get("stamp") != Some(&stamp(st)) {
@@ -104,5 +106,6 @@ pub fn load_tensors(run: &RunDir, st: &ResumeState, vs: &mut VarStore, opt: &mut
         }
         Ok(())
     })?;
-    opt.load_state(&tensors, st.adam_step)
+    opt.load_state(&tensors, st.adam_step)?;
+    Ok(tensors)
 }

@@ -5,6 +5,7 @@
 //! so a run can be resumed (or handed over to a background process) as if it had never stopped.
 
 use super::adam::Adam;
+use super::ema::Ema;
 use super::callbacks::{BestTracker, EarlyStopping, ReduceLrOnPlateau, cosine_lr};
 use super::evaluate::evaluate;
 use super::resume::{self, PartialEpoch, ResumeState};
@@ -278,6 +279,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
     }
     let mut vs = nn::VarStore::new(job.device);
     let net = model::build(&vs, cfg, set.classes.len());
+    net.freeze_stages(cfg.freeze_stages);
     let pretrained = cfg.pretrained && cfg.model == crate::config::ModelKind::EfficientnetLite0;
     if pretrained && job.resume.is_none() {
         crate::model::weights::load_pretrained(&mut vs, &job.weights)?;
@@ -289,6 +291,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
     // BatchNorm's running statistics change in the forward pass, before the loss can be checked: a
     // copy taken before each batch puts them back if the loss is not finite (they are small).
     let buffers: Vec<tch::Tensor> = vs.variables().into_values().filter(|t| !t.requires_grad()).collect();
+    let mut resume_tensors = None;
     let mut p = match &job.resume {
         None => Progress {
             epoch: 0,
@@ -304,7 +307,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
             lr_pinned: false,
         },
         Some(st) => {
-            resume::load_tensors(&job.run, st, &mut vs, &mut opt).map_err(TrainError::Resume)?;
+            resume_tensors = Some(resume::load_tensors(&job.run, st, &mut vs, &mut opt).map_err(TrainError::Resume)?);
             opt.set_lr(st.lr);
             Progress {
                 epoch: st.epoch,
@@ -321,6 +324,24 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
             }
         }
     };
+    // The moving average (if on) is a second network: validation scores it and checkpoints hold it.
+    let mut ema = None;
+    let mut ema_net = None;
+    if cfg.ema_decay > 0.0 {
+        let store = nn::VarStore::new(job.device);
+        let n = model::build(&store, cfg, set.classes.len());
+        if job.device == Device::Cpu {
+            crate::model::weights::to_channels_last(&store)?;
+        }
+        let mut e = super::ema::Ema::new(&vs, store, cfg.ema_decay)?;
+        if let Some(t) = &resume_tensors {
+            e.load_state(t).map_err(TrainError::Resume)?;
+        }
+        ema = Some(e);
+        ema_net = Some(n);
+    }
+    drop(resume_tensors);
+    let eval_net: &model::Net = ema_net.as_ref().unwrap_or(&net);
     let elapsed = |p: &Progress| p.elapsed_before + t0.elapsed().as_secs_f64();
     let batches = job.split.train.len().div_ceil(cfg.batch_size);
     let samples = (0..set.classes.len())
@@ -349,7 +370,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
     let mut c = Control { stop: None, paused, checkpoint_now: false, lr_changed_by_user: None };
     out.emit(TrainEvent::State { state: if paused { RunState::Paused } else { RunState::Training } });
     let aug = cfg.augment.then(AugmentParams::default);
-    let save_state = |p: &Progress, paused: bool, vs: &nn::VarStore, opt: &Adam| -> Result<(), TrainError> {
+    let save_state = |p: &Progress, paused: bool, vs: &nn::VarStore, opt: &Adam, ema: Option<&Ema>| -> Result<(), TrainError> {
         let st = ResumeState {
             format: resume::FORMAT,
             model: cfg.model.name().to_string(),
@@ -370,7 +391,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
             elapsed_seconds: elapsed(p),
             lr_pinned: p.lr_pinned,
         };
-        resume::save(&job.run, &st, vs, opt).map_err(TrainError::Resume)
+        resume::save(&job.run, &st, vs, opt, ema).map_err(TrainError::Resume)
     };
     let mut stop_reason = format!("completed {} epochs", cfg.epochs);
     let mut stopped_by: Option<String> = None;
@@ -426,7 +447,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
                         if c.checkpoint_now {
                             c.checkpoint_now = false;
                             let path = job.run.path.join(format!("manual-epoch{epoch}-batch{b}.safetensors"));
-                            if let Err(e) = save(&vs, &path, job, epoch, None, "user", out) {
+                            if let Err(e) = save(ema.as_ref().map_or(&vs, |e| &e.store), &path, job, epoch, None, "user", out) {
                                 out.emit(TrainEvent::Warning { message: format!("{e}; training goes on") });
                             }
                         }
@@ -485,6 +506,9 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
             opt.zero_grad();
             loss.f_backward()?;
             opt.step()?;
+            if let Some(e) = &mut ema {
+                e.update(opt.step)?;
+            }
             let hits =
                 logits.f_argmax(-1, false)?.f_eq_tensor(&y)?.f_to_kind(Kind::Int64)?.f_sum(Kind::Int64)?.f_int64_value(&[])? as usize;
             p.partial.compute_seconds += tb.elapsed().as_secs_f64();
@@ -504,8 +528,8 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
         p.epoch = epoch;
         p.batch = 0;
         let seen = p.partial.seen.max(1) as f64;
-        let folded = net.folded();
-        let val = evaluate(folded.as_ref().unwrap_or(&net), set, &job.split.val, cfg.batch_size * 2, job.device)?;
+        let folded = eval_net.folded();
+        let val = evaluate(folded.as_ref().unwrap_or(eval_net), set, &job.split.val, cfg.batch_size * 2, job.device)?;
         let metrics = EpochMetrics {
             epoch,
             epochs: cfg.epochs,
@@ -523,7 +547,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
         out.emit(TrainEvent::EpochEnd { metrics });
         out.emit(TrainEvent::Predictions { split: "val".into(), epoch, items: val.predictions });
         if p.best.improved(val_acc, epoch)
-            && let Err(e) = save(&vs, &job.run.best(), job, epoch, Some(val_acc), "best val_acc", out)
+            && let Err(e) = save(ema.as_ref().map_or(&vs, |e| &e.store), &job.run.best(), job, epoch, Some(val_acc), "best val_acc", out)
         {
             out.emit(TrainEvent::Warning { message: format!("{e}; training goes on, the previous best checkpoint is intact") });
         }
@@ -535,7 +559,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
             p.lr = new_lr;
         }
         let early_stop = p.early.step(val_acc);
-        if let Err(e) = save_state(&p, c.paused, &vs, &opt) {
+        if let Err(e) = save_state(&p, c.paused, &vs, &opt, ema.as_ref()) {
             out.emit(TrainEvent::Warning { message: format!("cannot save the resume state: {e}; training goes on") });
         }
         if early_stop {
@@ -553,14 +577,14 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
         }
     }
     if final_stop.is_some()
-        && let Err(e) = save_state(&p, c.paused, &vs, &opt)
+        && let Err(e) = save_state(&p, c.paused, &vs, &opt, ema.as_ref())
     {
         out.emit(TrainEvent::Warning { message: format!("cannot save the resume state: {e}") });
     }
     // The final save: the only write whose failure fails the run.
     let mut final_error = None;
     if final_stop != Some(StopWhen::HandOver)
-        && let Err(e) = save(&vs, &job.run.last(), job, p.epoch, None, "last", out)
+        && let Err(e) = save(ema.as_ref().map_or(&vs, |e| &e.store), &job.run.last(), job, p.epoch, None, "last", out)
     {
         out.emit(TrainEvent::Warning { message: e.to_string() });
         final_error = Some(e);
@@ -580,10 +604,10 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
     {
         out.emit(TrainEvent::State { state: RunState::Evaluating });
         if best.is_some() {
-            crate::model::weights::load_checkpoint(&mut vs, &job.run.best())?;
+            crate::model::weights::load_checkpoint(ema.as_mut().map_or(&mut vs, |e| &mut e.store), &job.run.best())?;
         }
-        let folded = net.folded();
-        let inference_net = folded.as_ref().unwrap_or(&net);
+        let folded = eval_net.folded();
+        let inference_net = folded.as_ref().unwrap_or(eval_net);
         // Temperature scaling, fitted on the validation split of the weights the test report scores.
         if !job.split.val.is_empty() {
             let val = evaluate(inference_net, set, &job.split.val, cfg.batch_size * 2, job.device)?;
