@@ -435,17 +435,7 @@ fn cosine_schedule_follows_the_batches_resumes_exactly_and_a_user_rate_pins_it()
     let straight = epochs(&records);
 
     // Stopped in the middle of epoch 2 and resumed: the same epochs.
-    let run = RunDir::create(dir.path(), "stopped").unwrap();
-    let mut h = train::spawn(job_in(run.clone(), cfg.clone())).unwrap();
-    let mut seen = vec![];
-    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::BatchEnd { epoch: 2, batch: 2, .. }));
-    h.commands.send(TrainCommand::StopNow).unwrap();
-    seen.extend(drain(h));
-    let mut j = job_in(run.clone(), cfg.clone());
-    j.resume = Some(train::resume::read_state(&run).unwrap());
-    let mut all = epochs(&seen);
-    all.extend(epochs(&drain(train::spawn(j).unwrap())));
-    assert_same_epochs(&all, &straight);
+    assert_same_epochs(&stopped_in_epoch_2_and_resumed(dir.path(), &cfg), &straight);
 
     // A rate set by hand during the run stays (a long run, stopped once the effect is seen).
     let mut h = train::spawn(job(dir.path(), TrainConfig { epochs: 40, ..cfg.clone() })).unwrap();
@@ -487,17 +477,20 @@ fn the_moving_average_is_what_validation_scores_and_it_resumes_exactly() {
         assert!((a.1 - b.1).abs() <= 1e-6 && a.2 == b.2, "training itself changed: {a:?} vs {b:?}");
     }
     assert!(without.iter().zip(&straight).any(|(a, b)| a.3 != b.3), "validation did not score the average: {straight:?}");
-    // The best checkpoint is the average: it differs from the raw weights of the last checkpoint's
-    // twin in the resume state.
-    let best: HashMap<String, tch::Tensor> = tch::Tensor::read_safetensors(run.best()).unwrap().into_iter().collect();
-    let resume: HashMap<String, tch::Tensor> = tch::Tensor::read_safetensors(run.resume_tensors()).unwrap().into_iter().collect();
-    let name = best.keys().find(|k| k.ends_with("weight")).unwrap().clone();
+    // Checkpoints hold the average: the last one equals the average the resume state keeps, not the
+    // raw weights beside it.
+    let read = |p: std::path::PathBuf| -> HashMap<String, tch::Tensor> { tch::Tensor::read_safetensors(p).unwrap().into_iter().collect() };
+    let (last, resume) = (read(run.last()), read(run.resume_tensors()));
+    let name = last.keys().find(|k| k.ends_with("weight")).unwrap().clone();
     assert!(resume.contains_key(&format!("ema.{name}")), "the resume state keeps the average");
-    let last: HashMap<String, tch::Tensor> = tch::Tensor::read_safetensors(run.last()).unwrap().into_iter().collect();
     assert_eq!((&last[&name] - &resume[&format!("ema.{name}")]).abs().max().double_value(&[]), 0.0, "checkpoints hold the average");
     assert!((&last[&name] - &resume[&format!("model.{name}")]).abs().max().double_value(&[]) > 0.0);
+    assert_same_epochs(&stopped_in_epoch_2_and_resumed(dir.path(), &cfg), &straight);
+}
 
-    let run = RunDir::create(dir.path(), "stopped").unwrap();
+/// The epochs of a run stopped at once after the 2nd batch of epoch 2, then resumed to the end.
+fn stopped_in_epoch_2_and_resumed(dir: &std::path::Path, cfg: &TrainConfig) -> Vec<(usize, f64, f64, f64, f64, f64)> {
+    let run = RunDir::create(dir, "stopped").unwrap();
     let mut h = train::spawn(job_in(run.clone(), cfg.clone())).unwrap();
     let mut seen = vec![];
     until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::BatchEnd { epoch: 2, batch: 2, .. }));
@@ -507,5 +500,5 @@ fn the_moving_average_is_what_validation_scores_and_it_resumes_exactly() {
     j.resume = Some(train::resume::read_state(&run).unwrap());
     let mut all = epochs(&seen);
     all.extend(epochs(&drain(train::spawn(j).unwrap())));
-    assert_same_epochs(&all, &straight);
+    all
 }

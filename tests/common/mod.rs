@@ -29,6 +29,26 @@ pub fn train_small(data: &Path, runs: &Path, cache: &Path, extra: &[&str]) -> st
     std::process::Command::new(bin()).args(&args).env("TUMORSCOPE_CACHE", cache).env_remove("TUMORSCOPE_DATA").output().unwrap()
 }
 
+/// `train --no-tui` with `args` on real data (the converted ImageNet weights, the dataset cache in
+/// `tmp`), which must succeed: its output, the run folder (the only one in `tmp/runs`) and the test
+/// accuracy of its report.
+pub fn train_real(tmp: &Path, args: &[&str]) -> (String, PathBuf, f64) {
+    let runs = tmp.join("runs");
+    let o = std::process::Command::new(bin())
+        .args(["train", "--no-tui", "--runs-dir", runs.to_str().unwrap()])
+        .args(args)
+        .env("TUMORSCOPE_CACHE", tmp.join("cache"))
+        .env("TUMORSCOPE_WEIGHTS", tumorscope::model::weights::lite0_weights_path())
+        .output()
+        .unwrap();
+    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{out}");
+    let run = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap().path();
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
+    let acc = report["accuracy"].as_f64().unwrap();
+    (out, run, acc)
+}
+
 /// Write a small image (gray gradient with a class-dependent bright square) as PNG or JPEG.
 pub fn write_image(path: &Path, class: usize, i: usize) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
