@@ -10,7 +10,7 @@ pub fn parse_device(s: &str) -> Result<Device, String> {
         }
         "cpu" => Ok(Device::Cpu),
         "cuda" | "gpu" => {
-            crate::cuda_runtime::load().map_err(|e| format!("--device cuda: libtorch's CUDA backend did not load: {e}"))?;
+            cuda_backend("cuda")?;
             if tch::Cuda::is_available() {
                 Ok(Device::Cuda(0))
             } else {
@@ -18,15 +18,22 @@ pub fn parse_device(s: &str) -> Result<Device, String> {
             }
         }
         other => match other.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) {
-            Some(_) if crate::cuda_runtime::load().is_err() => Err(format!(
-                "--device {other}: libtorch's CUDA backend did not load: {}",
-                crate::cuda_runtime::load().err().unwrap_or_default()
-            )),
-            Some(n) if (n as i64) < tch::Cuda::device_count() => Ok(Device::Cuda(n)),
-            Some(n) => Err(format!("--device cuda:{n}: only {} CUDA device(s) visible", tch::Cuda::device_count())),
+            Some(n) => {
+                cuda_backend(other)?;
+                if (n as i64) < tch::Cuda::device_count() {
+                    Ok(Device::Cuda(n))
+                } else {
+                    Err(format!("--device cuda:{n}: only {} CUDA device(s) visible", tch::Cuda::device_count()))
+                }
+            }
             None => Err(format!("--device {other}: expected auto, cpu, cuda or cuda:N")),
         },
     }
+}
+
+/// libtorch's CUDA backend, loaded for `--device <device>`, or why it could not be.
+fn cuda_backend(device: &str) -> Result<(), String> {
+    crate::cuda_runtime::load().map_err(|e| format!("--device {device}: libtorch's CUDA backend did not load: {e}"))
 }
 
 pub fn describe(d: Device) -> String {

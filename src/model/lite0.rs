@@ -297,7 +297,7 @@ mod tests {
         for name in ["_blocks.5._expand_conv.weight", "_blocks.15._project_conv.weight", "_conv_head.weight", "classifier.weight"] {
             assert!(moved(name), "{name} did not train");
         }
-        // Evaluation runs the whole network as usual; unfreezing trains everything again.
+        // Unfreezing trains the stem again.
         m.freeze(0);
         opt.zero_grad();
         m.forward_t(&x, true).cross_entropy_for_logits(&y).backward();

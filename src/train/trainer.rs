@@ -333,7 +333,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
         if job.device == Device::Cpu {
             crate::model::weights::to_channels_last(&store)?;
         }
-        let mut e = super::ema::Ema::new(&vs, store, cfg.ema_decay)?;
+        let mut e = Ema::new(&vs, store, cfg.ema_decay)?;
         if let Some(t) = &resume_tensors {
             e.load_state(t).map_err(TrainError::Resume)?;
         }
@@ -447,7 +447,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
                         if c.checkpoint_now {
                             c.checkpoint_now = false;
                             let path = job.run.path.join(format!("manual-epoch{epoch}-batch{b}.safetensors"));
-                            if let Err(e) = save(ema.as_ref().map_or(&vs, |e| &e.store), &path, job, epoch, None, "user", out) {
+                            if let Err(e) = save(checkpointed(&vs, &ema), &path, job, epoch, None, "user", out) {
                                 out.emit(TrainEvent::Warning { message: format!("{e}; training goes on") });
                             }
                         }
@@ -547,7 +547,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
         out.emit(TrainEvent::EpochEnd { metrics });
         out.emit(TrainEvent::Predictions { split: "val".into(), epoch, items: val.predictions });
         if p.best.improved(val_acc, epoch)
-            && let Err(e) = save(ema.as_ref().map_or(&vs, |e| &e.store), &job.run.best(), job, epoch, Some(val_acc), "best val_acc", out)
+            && let Err(e) = save(checkpointed(&vs, &ema), &job.run.best(), job, epoch, Some(val_acc), "best val_acc", out)
         {
             out.emit(TrainEvent::Warning { message: format!("{e}; training goes on, the previous best checkpoint is intact") });
         }
@@ -584,7 +584,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
     // The final save: the only write whose failure fails the run.
     let mut final_error = None;
     if final_stop != Some(StopWhen::HandOver)
-        && let Err(e) = save(ema.as_ref().map_or(&vs, |e| &e.store), &job.run.last(), job, p.epoch, None, "last", out)
+        && let Err(e) = save(checkpointed(&vs, &ema), &job.run.last(), job, p.epoch, None, "last", out)
     {
         out.emit(TrainEvent::Warning { message: e.to_string() });
         final_error = Some(e);
@@ -673,6 +673,11 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
     out.emit(TrainEvent::State { state: RunState::Finished });
     out.emit(TrainEvent::Finished { reason, best_val_acc, best_epoch, test_acc, elapsed_seconds, stopped_by });
     Ok(())
+}
+
+/// The weights checkpoints hold: the moving average when there is one, else the trained weights.
+fn checkpointed<'a>(vs: &'a nn::VarStore, ema: &'a Option<Ema>) -> &'a nn::VarStore {
+    ema.as_ref().map_or(vs, |e| &e.store)
 }
 
 /// A checkpoint whose header says what it is: model, classes, config and epoch.
