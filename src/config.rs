@@ -369,13 +369,14 @@ mod tests {
     fn a_file_changes_its_recipe() {
         let t = tempfile::tempdir().unwrap();
         let f = t.path().join("c.toml");
-        std::fs::write(&f, "recipe = \"fast\"\nepochs = 3\n").unwrap();
+        // The default is fast; the file asks for the article's recipe.
+        std::fs::write(&f, "recipe = \"article\"\nepochs = 3\n").unwrap();
         let (c, s) = TrainConfig::from_toml_file_with_settings(&f, None).unwrap();
-        assert_eq!(c, TrainConfig { epochs: 3, ..Recipe::Fast.config() });
-        assert_eq!(s.recipe, Some(Recipe::Fast));
-        // A --recipe flag wins over the file's.
-        let (c, _) = TrainConfig::from_toml_file_with_settings(&f, Some(Recipe::Article)).unwrap();
         assert_eq!(c, TrainConfig { epochs: 3, ..Recipe::Article.config() });
+        assert_eq!(s.recipe, Some(Recipe::Article));
+        // A --recipe flag wins over the file's.
+        let (c, _) = TrainConfig::from_toml_file_with_settings(&f, Some(Recipe::Fast)).unwrap();
+        assert_eq!(c, TrainConfig { epochs: 3, ..Recipe::Fast.config() });
         std::fs::write(&f, "epochs = 3\n").unwrap();
         assert_eq!(TrainConfig::from_toml_file(&f).unwrap(), TrainConfig { epochs: 3, ..TrainConfig::default() });
         std::fs::write(&f, "recipe = \"quick\"\n").unwrap();
