@@ -35,10 +35,7 @@ fn frozen_stages_keep_the_imagenet_weights_in_a_real_run() {
     let weights = tumorscope::model::weights::lite0_weights_path();
     let args = ["--data", data.to_str().unwrap(), "--limit-per-class", "24", "--epochs", "1", "--image-size", "64", "--freeze-stages", "3"];
     let (_, run, _) = common::train_real(t.path(), &args);
-    let read = |p: &std::path::Path| -> std::collections::HashMap<String, tch::Tensor> {
-        tch::Tensor::read_safetensors(p).unwrap().into_iter().collect()
-    };
-    let (imagenet, trained) = (read(&weights), read(&run.join("best.safetensors")));
+    let (imagenet, trained) = (common::read_tensors(&weights), common::read_tensors(&run.join("best.safetensors")));
     let diff = |name: &str| (&trained[name] - &imagenet[name]).abs().max().double_value(&[]);
     for name in ["_conv_stem.weight", "_bn0.weight", "_blocks.2._depthwise_conv.weight", "_blocks.4._project_conv.weight"] {
         assert_eq!(diff(name), 0.0, "{name} changed although frozen");

@@ -1,7 +1,7 @@
 //! The trainer driven only through its channels: every command is obeyed, echoed as an event and
 //! recorded in events.jsonl; failures arrive as a `Failed` event, not a panic.
 
-use std::collections::HashMap;
+mod common;
 use std::sync::Arc;
 use tumorscope::config::{ModelKind, TrainConfig};
 use tumorscope::data::{ImageSet, make_split};
@@ -479,8 +479,7 @@ fn the_moving_average_is_what_validation_scores_and_it_resumes_exactly() {
     assert!(without.iter().zip(&straight).any(|(a, b)| a.3 != b.3), "validation did not score the average: {straight:?}");
     // Checkpoints hold the average: the last one equals the average the resume state keeps, not the
     // raw weights beside it.
-    let read = |p: std::path::PathBuf| -> HashMap<String, tch::Tensor> { tch::Tensor::read_safetensors(p).unwrap().into_iter().collect() };
-    let (last, resume) = (read(run.last()), read(run.resume_tensors()));
+    let (last, resume) = (common::read_tensors(&run.last()), common::read_tensors(&run.resume_tensors()));
     let name = last.keys().find(|k| k.ends_with("weight")).unwrap().clone();
     assert!(resume.contains_key(&format!("ema.{name}")), "the resume state keeps the average");
     assert_eq!((&last[&name] - &resume[&format!("ema.{name}")]).abs().max().double_value(&[]), 0.0, "checkpoints hold the average");

@@ -44,8 +44,7 @@ pub fn to_channels_last(vs: &VarStore) -> Result<(), tch::TchError> {
     tch::no_grad(|| {
         for (_, mut t) in vs.variables() {
             if t.dim() == 4 {
-                let cl = t.f_permute([0, 2, 3, 1])?.f_contiguous()?.f_permute([0, 3, 1, 2])?;
-                t.f_set_data(&cl)?;
+                t.f_set_data(&crate::data::batch::channels_last(&t)?)?;
             }
         }
         Ok(())

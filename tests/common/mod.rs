@@ -49,6 +49,11 @@ pub fn train_real(tmp: &Path, args: &[&str]) -> (String, PathBuf, f64) {
     (out, run, acc)
 }
 
+/// Every tensor of a safetensors file (checkpoint, resume state, converted weights), by name.
+pub fn read_tensors(path: &Path) -> std::collections::HashMap<String, tch::Tensor> {
+    tch::Tensor::read_safetensors(path).unwrap().into_iter().collect()
+}
+
 /// Write a small image (gray gradient with a class-dependent bright square) as PNG or JPEG.
 pub fn write_image(path: &Path, class: usize, i: usize) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
