@@ -50,7 +50,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     };
     let (infer, infer_unfolded) = tch::no_grad(|| {
         let (mut f, mut u) = (Vec::new(), Vec::new());
-        let _ = folded.as_ref().map(|n| timed(n));
+        let _ = folded.as_ref().map(&timed);
         let _ = timed(&net);
         for _ in 0..a.steps * 4 {
             if let Some(n) = &folded {

@@ -77,8 +77,118 @@ fn check_pixels(w: u32, h: u32, max_pixels: u64) -> Result<(), DecodeError> {
 }
 
 pub fn decode_bytes(bytes: &[u8], size: u32, max_pixels: u64) -> Result<Decoded, DecodeError> {
-    let rgb = decode_rgb(bytes, max_pixels)?;
-    Ok(Decoded { rgb: resize_for_network(&rgb, size), content_hash: crate::rng::fnv1a(bytes, crate::rng::FNV_OFFSET) })
+    let rgb = match decode_jpeg_direct(bytes, size, max_pixels) {
+        Some(rgb) => rgb?,
+        None => network_input(decode_image(bytes, max_pixels)?, size),
+    };
+    Ok(Decoded { rgb, content_hash: crate::rng::fnv1a(bytes, crate::rng::FNV_OFFSET) })
+}
+
+/// Decoded pixels of one thread's last JPEG, kept for the next: a fresh buffer per image was zeroed
+/// and faulted in by the kernel each time. Buffers above this size are not kept.
+const KEEP_SCRATCH_BYTES: usize = 16 << 20;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A baseline or progressive JPEG in grayscale, YCbCr or RGB, decoded by zune-jpeg straight from the
+/// bytes into a reused buffer and resized from there: the same decoder, options and pixels as
+/// `image`'s JPEG path, without its copy of the file, its two extra header parses and its zero-filled
+/// output buffer. `None` where this path does not apply (not a JPEG, CMYK, YCCK, any zune error):
+/// then `image` decodes the file, and names any error, as before.
+fn decode_jpeg_direct(bytes: &[u8], size: u32, max_pixels: u64) -> Option<Result<Vec<u8>, DecodeError>> {
+    use image::metadata::Orientation;
+    use zune_core::colorspace::ColorSpace;
+    if !bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return None;
+    }
+    let opts = zune_core::options::DecoderOptions::default().set_strict_mode(false).set_max_width(usize::MAX).set_max_height(usize::MAX);
+    let mut d = zune_jpeg::JpegDecoder::new_with_options(zune_core::bytestream::ZCursor::new(bytes), opts);
+    d.decode_headers().ok()?;
+    let (w, h) = d.dimensions()?;
+    let (w, h) = (u32::try_from(w).ok()?, u32::try_from(h).ok()?);
+    if let Err(e) = check_pixels(w, h, max_pixels) {
+        return Some(Err(e));
+    }
+    let channels = match d.input_colorspace()? {
+        ColorSpace::Luma => 1,
+        ColorSpace::YCbCr | ColorSpace::RGB => 3,
+        _ => return None,
+    };
+    d.set_options(d.options().jpeg_set_out_colorspace(if channels == 1 { ColorSpace::Luma } else { ColorSpace::RGB }));
+    let orientation = d.exif().and_then(|e| Orientation::from_exif_chunk(e)).unwrap_or(Orientation::NoTransforms);
+    let n = d.output_buffer_size()?;
+    let mut decode = |buf: &mut Vec<u8>| -> Option<Vec<u8>> {
+        if buf.len() < n {
+            buf.resize(n, 0);
+        }
+        d.decode_into(&mut buf[..n]).ok()?;
+        let px = &buf[..n];
+        if orientation == Orientation::NoTransforms {
+            return Some(resize_pixels(px, w, h, channels, size));
+        }
+        let mut img = if channels == 1 {
+            DynamicImage::ImageLuma8(image::GrayImage::from_raw(w, h, px.to_vec())?)
+        } else {
+            DynamicImage::ImageRgb8(image::RgbImage::from_raw(w, h, px.to_vec())?)
+        };
+        img.apply_orientation(orientation);
+        Some(network_input(img, size))
+    };
+    let rgb = if n <= KEEP_SCRATCH_BYTES { SCRATCH.with_borrow_mut(decode) } else { decode(&mut Vec::new()) };
+    rgb.map(Ok)
+}
+
+/// The network's input from a decoded image, equal to `resize_for_network(&img.to_rgb8(), size)`. A
+/// grayscale image is resized as one plane and then copied into the three channels: a third of the
+/// resize work, and no trip through `image`'s colour conversion, which goes via floats per pixel.
+/// (An RGB image whose channels are all equal is resized as RGB: finding that out and splitting the
+/// plane cost more, measured, than the resize it saves.)
+pub fn network_input(img: DynamicImage, size: u32) -> Vec<u8> {
+    let (w, h) = (img.width(), img.height());
+    match img {
+        DynamicImage::ImageLuma8(g) => resize_pixels(g.as_raw(), w, h, 1, size),
+        DynamicImage::ImageRgb8(rgb) => resize_pixels(rgb.as_raw(), w, h, 3, size),
+        other => resize_pixels(other.to_rgb8().as_raw(), w, h, 3, size),
+    }
+}
+
+/// `w×h` pixels of 1 (gray) or 3 (RGB) channels to `size×size` RGB: one bilinear (triangle)
+/// convolution whose support widens with the reduction, so downscaling averages rather than skips
+/// pixels. SIMD (fast_image_resize); an image already at the size is copied as is.
+fn resize_pixels(px: &[u8], w: u32, h: u32, channels: usize, size: u32) -> Vec<u8> {
+    use fast_image_resize::{FilterType as F, PixelType, ResizeAlg, ResizeOptions, Resizer, images};
+    let pixel = if channels == 1 { PixelType::U8 } else { PixelType::U8x3 };
+    let resized = if (w, h) == (size, size) {
+        px.to_vec()
+    } else {
+        let simd = images::ImageRef::new(w, h, px, pixel).ok().and_then(|src| {
+            let mut dst = images::Image::new(size, size, pixel);
+            let opts = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(F::Bilinear));
+            Resizer::new().resize(&src, &mut dst, &opts).ok().map(|_| dst.into_vec())
+        });
+        // The SIMD resizer refuses nothing a decoded image can be; the portable one stays as a fallback.
+        simd.unwrap_or_else(|| {
+            let triangle = FilterType::Triangle;
+            if channels == 1 {
+                let img = image::GrayImage::from_raw(w, h, px.to_vec()).unwrap_or_default();
+                image::imageops::resize(&img, size, size, triangle).into_raw()
+            } else {
+                let img = image::RgbImage::from_raw(w, h, px.to_vec()).unwrap_or_default();
+                image::imageops::resize(&img, size, size, triangle).into_raw()
+            }
+        })
+    };
+    if channels == 1 { gray_to_rgb(&resized) } else { resized }
+}
+
+fn gray_to_rgb(gray: &[u8]) -> Vec<u8> {
+    let mut rgb = vec![0u8; gray.len() * 3];
+    for (px, &v) in rgb.chunks_exact_mut(3).zip(gray) {
+        px.copy_from_slice(&[v, v, v]);
+    }
+    rgb
 }
 
 fn decode_upright<R: BufRead + Seek>(reader: ImageReader<R>, max_pixels: u64) -> Result<DynamicImage, DecodeError> {
@@ -93,6 +203,11 @@ fn decode_upright<R: BufRead + Seek>(reader: ImageReader<R>, max_pixels: u64) ->
 
 /// Decode any supported image, any size up to `max_pixels`, as upright RGB.
 pub fn decode_rgb(bytes: &[u8], max_pixels: u64) -> Result<image::RgbImage, DecodeError> {
+    Ok(decode_image(bytes, max_pixels)?.into_rgb8())
+}
+
+/// Decode any supported image, any size up to `max_pixels`, upright, in the pixel type it is stored in.
+fn decode_image(bytes: &[u8], max_pixels: u64) -> Result<DynamicImage, DecodeError> {
     if bytes.is_empty() {
         return Err(content("empty file (0 bytes)"));
     }
@@ -100,25 +215,13 @@ pub fn decode_rgb(bytes: &[u8], max_pixels: u64) -> Result<image::RgbImage, Deco
     if reader.format().is_none() {
         return Err(content("not an image (unrecognised format)"));
     }
-    Ok(decode_upright(reader, max_pixels)?.to_rgb8())
+    decode_upright(reader, max_pixels)
 }
 
-/// The network's input: `size×size` RGB bytes, resized exactly as the training data was: one
-/// bilinear (triangle) convolution whose support widens with the reduction, so downscaling averages
-/// rather than skips pixels. SIMD (fast_image_resize); an image already at the size is copied as is.
+/// The network's input: `size×size` RGB bytes, resized exactly as the training data was (see
+/// `resize_pixels`).
 pub fn resize_for_network(rgb: &image::RgbImage, size: u32) -> Vec<u8> {
-    if rgb.dimensions() == (size, size) {
-        return rgb.as_raw().clone();
-    }
-    use fast_image_resize::{FilterType as F, PixelType, ResizeAlg, ResizeOptions, Resizer, images};
-    let (w, h) = rgb.dimensions();
-    let resized = images::ImageRef::new(w, h, rgb.as_raw(), PixelType::U8x3).ok().and_then(|src| {
-        let mut dst = images::Image::new(size, size, PixelType::U8x3);
-        let opts = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(F::Bilinear));
-        Resizer::new().resize(&src, &mut dst, &opts).ok().map(|_| dst.into_vec())
-    });
-    // The SIMD resizer refuses nothing a decoded image can be; the portable one stays as a fallback.
-    resized.unwrap_or_else(|| image::imageops::resize(rgb, size, size, FilterType::Triangle).into_raw())
+    resize_pixels(rgb.as_raw(), rgb.width(), rgb.height(), 3, size)
 }
 
 /// Load an image for display or prediction, any size up to `max_pixels`, upright, as RGB.
@@ -216,6 +319,31 @@ mod tests {
         let diff: f64 =
             a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| (*x as f64 - *y as f64).abs()).sum::<f64>() / a.as_raw().len() as f64;
         assert!(diff < 6.0, "mean |Δ| {diff} against the upright twin");
+    }
+
+    /// The JPEG fast path (zune-jpeg into a reused buffer) gives the very bytes of the general path
+    /// (`image`'s decoder, then the resize), for gray, colour and rotated files, and a buffer left by
+    /// a larger image does not leak into a smaller one.
+    #[test]
+    fn the_jpeg_fast_path_matches_the_general_path() {
+        let colour = |w, h| image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x * 3) as u8, (y * 5) as u8, ((x + y) * 7) as u8]));
+        let gray = DynamicImage::ImageLuma8(image::GrayImage::from_fn(97, 61, |x, y| image::Luma([(x * y % 251) as u8])));
+        let files = [
+            encode(DynamicImage::ImageRgb8(colour(300, 200)), ImageFormat::Jpeg),
+            encode(gray, ImageFormat::Jpeg),
+            encode(DynamicImage::ImageRgb8(colour(40, 33)), ImageFormat::Jpeg),
+            with_exif_orientation(&encode(DynamicImage::ImageRgb8(colour(50, 90)), ImageFormat::Jpeg), 6),
+            encode(DynamicImage::ImageRgb8(colour(16, 16)), ImageFormat::Jpeg),
+        ];
+        for (k, bytes) in files.iter().enumerate() {
+            let general = network_input(decode_image(bytes, DEFAULT_MAX_PIXELS).unwrap(), 16);
+            let fast = decode_jpeg_direct(bytes, 16, DEFAULT_MAX_PIXELS).expect("a JPEG takes the fast path").unwrap();
+            assert_eq!(fast, general, "file {k}");
+            assert_eq!(decode_bytes(bytes, 16, DEFAULT_MAX_PIXELS).unwrap().rgb, general, "file {k}");
+            // And both equal what `predict` feeds the network: the RGB image, resized.
+            assert_eq!(resize_for_network(&decode_rgb(bytes, DEFAULT_MAX_PIXELS).unwrap(), 16), general, "file {k}");
+        }
+        assert!(decode_jpeg_direct(b"\x89PNG\r\n", 16, DEFAULT_MAX_PIXELS).is_none(), "not a JPEG: the general path");
     }
 
     /// Insert an APP1 EXIF segment holding only an orientation tag right after the JPEG's SOI marker.
