@@ -10,6 +10,7 @@
 #  - ingest: every JPEG of DATA decoded and resized to 150 px (tumorscope on all cores, no cache) vs the
 #    article's one-at-a-time OpenCV loop, alternating (page cache warm for both);
 #  - `predict` of one image, whole process (start, load, infer), median of the rounds;
+#  - inference with the folded network in bf16 (`eval --bf16`, `predict --bf16`) vs the folded f32 one;
 #  - peak RSS of the short training run (the full run's peak is in README).
 # Prints the median, the spread (min–max) and the ratios.
 # Usage: bash scripts/bench.sh [rounds] [DATA] (default 5 rounds, ../shared/datasets/brain-tumor-mri).
@@ -61,6 +62,9 @@ row("ingest img/s", [x["ingest_img_per_s"] for x in cv], [x["ingest_img_per_s"] 
 unf = [x["infer_unfolded_img_per_s"] for x in rs if "infer_unfolded_img_per_s" in x]
 if unf:
     row("BN folding", unf, [x["infer_img_per_s"] for x in rs], ("unfolded", "folded"))
+bf = [x for x in rs if x.get("infer_bf16_img_per_s")]
+if bf:
+    row("bf16 inference", [x["infer_img_per_s"] for x in bf], [x["infer_bf16_img_per_s"] for x in bf], ("folded f32", "folded bf16"))
 p = [x["predict_s"] for x in pr]
 print(f"{'predict, 1 image':<18} whole process {st.median(p):.3f} s ({min(p):.3f}-{max(p):.3f})")
 m = [x["peak_rss_kb"] / 1024 for x in rss]

@@ -66,6 +66,10 @@ fn train_eval_predict_round_trip_with_bad_files() {
 
     let o = run(&["eval", run_dir.to_str().unwrap()], &cache);
     assert!(text(&o).contains("weighted avg") && text(&o).contains("confusion matrix"), "{}", text(&o));
+    // bf16 inference exists for Lite0 only: a small-cnn run says so in one line naming the run.
+    let o = run(&["eval", run_dir.to_str().unwrap(), "--bf16"], &cache);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--bf16 needs an efficientnet-lite0 run (this one is small-cnn)"), "{}", text(&o));
 
     // predict: bad files get one line each, the others are still predicted.
     let good = data.join("gamma/000.png");

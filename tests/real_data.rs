@@ -24,6 +24,21 @@ fn short_pretrained_training_on_real_mri_learns_and_reloads() {
     let eval: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
     assert_eq!(eval["report"]["confusion"], report["confusion"], "reloaded checkpoint must predict exactly as in training");
+    assert_eq!(eval["precision"], "f32");
+
+    // The same checkpoint in bf16 (`--bf16`): the same images scored, nearly the same predictions.
+    let o = Command::new(common::bin())
+        .args(["eval", run.to_str().unwrap(), "--json", "--bf16"])
+        .env("TUMORSCOPE_CACHE", t.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bf16: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(bf16["precision"], "bf16");
+    assert_eq!(bf16["images"], eval["images"]);
+    let (a, b) = (eval["report"]["accuracy"].as_f64().unwrap(), bf16["report"]["accuracy"].as_f64().unwrap());
+    // 60 test images: up to 3 may flip (on the shared set's 857, bf16 moved accuracy by 0.46 points at most).
+    assert!((a - b).abs() <= 3.0 / 60.0 + 1e-9, "bf16 accuracy {b} against f32 {a}");
 }
 
 /// `--freeze-stages 3` on real MRI: the checkpoint keeps the ImageNet stem and first three stages bit

@@ -40,26 +40,32 @@ pub fn run(a: BenchArgs) -> Result<()> {
         step();
     }
     let train = (a.steps as i64 * a.batch) as f64 / t.elapsed().as_secs_f64();
-    // Inference as eval and predict run it, the BatchNorm-folded copy, and the plain network: batch by
-    // batch, alternating, 4× as many batches as training steps; the median batch of each.
+    // Inference as eval and predict run it, the BatchNorm-folded copy, the plain network and the folded
+    // copy in bf16 (`--bf16`): batch by batch, alternating, 4× as many batches as training steps; the
+    // median batch of each.
     let folded = net.folded();
+    let folded_bf16 = net.folded_bf16();
     let timed = |n: &crate::model::Net| {
         let t = Instant::now();
         let _ = n.forward_t(&x, false).double_value(&[0, 0]);
         a.batch as f64 / t.elapsed().as_secs_f64()
     };
-    let (infer, infer_unfolded) = tch::no_grad(|| {
-        let (mut f, mut u) = (Vec::new(), Vec::new());
+    let (infer, infer_unfolded, infer_bf16) = tch::no_grad(|| {
+        let (mut f, mut u, mut h) = (Vec::new(), Vec::new(), Vec::new());
         let _ = folded.as_ref().map(&timed);
+        let _ = folded_bf16.as_ref().map(&timed);
         let _ = timed(&net);
         for _ in 0..a.steps * 4 {
             if let Some(n) = &folded {
                 f.push(timed(n));
             }
             u.push(timed(&net));
+            if let Some(n) = &folded_bf16 {
+                h.push(timed(n));
+            }
         }
         let u = median(u);
-        (if f.is_empty() { u } else { median(f) }, u)
+        (if f.is_empty() { u } else { median(f) }, u, (!h.is_empty()).then(|| median(h)))
     });
     // Grad-CAM of one image (forward, head gradient, map): the median of `steps` runs after a warm-up.
     let one = x.narrow(0, 0, 1);
@@ -76,6 +82,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         "{}",
         serde_json::json!({"impl": "tumorscope-tch", "model": a.model.name(), "size": a.size, "batch": a.batch, "channels_last": cl,
             "tf_same": true, "bn_folded": folded.is_some(), "threads": tch::get_num_threads(), "train_img_per_s": (train * 100.0).round() / 100.0, "infer_img_per_s": (infer * 100.0).round() / 100.0, "infer_unfolded_img_per_s": (infer_unfolded * 100.0).round() / 100.0,
+            "infer_bf16_img_per_s": infer_bf16.map(|v| (v * 100.0).round() / 100.0),
             "gradcam_s_median": (cam * 10000.0).round() / 10000.0})
     ));
     Ok(())

@@ -14,7 +14,7 @@ pub async fn run(args: PredictArgs) -> Result<()> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         bail!("predict --browse opens the dashboard and needs a terminal (without --browse, predict prints)");
     }
-    let lr = load_run(&args.run, &args.device)?;
+    let lr = load_run(&args.run, &args.device, args.bf16)?;
     let classes = lr.meta.classes.clone();
     let tta = args.tta.as_deref().map(crate::train::tta::Tta::parse).transpose().map_err(anyhow::Error::msg)?;
     let (cal, _) = super::eval::calibration_for(&lr, &args.run, args.uncalibrated);

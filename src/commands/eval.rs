@@ -18,7 +18,8 @@ pub struct LoadedRun {
     pub device: tch::Device,
 }
 
-pub fn load_run(run: &std::path::Path, device: &str) -> Result<LoadedRun> {
+/// `bf16`: the folded copy in bfloat16 (`--bf16`).
+pub fn load_run(run: &std::path::Path, device: &str, bf16: bool) -> Result<LoadedRun> {
     let dir = RunDir::open(run).map_err(anyhow::Error::msg)?;
     let meta = dir.read_meta().map_err(anyhow::Error::msg)?;
     let checkpoint =
@@ -31,7 +32,11 @@ pub fn load_run(run: &std::path::Path, device: &str) -> Result<LoadedRun> {
         crate::model::weights::to_channels_last(&vs)?;
     }
     // Inference only from here: the BatchNorm-folded copy where the network has one.
-    let net = net.folded().unwrap_or(net);
+    let net = if bf16 {
+        net.folded_bf16().with_context(|| format!("{}: --bf16 needs an efficientnet-lite0 run (this one is {})", run.display(), meta.config.model.name()))?
+    } else {
+        net.folded().unwrap_or(net)
+    };
     Ok(LoadedRun { meta, net, vs, checkpoint, device })
 }
 
@@ -140,7 +145,7 @@ fn same_folder(a: &std::path::Path, b: &std::path::Path) -> bool {
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let tta = args.tta.as_deref().map(crate::train::tta::Tta::parse).transpose().map_err(anyhow::Error::msg)?;
-    let lr = load_run(&args.run, &args.device)?;
+    let lr = load_run(&args.run, &args.device, args.bf16)?;
     let dir = RunDir::open(&args.run).map_err(anyhow::Error::msg)?;
     if !["test", "val", "train", "all"].contains(&args.split.as_str()) {
         anyhow::bail!("--split {}: expected test, val, train or all", args.split);
@@ -255,6 +260,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             "images": idx.len(),
             "notes": notes,
             "tta": tta.map(|t| t.describe()),
+            "precision": if args.bf16 { "bf16" } else { "f32" },
             "seconds": seconds,
             "synthetic": set.synthetic,
             "loss": ev.loss,
@@ -271,13 +277,14 @@ pub fn run(args: EvalArgs) -> Result<()> {
         crate::run::output::out(&serde_json::to_string_pretty(&out)?);
     } else {
         crate::run::output::out(&format!(
-            "{} split of {}{}: {} images, checkpoint {}{}\n",
+            "{} split of {}{}: {} images, checkpoint {}{}{}\n",
             split_name,
             src.root.display(),
             if set.synthetic { " [SYNTHETIC]" } else { "" },
             idx.len(),
             lr.checkpoint.display(),
-            tta.map(|t| format!(", {}", t.describe())).unwrap_or_default()
+            tta.map(|t| format!(", {}", t.describe())).unwrap_or_default(),
+            if args.bf16 { ", bf16" } else { "" }
         ));
         crate::run::output::out(&report.to_text(4));
         crate::run::output::out(&format!("confusion matrix (rows: true, columns: predicted)\n{}", report.confusion_text()));

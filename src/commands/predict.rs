@@ -87,7 +87,7 @@ pub fn class_index(c: &str, classes: &[String]) -> Result<usize> {
 }
 
 pub fn run(args: PredictArgs) -> Result<()> {
-    let lr = load_run(&args.run, &args.device)?;
+    let lr = load_run(&args.run, &args.device, args.bf16)?;
     let size = lr.meta.config.image_size;
     let show = !args.no_image && !args.json && std::io::stdout().is_terminal();
     let (cal, note) = super::eval::calibration_for(&lr, &args.run, args.uncalibrated);

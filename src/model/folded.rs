@@ -81,8 +81,25 @@ pub struct FoldedLite0 {
 }
 
 impl FoldedLite0 {
+    /// The same network with its convolutions in `kind` (the linear layer stays in f32): inputs are
+    /// cast to it, pooled features come back as f32.
+    pub fn with_conv_kind(self, kind: Kind) -> Result<Self, tch::TchError> {
+        let conv = |c: FoldedConv| -> Result<FoldedConv, tch::TchError> {
+            Ok(FoldedConv { w: c.w.f_to_kind(kind)?, b: c.b.f_to_kind(kind)?, ..c })
+        };
+        let blocks = self
+            .blocks
+            .into_iter()
+            .map(|b| {
+                Ok(FoldedBlock { expand: b.expand.map(conv).transpose()?, depthwise: conv(b.depthwise)?, project: conv(b.project)?, residual: b.residual })
+            })
+            .collect::<Result<Vec<_>, tch::TchError>>()?;
+        Ok(FoldedLite0 { stem: conv(self.stem)?, blocks, head: conv(self.head)?, fc_w: self.fc_w, fc_b: self.fc_b })
+    }
+
     fn conv_features(&self, x: &Tensor) -> Tensor {
-        let mut x = relu6(self.stem.forward(x));
+        let x = if x.kind() == self.stem.w.kind() { x.shallow_clone() } else { x.to_kind(self.stem.w.kind()) };
+        let mut x = relu6(self.stem.forward(&x));
         for b in &self.blocks {
             x = b.forward(&x);
         }

@@ -239,6 +239,10 @@ impl super::Classifier for Lite0 {
         self.fold().ok().map(|f| Box::new(f) as super::Net)
     }
 
+    fn folded_bf16(&self) -> Option<super::Net> {
+        self.fold().and_then(|f| f.with_conv_kind(tch::Kind::BFloat16)).ok().map(|f| Box::new(f) as super::Net)
+    }
+
     fn freeze_stages(&self, stages: usize) -> bool {
         self.freeze(stages);
         true
@@ -305,11 +309,10 @@ mod tests {
         assert!(moved("_conv_stem.weight"));
     }
 
-    /// The BatchNorm-folded copy gives the unfolded network's eval logits, with running statistics and
-    /// affine parameters far from their initial values, channels-last input.
-    #[test]
-    fn folded_network_matches_within_1e_4() {
-        tch::manual_seed(7);
+    /// A Lite0 whose BatchNorm running statistics and affine parameters are far from their initial
+    /// values (as after training), channels-last.
+    fn lite0_with_trained_statistics(seed: i64) -> (nn::VarStore, Lite0) {
+        tch::manual_seed(seed);
         let vs = nn::VarStore::new(tch::Device::Cpu);
         let m = Lite0::new(&vs.root(), Head::Classes(4), 0.5, 0.01);
         tch::no_grad(|| {
@@ -328,6 +331,34 @@ mod tests {
             }
         });
         crate::model::weights::to_channels_last(&vs).unwrap();
+        (vs, m)
+    }
+
+    /// The folded copy in bf16 (`--bf16`) computes the f32 copy's features within bf16's precision
+    /// (8 bits of mantissa, through 16 blocks) and returns f32 logits; a layer left in the wrong kind
+    /// fails here. (Real accuracy in bf16 is checked by tests/real_data.rs.)
+    #[test]
+    fn bf16_folded_network_stays_close_to_f32() {
+        tch::manual_seed(3);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let m = Lite0::new(&vs.root(), Head::Classes(4), 0.5, 0.01);
+        crate::model::weights::to_channels_last(&vs).unwrap();
+        let x = crate::data::batch::channels_last(&(Tensor::rand([4, 3, 96, 96], (tch::Kind::Float, tch::Device::Cpu)) * 2.0 - 1.0)).unwrap();
+        let f32_ = m.fold().unwrap();
+        let bf16 = m.fold().unwrap().with_conv_kind(tch::Kind::BFloat16).unwrap();
+        use super::super::Classifier;
+        let (want, got, logits) = tch::no_grad(|| (f32_.feature_map(&x, false), bf16.feature_map(&x, false), bf16.forward_t(&x, false)));
+        assert_eq!(got.kind(), tch::Kind::BFloat16, "the convolutions ran in bf16");
+        assert_eq!(logits.kind(), tch::Kind::Float, "logits come back in f32");
+        let rel = (got.to_kind(tch::Kind::Float) - &want).norm().double_value(&[]) / want.norm().double_value(&[]);
+        assert!(rel > 0.0 && rel <= 0.03, "bf16 features differ from f32 by {rel} (relative L2)");
+    }
+
+    /// The BatchNorm-folded copy gives the unfolded network's eval logits, with running statistics and
+    /// affine parameters far from their initial values, channels-last input.
+    #[test]
+    fn folded_network_matches_within_1e_4() {
+        let (vs, m) = lite0_with_trained_statistics(7);
         let x = crate::data::batch::channels_last(&(Tensor::rand([3, 3, 150, 150], (tch::Kind::Float, tch::Device::Cpu)) * 2.0 - 1.0)).unwrap();
         let want = tch::no_grad(|| m.forward_t(&x, false));
         let folded = m.fold().unwrap();

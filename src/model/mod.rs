@@ -21,6 +21,12 @@ pub trait Classifier: nn::ModuleT + Send {
     fn folded(&self) -> Option<Net> {
         None
     }
+    /// The folded copy with its convolutions in bfloat16 (inputs cast to it, the linear layer in f32):
+    /// `eval --bf16`, `predict --bf16`. Faster where the CPU has bf16 instructions; the logits move by
+    /// more than float noise (README gives the accuracy).
+    fn folded_bf16(&self) -> Option<Net> {
+        None
+    }
     /// Train passes leave the first `stages` stages (with the stem) without gradients, 0 = none.
     /// False where the network has no stages to freeze.
     fn freeze_stages(&self, _stages: usize) -> bool {
