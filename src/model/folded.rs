@@ -98,8 +98,8 @@ impl FoldedLite0 {
     }
 
     fn conv_features(&self, x: &Tensor) -> Tensor {
-        let x = if x.kind() == self.stem.w.kind() { x.shallow_clone() } else { x.to_kind(self.stem.w.kind()) };
-        let mut x = relu6(self.stem.forward(&x));
+        // A no-op (no copy) where the input is already in the weights' kind.
+        let mut x = relu6(self.stem.forward(&x.to_kind(self.stem.w.kind())));
         for b in &self.blocks {
             x = b.forward(&x);
         }
