@@ -1,6 +1,6 @@
 //! Command-line interface.
 
-use crate::config::{ModelKind, Recipe, Schedule, TrainConfig};
+use crate::config::{Amp, ModelKind, Recipe, Schedule, TrainConfig};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -77,6 +77,10 @@ pub struct TrainArgs {
     /// Validate and checkpoint a moving average of the weights with this decay per step (0 = off).
     #[arg(long, value_name = "DECAY")]
     pub ema_decay: Option<f64>,
+    /// Mixed precision on CUDA: off (default), bf16 (Ampere and newer) or fp16 (with loss scaling).
+    /// A CPU run trains in f32 and says so.
+    #[arg(long, value_enum)]
+    pub amp: Option<Amp>,
     #[arg(long)]
     pub batch_size: Option<usize>,
     #[arg(long)]
@@ -186,7 +190,7 @@ impl TrainArgs {
             early_stopping_patience => "--early-stopping-patience", limit_per_class => "--limit-per-class", config => "--config",
             near_duplicate_threshold => "--near-duplicate-threshold", tta => "--tta", recipe => "--recipe",
             schedule => "--schedule", warmup_epochs => "--warmup-epochs", label_smoothing => "--label-smoothing",
-            freeze_stages => "--freeze-stages", ema_decay => "--ema-decay");
+            freeze_stages => "--freeze-stages", ema_decay => "--ema-decay", amp => "--amp");
         for (on, name) in [
             (self.no_augment, "--no-augment"),
             (self.no_pretrained, "--no-pretrained"),
@@ -227,7 +231,8 @@ impl TrainArgs {
             warmup_epochs,
             label_smoothing,
             freeze_stages,
-            ema_decay
+            ema_decay,
+            amp
         );
         if let Some(t) = &self.tta {
             c.tta = t.clone();
@@ -456,9 +461,12 @@ pub struct BenchArgs {
     pub batch: i64,
     #[arg(long, default_value_t = 6)]
     pub steps: usize,
-    /// Keep NCHW memory layout (default: channels-last, as training uses on CPU).
+    /// Keep NCHW memory layout (default: channels-last, as training uses).
     #[arg(long)]
     pub nchw: bool,
+    /// Time the training step in mixed precision (CUDA only): bf16 or fp16, as `train --amp` runs it.
+    #[arg(long, value_enum, default_value = "off")]
+    pub amp: Amp,
     /// Time the training step with the stem and the first N stages frozen (see `train --freeze-stages`).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub freeze_stages: usize,

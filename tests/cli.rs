@@ -244,3 +244,22 @@ fn eval_scores_the_recorded_split_and_another_folder_whole() {
     assert_eq!((e["split"].as_str().unwrap(), e["images"].as_u64().unwrap()), ("all", 12), "every image of the other folder");
     assert!(e["notes"][0].as_str().unwrap().contains("every image in it is evaluated"));
 }
+
+/// `--amp` on a CPU run: it trains in f32, says so once, and records the setting in the run's config.
+#[test]
+fn amp_on_a_cpu_trains_in_f32_and_says_so() {
+    let t = tempfile::tempdir().unwrap();
+    let cache = t.path().join("cache");
+    let data = t.path().join("data");
+    dataset(&data);
+    let runs = t.path().join("runs");
+    let o = common::train_small(&data, &runs, &cache, &["--epochs", "1", "--device", "cpu", "--amp", "bf16"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    assert_eq!(out.matches("--amp bf16 applies on CUDA only: this run trains in f32 on cpu").count(), 1, "{out}");
+    let config = std::fs::read_to_string(only_run(&runs).join("config.toml")).unwrap();
+    assert!(config.contains("amp = \"bf16\""), "{config}");
+    let o = run(&["train", "--no-tui", "--synthetic", "--amp", "fp32"], &cache);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("invalid value 'fp32' for '--amp"), "{}", text(&o));
+}

@@ -6,7 +6,7 @@ use crate::config::TrainConfig;
 use crate::data::batch::channels_last;
 use anyhow::Result;
 use std::time::Instant;
-use tch::nn::{self, OptimizerConfig};
+use tch::nn;
 use tch::{Kind, Tensor};
 
 pub fn run(a: BenchArgs) -> Result<()> {
@@ -19,25 +19,51 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let vs = nn::VarStore::new(device);
     let net = crate::model::build(&vs, &cfg, 4);
     net.freeze_stages(a.freeze_stages);
-    let cl = !a.nchw && device == tch::Device::Cpu;
+    let cl = !a.nchw;
     if cl {
         crate::model::weights::to_channels_last(&vs)?;
     }
-    let mut opt = nn::Adam::default().build(&vs, 1e-3)?;
+    if device.is_cuda() {
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
+    if a.amp != crate::config::Amp::Off && !device.is_cuda() {
+        anyhow::bail!("--amp {} needs --device cuda (a CPU trains in f32)", a.amp.name());
+    }
+    // Adam and the loss scale as `train` runs them (fp16: scaled loss, overflow check, unscaled step).
+    let mut opt = crate::train::adam::Adam::new(&vs, 1e-3, 0.0)?;
+    let mut scale = (a.amp == crate::config::Amp::Fp16).then(crate::train::amp::LossScale::new);
     let x = Tensor::randn([a.batch, 3, a.size, a.size], (Kind::Float, device));
     let x = if cl { channels_last(&x)? } else { x };
     let y = Tensor::randint(4, [a.batch], (Kind::Int64, device));
-    let mut step = || {
-        let loss = net.forward_t(&x, true).cross_entropy_for_logits(&y);
-        opt.backward_step(&loss);
-        loss.double_value(&[])
+    // A step reads its loss back, as training does once per batch.
+    let mut step = || -> Result<f64> {
+        let loss = crate::train::amp::autocast(a.amp, device, || net.forward_t(&x, true).cross_entropy_for_logits(&y))
+            .map_err(anyhow::Error::msg)?;
+        opt.zero_grad();
+        match &scale {
+            Some(s) => loss.f_mul_scalar(s.scale)?.f_backward()?,
+            None => loss.f_backward()?,
+        }
+        let mut read = vec![loss.f_detach()?];
+        if scale.is_some() {
+            read.push(opt.grad_sum()?);
+        }
+        let read = Vec::<f64>::try_from(Tensor::f_stack(&read, 0)?.f_to_kind(Kind::Double)?.f_to_device(tch::Device::Cpu)?)?;
+        let overflowed = scale.is_some() && !read[1].is_finite();
+        if !overflowed {
+            opt.step_unscaled(scale.as_ref().map_or(1.0, |s| 1.0 / s.scale))?;
+        }
+        if let Some(s) = &mut scale {
+            s.update(overflowed);
+        }
+        Ok(read[0])
     };
-    for _ in 0..2 {
-        step();
+    for _ in 0..if device.is_cuda() { 10 } else { 2 } {
+        step()?;
     }
     let t = Instant::now();
     for _ in 0..a.steps {
-        step();
+        step()?;
     }
     let train = (a.steps as i64 * a.batch) as f64 / t.elapsed().as_secs_f64();
     // Inference as eval and predict run it, the BatchNorm-folded copy, the plain network and the folded
@@ -80,7 +106,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let cam = median(cam_times);
     crate::run::output::out(&format!(
         "{}",
-        serde_json::json!({"impl": "tumorscope-tch", "model": a.model.name(), "size": a.size, "batch": a.batch, "channels_last": cl,
+        serde_json::json!({"impl": "tumorscope-tch", "model": a.model.name(), "size": a.size, "batch": a.batch, "channels_last": cl, "amp": a.amp.name(), "device": crate::device::describe(device),
             "tf_same": true, "bn_folded": folded.is_some(), "threads": tch::get_num_threads(), "train_img_per_s": (train * 100.0).round() / 100.0, "infer_img_per_s": (infer * 100.0).round() / 100.0, "infer_unfolded_img_per_s": (infer_unfolded * 100.0).round() / 100.0,
             "infer_bf16_img_per_s": infer_bf16.map(|v| (v * 100.0).round() / 100.0),
             "gradcam_s_median": (cam * 10000.0).round() / 10000.0})

@@ -28,12 +28,12 @@ pub fn load_run(run: &std::path::Path, device: &str, bf16: bool) -> Result<Loade
     let mut vs = VarStore::new(device);
     let net = crate::model::build(&vs, &meta.config, meta.classes.len());
     crate::model::weights::load_checkpoint(&mut vs, &checkpoint)?;
-    if device == tch::Device::Cpu {
-        crate::model::weights::to_channels_last(&vs)?;
-    }
+    crate::model::weights::to_channels_last(&vs)?;
     // Inference only from here: the BatchNorm-folded copy where the network has one.
     let net = if bf16 {
-        net.folded_bf16().with_context(|| format!("{}: --bf16 needs an efficientnet-lite0 run (this one is {})", run.display(), meta.config.model.name()))?
+        net.folded_bf16().with_context(|| {
+            format!("{}: --bf16 needs an efficientnet-lite0 run (this one is {})", run.display(), meta.config.model.name())
+        })?
     } else {
         net.folded().unwrap_or(net)
     };

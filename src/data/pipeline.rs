@@ -64,11 +64,18 @@ pub fn normalize(v: f32) -> f32 {
 
 /// Gather, augment and normalise one batch.
 pub fn build(set: &ImageSet, plan: &Plan) -> Built {
+    build_on(set, plan, false)
+}
+
+/// `build`, with the images shared out over all cores when `parallel` (a GPU run, whose step is too
+/// quick for one thread to keep up with). Each image is built the same way either way.
+pub fn build_on(set: &ImageSet, plan: &Plan, parallel: bool) -> Built {
+    use rayon::prelude::*;
     let s = set.size as usize;
     let per = set.bytes_per_image();
     let mut pixels = vec![0.0f32; plan.idx.len() * per];
-    for (k, &i) in plan.idx.iter().enumerate() {
-        let out = &mut pixels[k * per..(k + 1) * per];
+    let one = |(k, out): (usize, &mut [f32])| {
+        let i = plan.idx[k];
         match plan.draws.get(k) {
             Some(d) => {
                 augment::apply(set.image(i), s, s, d, out);
@@ -76,6 +83,11 @@ pub fn build(set: &ImageSet, plan: &Plan) -> Built {
             }
             None => out.iter_mut().zip(set.image(i)).for_each(|(o, &b)| *o = normalize(b as f32)),
         }
+    };
+    if parallel {
+        pixels.par_chunks_mut(per.max(1)).enumerate().for_each(one);
+    } else {
+        pixels.chunks_mut(per.max(1)).enumerate().for_each(one);
     }
     Built { pixels, labels: plan.idx.iter().map(|&i| set.labels[i] as i64).collect(), n: plan.idx.len() }
 }
@@ -93,15 +105,15 @@ impl Batches {
     }
 
     /// Build up to `depth` batches ahead on a worker thread (falls back to the calling thread if no
-    /// thread can be started).
-    pub fn prefetched(set: Arc<ImageSet>, plans: Vec<Plan>, depth: usize) -> Batches {
+    /// thread can be started); `parallel`: the worker shares each batch out over all cores.
+    pub fn prefetched(set: Arc<ImageSet>, plans: Vec<Plan>, depth: usize, parallel: bool) -> Batches {
         let (tx, rx): (SyncSender<Built>, Receiver<Built>) = sync_channel(depth.max(1) - 1);
         let worker_set = set.clone();
         let worker_plans = plans.clone();
         let spawned = std::thread::Builder::new().name("batches".into()).spawn(move || {
             for plan in &worker_plans {
                 // The receiver is gone when training stopped mid-epoch: nothing more to build.
-                if tx.send(build(&worker_set, plan)).is_err() {
+                if tx.send(build_on(&worker_set, plan, parallel)).is_err() {
                     return;
                 }
             }
@@ -167,9 +179,12 @@ mod tests {
             let b = plan_epoch(&order, 8, 0, aug.as_ref(), &mut r2);
             assert_eq!(r1, r2);
             let sync: Vec<Built> = Batches::synchronous(data.clone(), a.into_iter().map(|p| p.plan).collect()).collect();
-            let pre: Vec<Built> = Batches::prefetched(data.clone(), b.into_iter().map(|p| p.plan).collect(), 2).collect();
+            let plans: Vec<Plan> = b.into_iter().map(|p| p.plan).collect();
+            let pre: Vec<Built> = Batches::prefetched(data.clone(), plans.clone(), 2, false).collect();
+            let parallel: Vec<Built> = Batches::prefetched(data.clone(), plans, 3, true).collect();
             assert_eq!(sync.len(), 5);
             assert_eq!(sync, pre);
+            assert_eq!(sync, parallel);
             assert_eq!(sync[0].labels, order[..8].iter().map(|&i| (i % 2) as i64).collect::<Vec<_>>());
             assert_eq!(sync[4].n, 5);
         }
@@ -194,7 +209,7 @@ mod tests {
         let data = set(64, 16);
         let order: Vec<usize> = (0..64).collect();
         let plans = plan_epoch(&order, 4, 0, Some(&AugmentParams::default()), &mut Rng::new(1));
-        let mut b = Batches::prefetched(data, plans.into_iter().map(|p| p.plan).collect(), 2);
+        let mut b = Batches::prefetched(data, plans.into_iter().map(|p| p.plan).collect(), 2, false);
         assert!(b.next().is_some());
         drop(b); // joins the worker: the test would hang if it did not end
     }

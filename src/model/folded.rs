@@ -6,8 +6,8 @@
 //! The copy holds its own tensors, detached from the VarStore: fold again after the weights change.
 
 use super::lite0::{relu6, same_conv_padding, same_input};
-use tch::{Kind, Tensor};
 use tch::nn::{self, ModuleT};
+use tch::{Kind, Tensor};
 
 /// A convolution with its BatchNorm folded in, TF "SAME" padding as `lite0::SameConv`.
 #[derive(Debug)]
@@ -37,8 +37,8 @@ impl FoldedConv {
             let kind = w.kind();
             let scale = gamma.f_div(&(var.f_add_scalar(eps)?.f_sqrt()?))?;
             let w = f64_(w)?.f_mul(&scale.f_view([-1, 1, 1, 1])?)?.f_to_kind(kind)?;
-            // Channels-last on the CPU, as the unfolded weights are (libtorch follows the input's strides).
-            let w = if w.device() == tch::Device::Cpu { crate::data::batch::channels_last(&w)? } else { w };
+            // Channels-last, as the unfolded weights are (libtorch follows the input's strides).
+            let w = crate::data::batch::channels_last(&w)?;
             let b = beta.f_sub(&mean.f_mul(&scale)?)?.f_to_kind(kind)?;
             Ok(FoldedConv { w: w.f_detach()?, b: b.f_detach()?, k, s, groups })
         })
@@ -91,7 +91,12 @@ impl FoldedLite0 {
             .blocks
             .into_iter()
             .map(|b| {
-                Ok(FoldedBlock { expand: b.expand.map(conv).transpose()?, depthwise: conv(b.depthwise)?, project: conv(b.project)?, residual: b.residual })
+                Ok(FoldedBlock {
+                    expand: b.expand.map(conv).transpose()?,
+                    depthwise: conv(b.depthwise)?,
+                    project: conv(b.project)?,
+                    residual: b.residual,
+                })
             })
             .collect::<Result<Vec<_>, tch::TchError>>()?;
         Ok(FoldedLite0 { stem: conv(self.stem)?, blocks, head: conv(self.head)?, fc_w: self.fc_w, fc_b: self.fc_b })

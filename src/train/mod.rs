@@ -1,6 +1,7 @@
 //! The training loop on its own thread, talking only through typed events and commands.
 
 pub mod adam;
+pub mod amp;
 pub mod callbacks;
 pub mod ema;
 pub mod evaluate;

@@ -3,8 +3,8 @@
 //! the run had never stopped.
 
 use super::adam::Adam;
-use super::ema::Ema;
 use super::callbacks::{BestTracker, EarlyStopping, ReduceLrOnPlateau};
+use super::ema::Ema;
 use crate::config::TrainConfig;
 use crate::rng::Rng;
 use crate::run::RunDir;
@@ -50,6 +50,9 @@ pub struct ResumeState {
     /// A user set the rate, so the cosine schedule no longer moves it (absent in older states).
     #[serde(default)]
     pub lr_pinned: bool,
+    /// fp16 mixed precision's loss scale (absent otherwise, and in older states).
+    #[serde(default)]
+    pub loss_scale: Option<crate::train::amp::LossScale>,
 }
 
 pub const FORMAT: u32 = 1;

@@ -5,11 +5,12 @@
 //! so a run can be resumed (or handed over to a background process) as if it had never stopped.
 
 use super::adam::Adam;
-use super::ema::Ema;
+use super::amp::{self, LossScale};
 use super::callbacks::{BestTracker, EarlyStopping, ReduceLrOnPlateau, cosine_lr};
+use super::ema::Ema;
 use super::evaluate::evaluate;
 use super::resume::{self, PartialEpoch, ResumeState};
-use crate::config::{Schedule, TrainConfig};
+use crate::config::{Amp, Schedule, TrainConfig};
 use crate::data::augment::AugmentParams;
 use crate::data::pipeline::{self, Batches};
 use crate::data::{ImageSet, Split, batch};
@@ -27,7 +28,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 use tch::nn;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Kind, TchError, Tensor};
 
 /// Why a training run failed.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +45,8 @@ pub enum TrainError {
         "loss became {value} at epoch {epoch}, batch {batch} (lr {lr}): stopped before the weights were touched; lower the learning rate"
     )]
     NonFiniteLoss { value: f64, epoch: usize, batch: usize, lr: String },
+    #[error("mixed precision (--amp): {0}")]
+    Amp(String),
     #[error("the batch worker thread ended before the epoch's last batch")]
     BatchWorker,
     #[error("training ended but the final checkpoint could not be saved: {0}")]
@@ -267,6 +270,8 @@ struct Progress {
     elapsed_before: f64,
     /// A user set the rate: the cosine schedule no longer moves it.
     lr_pinned: bool,
+    /// fp16 mixed precision's loss scale (None otherwise).
+    loss_scale: Option<LossScale>,
 }
 
 fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> Result<(), TrainError> {
@@ -284,8 +289,12 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
     if pretrained && job.resume.is_none() {
         crate::model::weights::load_pretrained(&mut vs, &job.weights)?;
     }
-    if job.device == Device::Cpu {
-        crate::model::weights::to_channels_last(&vs)?;
+    // Channels-last weights on every device: libtorch's fast depthwise path on a CPU, cuDNN's
+    // NHWC (tensor-core) kernels on a GPU.
+    crate::model::weights::to_channels_last(&vs)?;
+    if job.device.is_cuda() {
+        // Fixed shapes: let cuDNN time its algorithms once and keep the fastest.
+        tch::Cuda::cudnn_set_benchmark(true);
     }
     let mut opt = Adam::new(&vs, cfg.lr, cfg.weight_decay)?;
     // BatchNorm's running statistics change in the forward pass, before the loss can be checked: a
@@ -305,6 +314,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
             best: BestTracker::default(),
             elapsed_before: 0.0,
             lr_pinned: false,
+            loss_scale: None,
         },
         Some(st) => {
             resume_tensors = Some(resume::load_tensors(&job.run, st, &mut vs, &mut opt).map_err(TrainError::Resume)?);
@@ -321,18 +331,20 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
                 best: st.best.clone(),
                 elapsed_before: st.elapsed_seconds,
                 lr_pinned: st.lr_pinned,
+                loss_scale: st.loss_scale.clone(),
             }
         }
     };
+    // fp16 needs a loss scale (a resumed run keeps its own); nothing else does.
+    let fp16 = cfg.amp == Amp::Fp16 && job.device.is_cuda();
+    p.loss_scale = if fp16 { p.loss_scale.take().or_else(|| Some(LossScale::new())) } else { None };
     // The moving average (if on) is a second network: validation scores it and checkpoints hold it.
     let mut ema = None;
     let mut ema_net = None;
     if cfg.ema_decay > 0.0 {
         let store = nn::VarStore::new(job.device);
         let n = model::build(&store, cfg, set.classes.len());
-        if job.device == Device::Cpu {
-            crate::model::weights::to_channels_last(&store)?;
-        }
+        crate::model::weights::to_channels_last(&store)?;
         let mut e = Ema::new(&vs, store, cfg.ema_decay)?;
         if let Some(t) = &resume_tensors {
             e.load_state(t).map_err(TrainError::Resume)?;
@@ -353,7 +365,8 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
             data_root: job.data_root.clone(),
             synthetic: set.synthetic,
             model: cfg.model.name().to_string() + if pretrained { " (ImageNet)" } else { "" },
-            device: crate::device::describe(job.device),
+            device: crate::device::describe(job.device)
+                + &if amp::active(cfg.amp, job.device) { format!(", amp {}", cfg.amp.name()) } else { String::new() },
             classes: set.classes.clone(),
             train_counts: counts(set, &job.split.train),
             val_counts: counts(set, &job.split.val),
@@ -366,6 +379,15 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
             resumed: job.resume.as_ref().map(|st| ResumePoint { epoch: st.epoch, batch: st.batch, elapsed_seconds: st.elapsed_seconds }),
         }),
     });
+    if cfg.amp != Amp::Off && !job.device.is_cuda() {
+        out.emit(TrainEvent::Warning {
+            message: format!(
+                "--amp {} applies on CUDA only: this run trains in f32 on {}",
+                cfg.amp.name(),
+                crate::device::describe(job.device)
+            ),
+        });
+    }
     let paused = job.resume.as_ref().is_some_and(|st| st.paused);
     let mut c = Control { stop: None, paused, checkpoint_now: false, lr_changed_by_user: None };
     out.emit(TrainEvent::State { state: if paused { RunState::Paused } else { RunState::Training } });
@@ -390,6 +412,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
             paused,
             elapsed_seconds: elapsed(p),
             lr_pinned: p.lr_pinned,
+            loss_scale: p.loss_scale.clone(),
         };
         resume::save(&job.run, &st, vs, opt, ema).map_err(TrainError::Resume)
     };
@@ -413,7 +436,10 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
         let start = p.batch;
         let planned = pipeline::plan_epoch(&order, cfg.batch_size, start, aug.as_ref(), &mut p.rng);
         let rng_before: Vec<Rng> = planned.iter().map(|x| x.rng_before.clone()).collect();
-        let mut built = Batches::prefetched(job.data.clone(), planned.into_iter().map(|x| x.plan).collect(), 2);
+        // On a GPU the step is quicker than one thread can build a batch: the batches are shared out
+        // over the cores, three ahead.
+        let gpu = job.device.is_cuda();
+        let mut built = Batches::prefetched(job.data.clone(), planned.into_iter().map(|x| x.plan).collect(), if gpu { 3 } else { 2 }, gpu);
         for (b, idx) in batch::chunks(&order, cfg.batch_size).enumerate().skip(p.batch) {
             // Commands between batches; block while paused (a stop request ends the wait).
             loop {
@@ -440,7 +466,10 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
                             if cfg.schedule == Schedule::Cosine && !p.lr_pinned {
                                 p.lr_pinned = true;
                                 out.emit(TrainEvent::Warning {
-                                    message: format!("the cosine schedule is off for the rest of the run: lr stays {} until changed", fmt_lr(lr)),
+                                    message: format!(
+                                        "the cosine schedule is off for the rest of the run: lr stays {} until changed",
+                                        fmt_lr(lr)
+                                    ),
                                 });
                             }
                         }
@@ -481,13 +510,31 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
             let next = built.next().ok_or(TrainError::BatchWorker)?;
             let (x, y) = batch::from_built(&next, set.size, job.device)?;
             let buffers_before: Vec<tch::Tensor> = buffers.iter().map(|t| t.copy()).collect();
-            let logits = net.forward_t(&x, true);
-            let loss = if cfg.label_smoothing > 0.0 {
-                logits.f_cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Mean, -100, cfg.label_smoothing)?
-            } else {
-                logits.cross_entropy_for_logits(&y)
-            };
-            let l = loss.f_double_value(&[])?;
+            let (logits, loss) = amp::autocast(cfg.amp, job.device, || -> Result<(Tensor, Tensor), TchError> {
+                let logits = net.forward_t(&x, true);
+                let loss = if cfg.label_smoothing > 0.0 {
+                    logits.f_cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Mean, -100, cfg.label_smoothing)?
+                } else {
+                    logits.cross_entropy_for_logits(&y)
+                };
+                Ok((logits, loss))
+            })
+            .map_err(TrainError::Amp)??;
+            opt.zero_grad();
+            match &p.loss_scale {
+                Some(s) => loss.f_mul_scalar(s.scale)?.f_backward()?,
+                None => loss.f_backward()?,
+            }
+            // One read-back per batch, after backward is queued: the loss, the hits and (with a loss
+            // scale) whether the gradients overflowed. The optimiser steps only after the loss is
+            // known to be finite.
+            let hits = logits.f_argmax(-1, false)?.f_eq_tensor(&y)?.f_sum(Kind::Float)?;
+            let mut read = vec![loss.f_detach()?.f_to_kind(Kind::Float)?, hits];
+            if p.loss_scale.is_some() {
+                read.push(opt.grad_sum()?);
+            }
+            let read = Vec::<f64>::try_from(Tensor::f_stack(&read, 0)?.f_to_kind(Kind::Double)?.f_to_device(Device::Cpu)?)?;
+            let (l, hits) = (read[0], read[1].round() as usize);
             if !l.is_finite() {
                 // Before the optimiser step: the weights are still those from before this batch; the
                 // running statistics are put back too.
@@ -496,6 +543,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
                         let _ = t.f_copy_(before);
                     }
                 });
+                opt.zero_grad();
                 failure = Some(TrainError::NonFiniteLoss { value: l, epoch, batch: b + 1, lr: fmt_lr(p.lr) });
                 p.batch = b;
                 p.rng = rng_before[b - start].clone();
@@ -503,14 +551,17 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
                 final_stop = Some(StopWhen::Now);
                 break 'epochs;
             }
-            opt.zero_grad();
-            loss.f_backward()?;
-            opt.step()?;
-            if let Some(e) = &mut ema {
-                e.update(opt.step)?;
+            // Scaled gradients that overflowed (fp16): the step is skipped and the scale lowered.
+            let overflowed = p.loss_scale.is_some() && !read[2].is_finite();
+            if !overflowed {
+                opt.step_unscaled(p.loss_scale.as_ref().map_or(1.0, |s| 1.0 / s.scale))?;
+                if let Some(e) = &mut ema {
+                    e.update(opt.step)?;
+                }
             }
-            let hits =
-                logits.f_argmax(-1, false)?.f_eq_tensor(&y)?.f_to_kind(Kind::Int64)?.f_sum(Kind::Int64)?.f_int64_value(&[])? as usize;
+            if let Some(s) = &mut p.loss_scale {
+                s.update(overflowed);
+            }
             p.partial.compute_seconds += tb.elapsed().as_secs_f64();
             p.partial.loss_sum += l * idx.len() as f64;
             p.partial.correct += hits;
