@@ -11,11 +11,7 @@ pub fn parse_device(s: &str) -> Result<Device, String> {
         "cpu" => Ok(Device::Cpu),
         "cuda" | "gpu" => {
             cuda_backend("cuda")?;
-            if tch::Cuda::is_available() {
-                Ok(Device::Cuda(0))
-            } else {
-                Err("--device cuda: no CUDA device is visible to libtorch".into())
-            }
+            if tch::Cuda::is_available() { Ok(Device::Cuda(0)) } else { Err("--device cuda: no CUDA device is visible to libtorch".into()) }
         }
         other => match other.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) {
             Some(n) => {

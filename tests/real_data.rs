@@ -8,7 +8,8 @@ use std::process::Command;
 fn short_pretrained_training_on_real_mri_learns_and_reloads() {
     let Some(data) = common::real_data("short_pretrained_training_on_real_mri_learns_and_reloads") else { return };
     let t = tempfile::tempdir().unwrap();
-    let args = ["--recipe", "article", "--data", data.to_str().unwrap(), "--limit-per-class", "100", "--epochs", "3", "--image-size", "128"];
+    let args =
+        ["--recipe", "article", "--data", data.to_str().unwrap(), "--limit-per-class", "100", "--epochs", "3", "--image-size", "128"];
     let (out, run, acc) = common::train_real(t.path(), &args);
     assert!(out.contains("efficientnet-lite0 (ImageNet)"), "{out}");
     // 4 classes (chance 0.25). Measured with seeds 1, 2 and 3: 0.767, 0.750, 0.767 on the 60 test images.

@@ -294,7 +294,13 @@ mod tests {
             opt.step().unwrap();
         }
         let moved = |name: &str| (&vs.variables()[name] - &before[name]).abs().max().double_value(&[]) > 0.0;
-        for name in ["_conv_stem.weight", "_bn0.weight", "_blocks.0._depthwise_conv.weight", "_blocks.4._project_conv.weight", "_blocks.4._bn2.bias"] {
+        for name in [
+            "_conv_stem.weight",
+            "_bn0.weight",
+            "_blocks.0._depthwise_conv.weight",
+            "_blocks.4._project_conv.weight",
+            "_blocks.4._bn2.bias",
+        ] {
             assert!(!moved(name), "{name} changed while frozen");
         }
         assert!(moved("_bn0.running_mean"), "frozen BatchNorm statistics should still follow the data");
@@ -343,7 +349,8 @@ mod tests {
         let vs = nn::VarStore::new(tch::Device::Cpu);
         let m = Lite0::new(&vs.root(), Head::Classes(4), 0.5, 0.01);
         crate::model::weights::to_channels_last(&vs).unwrap();
-        let x = crate::data::batch::channels_last(&(Tensor::rand([4, 3, 96, 96], (tch::Kind::Float, tch::Device::Cpu)) * 2.0 - 1.0)).unwrap();
+        let x =
+            crate::data::batch::channels_last(&(Tensor::rand([4, 3, 96, 96], (tch::Kind::Float, tch::Device::Cpu)) * 2.0 - 1.0)).unwrap();
         let f32_ = m.fold().unwrap();
         let bf16 = m.fold().unwrap().with_conv_kind(tch::Kind::BFloat16).unwrap();
         use super::super::Classifier;
@@ -359,7 +366,8 @@ mod tests {
     #[test]
     fn folded_network_matches_within_1e_4() {
         let (vs, m) = lite0_with_trained_statistics(7);
-        let x = crate::data::batch::channels_last(&(Tensor::rand([3, 3, 150, 150], (tch::Kind::Float, tch::Device::Cpu)) * 2.0 - 1.0)).unwrap();
+        let x =
+            crate::data::batch::channels_last(&(Tensor::rand([3, 3, 150, 150], (tch::Kind::Float, tch::Device::Cpu)) * 2.0 - 1.0)).unwrap();
         let want = tch::no_grad(|| m.forward_t(&x, false));
         let folded = m.fold().unwrap();
         let got = tch::no_grad(|| folded.forward_t(&x, false));

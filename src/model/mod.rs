@@ -34,7 +34,6 @@ pub trait Classifier: nn::ModuleT + Send {
     }
 }
 
-
 /// A classifier: logits [B, classes] from a normalised [B,3,H,W] batch.
 pub type Net = Box<dyn Classifier>;
 

@@ -71,8 +71,8 @@ impl Ema {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::nn;
     use tch::Device;
+    use tch::nn;
 
     #[test]
     fn the_average_follows_the_live_weights_at_the_decay() {
