@@ -222,16 +222,22 @@ mod tests {
         ))
     }
 
-    #[test]
-    fn matches_libtorch_adam_step_for_step() {
-        tch::manual_seed(3);
+    /// Two copies of the same small network, and a batch for it.
+    fn twins(seed: i64) -> (VarStore, VarStore, nn::Sequential, nn::Sequential, Tensor, Tensor) {
+        tch::manual_seed(seed);
         let (vs1, mut vs2) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
         let (m1, m2) = (model(&vs1), model(&vs2));
         vs2.copy(&vs1).unwrap();
-        let mut theirs = nn::Adam { wd: 1e-2, ..Default::default() }.build(&vs1, 1e-2).unwrap();
-        let mut ours = Adam::new(&vs2, 1e-2, 1e-2).unwrap();
         let x = Tensor::randn([16, 6], (Kind::Float, Device::Cpu));
         let y = Tensor::randint(3, [16], (Kind::Int64, Device::Cpu));
+        (vs1, vs2, m1, m2, x, y)
+    }
+
+    #[test]
+    fn matches_libtorch_adam_step_for_step() {
+        let (vs1, vs2, m1, m2, x, y) = twins(3);
+        let mut theirs = nn::Adam { wd: 1e-2, ..Default::default() }.build(&vs1, 1e-2).unwrap();
+        let mut ours = Adam::new(&vs2, 1e-2, 1e-2).unwrap();
         for _ in 0..25 {
             theirs.backward_step(&m1.forward(&x).cross_entropy_for_logits(&y));
             ours.zero_grad();
@@ -248,13 +254,8 @@ mod tests {
     /// gradient sum turns non-finite when one gradient does.
     #[test]
     fn a_scaled_loss_and_an_unscaling_step_match_the_plain_step() {
-        tch::manual_seed(4);
-        let (vs1, mut vs2) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
-        let (m1, m2) = (model(&vs1), model(&vs2));
-        vs2.copy(&vs1).unwrap();
+        let (vs1, vs2, m1, m2, x, y) = twins(4);
         let (mut a, mut b) = (Adam::new(&vs1, 1e-2, 0.0).unwrap(), Adam::new(&vs2, 1e-2, 0.0).unwrap());
-        let x = Tensor::randn([16, 6], (Kind::Float, Device::Cpu));
-        let y = Tensor::randint(3, [16], (Kind::Int64, Device::Cpu));
         for _ in 0..10 {
             a.zero_grad();
             m1.forward(&x).cross_entropy_for_logits(&y).backward();
