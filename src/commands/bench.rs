@@ -40,22 +40,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let loss = crate::train::amp::autocast(a.amp, device, || net.forward_t(&x, true).cross_entropy_for_logits(&y))
             .map_err(anyhow::Error::msg)?;
         opt.zero_grad();
-        match &scale {
-            Some(s) => loss.f_mul_scalar(s.scale)?.f_backward()?,
-            None => loss.f_backward()?,
-        }
-        let mut read = vec![loss.f_detach()?];
-        if scale.is_some() {
-            read.push(opt.grad_sum()?);
-        }
-        let read = Vec::<f64>::try_from(Tensor::f_stack(&read, 0)?.f_to_kind(Kind::Double)?.f_to_device(tch::Device::Cpu)?)?;
-        let overflowed = scale.is_some() && !read[1].is_finite();
-        if !overflowed {
-            opt.step_unscaled(scale.as_ref().map_or(1.0, |s| 1.0 / s.scale))?;
-        }
-        if let Some(s) = &mut scale {
-            s.update(overflowed);
-        }
+        crate::train::amp::backward(&loss, scale.as_ref())?;
+        let (read, overflowed) = crate::train::amp::read_back(&[loss], &opt, scale.as_ref())?;
+        crate::train::amp::step(&mut opt, scale.as_mut(), overflowed)?;
         Ok(read[0])
     };
     for _ in 0..if device.is_cuda() { 10 } else { 2 } {

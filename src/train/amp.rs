@@ -3,8 +3,9 @@
 //! loss in f32; the weights, their gradients and Adam stay f32. fp16's narrow range needs a dynamic
 //! loss scale (PyTorch's GradScaler rules); bf16 has f32's range and needs none.
 
+use super::adam::Adam;
 use crate::config::Amp;
-use tch::Device;
+use tch::{Device, Kind, TchError, Tensor};
 
 /// Run `f` (the forward pass and loss) under autocast at `amp`'s precision on `device`; as it is for
 /// `off` and on a CPU.
@@ -18,6 +19,38 @@ pub fn autocast<T>(amp: Amp, device: Device, f: impl FnOnce() -> T) -> Result<T,
 /// Whether `amp` changes anything on `device`.
 pub fn active(amp: Amp, device: Device) -> bool {
     amp != Amp::Off && device.is_cuda()
+}
+
+/// Backward of `loss`, multiplied by the loss scale when there is one.
+pub fn backward(loss: &Tensor, scale: Option<&LossScale>) -> Result<(), TchError> {
+    match scale {
+        Some(s) => loss.f_mul_scalar(s.scale)?.f_backward(),
+        None => loss.f_backward(),
+    }
+}
+
+/// The step's one read-back, after backward is queued: the scalar tensors `values` (as f64, in order)
+/// and, with a loss scale, whether the scaled gradients overflowed.
+pub fn read_back(values: &[Tensor], opt: &Adam, scale: Option<&LossScale>) -> Result<(Vec<f64>, bool), TchError> {
+    let mut parts: Vec<Tensor> = values.iter().map(|t| t.f_detach()?.f_to_kind(Kind::Float)).collect::<Result<_, _>>()?;
+    if scale.is_some() {
+        parts.push(opt.grad_sum()?);
+    }
+    let mut read = Vec::<f64>::try_from(Tensor::f_stack(&parts, 0)?.f_to_kind(Kind::Double)?.f_to_device(Device::Cpu)?)?;
+    let overflowed = scale.is_some() && read.pop().is_some_and(|sum| !sum.is_finite());
+    Ok((read, overflowed))
+}
+
+/// The optimiser step, unless the scaled gradients overflowed (then it is skipped); the loss scale
+/// follows either way. True when the weights moved.
+pub fn step(opt: &mut Adam, scale: Option<&mut LossScale>, overflowed: bool) -> Result<bool, TchError> {
+    if !overflowed {
+        opt.step_unscaled(scale.as_ref().map_or(1.0, |s| 1.0 / s.scale))?;
+    }
+    if let Some(s) = scale {
+        s.update(overflowed);
+    }
+    Ok(!overflowed)
 }
 
 /// A dynamic loss scale: the loss is multiplied by `scale` before backward so small fp16 gradients do
@@ -93,5 +126,54 @@ mod tests {
         assert_eq!(y.kind(), tch::Kind::Float);
         assert!(!active(Amp::Fp16, Device::Cpu));
         assert!(active(Amp::Bf16, Device::Cuda(0)));
+    }
+
+    /// The fp16 step's logic, run on the CPU: a loss scaled by 2^16 and unscaled gradients give the
+    /// plain step bit for bit (powers of two are exact); gradients that overflow skip the step, leave
+    /// the weights alone and halve the scale.
+    #[test]
+    fn a_loss_scaled_step_equals_the_plain_one_and_an_overflow_skips_it() {
+        use tch::nn::{self, Module, VarStore};
+        tch::manual_seed(6);
+        let net = |vs: &VarStore| {
+            nn::seq().add(nn::linear(vs.root() / "a", 5, 7, Default::default())).add_fn(|x| x.relu()).add(nn::linear(
+                vs.root() / "b",
+                7,
+                3,
+                Default::default(),
+            ))
+        };
+        let (vs1, mut vs2) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
+        let (m1, m2) = (net(&vs1), net(&vs2));
+        vs2.copy(&vs1).unwrap();
+        let (mut plain, mut scaled) = (Adam::new(&vs1, 1e-2, 0.0).unwrap(), Adam::new(&vs2, 1e-2, 0.0).unwrap());
+        let mut scale = Some(LossScale::new());
+        let x = Tensor::randn([8, 5], (Kind::Float, Device::Cpu));
+        let y = Tensor::randint(3, [8], (Kind::Int64, Device::Cpu));
+        for _ in 0..5 {
+            plain.zero_grad();
+            let loss = m1.forward(&x).cross_entropy_for_logits(&y);
+            backward(&loss, None).unwrap();
+            let (read, overflowed) = read_back(&[loss], &plain, None).unwrap();
+            assert!(read[0].is_finite() && !overflowed);
+            assert!(step(&mut plain, None, overflowed).unwrap());
+            scaled.zero_grad();
+            let loss = m2.forward(&x).cross_entropy_for_logits(&y);
+            backward(&loss, scale.as_ref()).unwrap();
+            let (read2, overflowed) = read_back(&[loss], &scaled, scale.as_ref()).unwrap();
+            assert_eq!(read2, read, "the read-back is the unscaled loss");
+            assert!(step(&mut scaled, scale.as_mut(), overflowed).unwrap());
+        }
+        let same = |a: &VarStore, b: &VarStore| a.variables().iter().all(|(n, t)| t.equal(&b.variables()[n]));
+        assert!(same(&vs1, &vs2));
+        assert_eq!(scale.as_ref().unwrap().clean_steps, 5);
+        scaled.zero_grad();
+        let loss = m2.forward(&x).cross_entropy_for_logits(&y) * f64::INFINITY;
+        backward(&loss, scale.as_ref()).unwrap();
+        let (_, overflowed) = read_back(&[loss], &scaled, scale.as_ref()).unwrap();
+        assert!(overflowed);
+        assert!(!step(&mut scaled, scale.as_mut(), overflowed).unwrap());
+        assert!(same(&vs1, &vs2), "a skipped step leaves the weights alone");
+        assert_eq!((scale.as_ref().unwrap().scale, scale.as_ref().unwrap().skipped), (LossScale::INITIAL / 2.0, 1));
     }
 }

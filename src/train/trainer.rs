@@ -521,19 +521,12 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
             })
             .map_err(TrainError::Amp)??;
             opt.zero_grad();
-            match &p.loss_scale {
-                Some(s) => loss.f_mul_scalar(s.scale)?.f_backward()?,
-                None => loss.f_backward()?,
-            }
+            amp::backward(&loss, p.loss_scale.as_ref())?;
             // One read-back per batch, after backward is queued: the loss, the hits and (with a loss
             // scale) whether the gradients overflowed. The optimiser steps only after the loss is
             // known to be finite.
             let hits = logits.f_argmax(-1, false)?.f_eq_tensor(&y)?.f_sum(Kind::Float)?;
-            let mut read = vec![loss.f_detach()?.f_to_kind(Kind::Float)?, hits];
-            if p.loss_scale.is_some() {
-                read.push(opt.grad_sum()?);
-            }
-            let read = Vec::<f64>::try_from(Tensor::f_stack(&read, 0)?.f_to_kind(Kind::Double)?.f_to_device(Device::Cpu)?)?;
+            let (read, overflowed) = amp::read_back(&[loss, hits], &opt, p.loss_scale.as_ref())?;
             let (l, hits) = (read[0], read[1].round() as usize);
             if !l.is_finite() {
                 // Before the optimiser step: the weights are still those from before this batch; the
@@ -552,15 +545,10 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
                 break 'epochs;
             }
             // Scaled gradients that overflowed (fp16): the step is skipped and the scale lowered.
-            let overflowed = p.loss_scale.is_some() && !read[2].is_finite();
-            if !overflowed {
-                opt.step_unscaled(p.loss_scale.as_ref().map_or(1.0, |s| 1.0 / s.scale))?;
-                if let Some(e) = &mut ema {
-                    e.update(opt.step)?;
-                }
-            }
-            if let Some(s) = &mut p.loss_scale {
-                s.update(overflowed);
+            if amp::step(&mut opt, p.loss_scale.as_mut(), overflowed)?
+                && let Some(e) = &mut ema
+            {
+                e.update(opt.step)?;
             }
             p.partial.compute_seconds += tb.elapsed().as_secs_f64();
             p.partial.loss_sum += l * idx.len() as f64;
