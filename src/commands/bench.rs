@@ -14,6 +14,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
         return ingest(dir, a.size as u32);
     }
     let device = crate::device::parse_device(&a.device).map_err(anyhow::Error::msg)?;
+    if a.amp != crate::config::Amp::Off && !device.is_cuda() {
+        anyhow::bail!("--amp {} needs --device cuda (a CPU trains in f32)", a.amp.name());
+    }
     tch::manual_seed(0);
     let cfg = TrainConfig { model: a.model, ..Default::default() };
     let vs = nn::VarStore::new(device);
@@ -25,9 +28,6 @@ pub fn run(a: BenchArgs) -> Result<()> {
     }
     if device.is_cuda() {
         tch::Cuda::cudnn_set_benchmark(true);
-    }
-    if a.amp != crate::config::Amp::Off && !device.is_cuda() {
-        anyhow::bail!("--amp {} needs --device cuda (a CPU trains in f32)", a.amp.name());
     }
     // Adam and the loss scale as `train` runs them (fp16: scaled loss, overflow check, unscaled step).
     let mut opt = crate::train::adam::Adam::new(&vs, 1e-3, 0.0)?;

@@ -32,6 +32,13 @@ fn memory_order(t: &Tensor) -> Result<Tensor, TchError> {
     t.f_as_strided([t.numel() as i64], [1], t.storage_offset())
 }
 
+/// A copy of `src` laid out as `like` (dense, in `like`'s strides: contiguous or channels-last).
+fn dense_like(like: &Tensor, src: &Tensor) -> Result<Tensor, TchError> {
+    let mut d = like.f_empty_like()?;
+    d.f_copy_(src)?;
+    Ok(d)
+}
+
 impl Adam {
     /// Over every trainable variable of `vs`, in name order; moments start at zero. The variables are
     /// moved into one buffer: do not replace their data afterwards (`to_channels_last` comes first).
@@ -44,9 +51,7 @@ impl Adam {
             // Each variable dense in its own layout (contiguous or channels-last), then side by side.
             let mut parts = Vec::with_capacity(params.len());
             for p in &params {
-                let mut d = p.f_empty_like()?;
-                d.f_copy_(p)?;
-                parts.push(memory_order(&d)?.f_detach()?.f_contiguous()?);
+                parts.push(memory_order(&dense_like(p, p)?)?);
             }
             let flat = if parts.is_empty() { Tensor::f_zeros([0], (Kind::Float, device))? } else { Tensor::f_cat(&parts, 0)? };
             let mut offsets = Vec::with_capacity(params.len());
@@ -93,13 +98,8 @@ impl Adam {
             if !g.defined() {
                 return Ok(None);
             }
-            let g = if g.stride() == p.stride() && g.is_contiguous() == p.is_contiguous() {
-                g
-            } else {
-                let mut d = p.f_empty_like()?;
-                d.f_copy_(&g)?;
-                d
-            };
+            // A gradient laid out as its variable (the usual case) is read in place.
+            let g = if g.stride() == p.stride() { g } else { dense_like(p, &g)? };
             parts.push(memory_order(&g)?);
         }
         if parts.is_empty() {
