@@ -282,6 +282,44 @@ fn a_closed_pipe_never_stops_training() {
     assert!(run.join("last.safetensors").exists() && run.join("report.json").exists());
 }
 
+/// Whether the process handles SIGHUP itself (bit 1 of SigCgt in /proc/PID/status).
+fn catches_sighup(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("SigCgt:").and_then(|m| u64::from_str_radix(m.trim(), 16).ok())))
+        .is_some_and(|mask| mask & 1 == 1)
+}
+
+/// A hang-up the moment `train` can take it (while it loads 1 600 images, most times): the run goes
+/// on in the background of a gone terminal, its output in the run folder, and finishes.
+#[test]
+fn a_hang_up_while_the_data_loads_is_survived() {
+    let Some(data) = common::real_data("a_hang_up_while_the_data_loads_is_survived") else { return };
+    let env = Env::new(data);
+    let mut args = env.train_args(1);
+    let at = args.iter().position(|a| a == "--limit-per-class").unwrap();
+    args[at + 1] = "400".into();
+    args.push("--no-tui".into());
+    let mut child = env
+        .cmd(&args.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while !catches_sighup(child.id()) {
+        assert!(t.elapsed() < Duration::from_secs(WAIT), "timed out waiting until train takes SIGHUP");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    let run = env.only_run();
+    let log = std::fs::read_to_string(run.join("output.log")).unwrap_or_default();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert_eq!(view(&run).status(), "finished");
+    assert!(log.contains("hang-up: the terminal is gone; training goes on") && log.contains("finished"), "{log}");
+}
+
 #[test]
 fn kill_9_shows_as_crashed_and_resumes() {
     let Some(data) = common::real_data("kill_9_shows_as_crashed_and_resumes") else { return };

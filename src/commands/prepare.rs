@@ -7,6 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 
 /// Where the data comes from and whether it is the synthetic stand-in.
+#[derive(Debug, Clone)]
 pub struct DataSource {
     pub root: PathBuf,
     pub synthetic: bool,

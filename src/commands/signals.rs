@@ -1,23 +1,86 @@
 //! Signals, the same in every mode (dashboard, plain lines, detached, after a hand-over):
 //! SIGINT/SIGTERM stop after the current batch, save and report (a second one skips the report);
 //! SIGHUP moves output into the run folder and training goes on (or stops, with --stop-on-hangup).
+//! They are caught from the start of `train`, so one that comes while the data loads is not fatal
+//! either: SIGINT/SIGTERM then end the command before anything starts, and a hang-up is remembered.
 
 use crate::run::{RunDir, TrainCommand, output};
 use crate::tui::next_signal as next;
 use std::sync::mpsc::Sender;
-use tokio::signal::unix::{SignalKind, signal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
-/// Turn signals into trainer commands until aborted.
-pub async fn forward(commands: Sender<TrainCommand>, run: RunDir, stop_on_hangup: bool, hangup: tokio::sync::watch::Sender<bool>) {
-    let mut int = signal(SignalKind::interrupt()).ok();
-    let mut term = signal(SignalKind::terminate()).ok();
-    let mut hup = signal(SignalKind::hangup()).ok();
+/// The signals a run answers, taken over from their default actions (which end the process).
+pub struct Listener {
+    int: Option<Signal>,
+    term: Option<Signal>,
+    hup: Option<Signal>,
+    /// A hang-up came before `forward` took over.
+    pub hung_up: bool,
+}
+
+/// SIGINT or SIGTERM came while the data loaded: nothing was started.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} while loading the data: stopped before training started")]
+pub struct StoppedWhileLoading(pub &'static str);
+
+impl StoppedWhileLoading {
+    /// 128 + the signal's number, as for a run that a signal stopped.
+    pub fn exit_code(&self) -> u8 {
+        match self.0 {
+            "SIGHUP" => 129,
+            "SIGTERM" => 143,
+            _ => 130,
+        }
+    }
+}
+
+impl Listener {
+    pub fn install() -> Self {
+        Listener {
+            int: signal(SignalKind::interrupt()).ok(),
+            term: signal(SignalKind::terminate()).ok(),
+            hup: signal(SignalKind::hangup()).ok(),
+            hung_up: false,
+        }
+    }
+
+    /// Run `work` on a blocking thread while listening: a hang-up is remembered (the terminal's
+    /// output turns quiet), SIGINT or SIGTERM ends the wait at once (the work is abandoned).
+    pub async fn during<T: Send + 'static>(&mut self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, StoppedWhileLoading> {
+        let mut job = tokio::task::spawn_blocking(work);
+        loop {
+            tokio::select! {
+                // A hang-up first: one that came with the end of the job is still recorded.
+                biased;
+                _ = next(&mut self.hup) => self.hung_up = true,
+                done = &mut job => match done {
+                    Ok(v) => return Ok(v),
+                    Err(e) => std::panic::resume_unwind(e.into_panic()),
+                },
+                _ = next(&mut self.int) => return Err(StoppedWhileLoading("SIGINT")),
+                _ = next(&mut self.term) => return Err(StoppedWhileLoading("SIGTERM")),
+            }
+        }
+    }
+}
+
+/// Turn signals into trainer commands until aborted. A hang-up the listener saw earlier is handled
+/// first.
+pub async fn forward(
+    listener: Listener,
+    commands: Sender<TrainCommand>,
+    run: RunDir,
+    stop_on_hangup: bool,
+    hangup: tokio::sync::watch::Sender<bool>,
+) {
+    let Listener { mut int, mut term, mut hup, hung_up } = listener;
+    let mut early_hup = hung_up;
     let mut stops = 0;
     loop {
         let name = tokio::select! {
             _ = next(&mut int) => "SIGINT",
             _ = next(&mut term) => "SIGTERM",
-            _ = next(&mut hup) => {
+            _ = async { if early_hup { early_hup = false } else { next(&mut hup).await } } => {
                 output::leave_terminal(&run.output_log());
                 let _ = hangup.send(true);
                 if !stop_on_hangup {

@@ -86,7 +86,16 @@ pub async fn run(args: TrainArgs) -> Result<u8> {
         // A run that never got going still says why, for `runs`, `watch` and `attach`.
         record_failure(&dir, e);
     }
-    result
+    match result {
+        Err(e) => match e.downcast_ref::<signals::StoppedWhileLoading>() {
+            Some(stop) => {
+                output::err(&stop.to_string());
+                Ok(stop.exit_code())
+            }
+            None => Err(e),
+        },
+        ok => ok,
+    }
 }
 
 fn record_failure(dir: &std::path::Path, e: &anyhow::Error) {
@@ -102,6 +111,8 @@ fn record_failure(dir: &std::path::Path, e: &anyhow::Error) {
 }
 
 async fn train(args: TrainArgs) -> Result<u8> {
+    // From here on a signal is this command's to handle, even while the data loads.
+    let mut listener = signals::Listener::install();
     let resuming = open_resume(&args)?;
     let (resolved, place) = args.resolve_all()?;
     let mut cfg: TrainConfig = match &resuming {
@@ -128,7 +139,7 @@ async fn train(args: TrainArgs) -> Result<u8> {
         );
     }
     let device = crate::device::parse_device(&place.device).map_err(anyhow::Error::msg)?;
-    let use_tui = !args.no_tui && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    let mut use_tui = !args.no_tui && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     let theme = if use_tui { Some(crate::tui::theme::Theme::load(&place.theme)?) } else { None };
     let src = match &resuming {
         Some(r) => {
@@ -139,7 +150,17 @@ async fn train(args: TrainArgs) -> Result<u8> {
     if src.synthetic && resuming.is_none() {
         output::err(prepare::GET_REAL_DATA);
     }
-    let (set, _report) = prepare::load(&src, &cfg, false)?;
+    let (set, _report) = {
+        let (src, cfg) = (src.clone(), cfg.clone());
+        listener.during(move || prepare::load(&src, &cfg, false)).await??
+    };
+    if listener.hung_up {
+        // The terminal went while the data loaded: no dashboard; `forward` moves output to the run.
+        use_tui = false;
+        if args.stop_on_hangup {
+            return Err(signals::StoppedWhileLoading("SIGHUP").into());
+        }
+    }
     let root = std::fs::canonicalize(&src.root).unwrap_or(src.root.clone());
     let fingerprint = set.fingerprint(&src.root);
     if let Some(r) = &resuming
@@ -213,10 +234,10 @@ async fn train(args: TrainArgs) -> Result<u8> {
     let handle = train::spawn(job).context("cannot start the trainer")?;
     let commands = handle.commands.clone();
     let (hangup_tx, hangup_rx) = tokio::sync::watch::channel(false);
-    let sig = tokio::spawn(signals::forward(commands.clone(), run.clone(), args.stop_on_hangup, hangup_tx));
+    let sig = tokio::spawn(signals::forward(listener, commands.clone(), run.clone(), args.stop_on_hangup, hangup_tx));
 
     let mut handed_over = false;
-    let view = match theme {
+    let view = match theme.filter(|_| use_tui) {
         Some(theme) => {
             let mut session = crate::tui::Session::local(handle.events, commands.clone(), hangup_rx.clone());
             session.explain = Some(crate::explain::spawn(run.path.clone()));
