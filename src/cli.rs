@@ -71,6 +71,10 @@ pub struct TrainArgs {
     /// Cross-entropy label smoothing for training (0 = none).
     #[arg(long)]
     pub label_smoothing: Option<f64>,
+    /// Stochastic depth: drop each residual block's branch per image with a probability rising to P at
+    /// the last block (Keras EfficientNet's drop_connect_rate; 0 = off).
+    #[arg(long, value_name = "P")]
+    pub drop_path: Option<f64>,
     /// Freeze the stem and the first N of Lite0's 7 stages (0 = none): faster steps, less memory.
     #[arg(long, value_name = "N")]
     pub freeze_stages: Option<usize>,
@@ -190,7 +194,7 @@ impl TrainArgs {
             early_stopping_patience => "--early-stopping-patience", limit_per_class => "--limit-per-class", config => "--config",
             near_duplicate_threshold => "--near-duplicate-threshold", tta => "--tta", recipe => "--recipe",
             schedule => "--schedule", warmup_epochs => "--warmup-epochs", label_smoothing => "--label-smoothing",
-            freeze_stages => "--freeze-stages", ema_decay => "--ema-decay", amp => "--amp");
+            drop_path => "--drop-path", freeze_stages => "--freeze-stages", ema_decay => "--ema-decay", amp => "--amp");
         for (on, name) in [
             (self.no_augment, "--no-augment"),
             (self.no_pretrained, "--no-pretrained"),
@@ -230,6 +234,7 @@ impl TrainArgs {
             schedule,
             warmup_epochs,
             label_smoothing,
+            drop_path,
             freeze_stages,
             ema_decay,
             amp

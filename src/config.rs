@@ -190,6 +190,11 @@ pub struct TrainConfig {
     /// Mixed precision on CUDA (off, bf16, fp16); ignored on a CPU.
     #[serde(default)]
     pub amp: Amp,
+    /// Stochastic depth (Keras EfficientNet's `drop_connect_rate`): while training, each residual block's
+    /// branch is dropped for a whole image with a probability rising linearly from 0 to this at the last
+    /// block (0: off). EfficientNet-Lite0 only.
+    #[serde(default)]
+    pub drop_path: f64,
 }
 
 impl Default for TrainConfig {
@@ -232,6 +237,7 @@ impl TrainConfig {
             freeze_stages: 0,
             ema_decay: 0.0,
             amp: Amp::Off,
+            drop_path: 0.0,
         }
     }
 }
@@ -351,6 +357,9 @@ impl TrainConfig {
         if self.max_image_pixels == 0 {
             return bad("max_image_pixels must be at least 1".into());
         }
+        if !(0.0..1.0).contains(&self.drop_path) {
+            return bad(format!("drop_path {} must be in [0, 1)", self.drop_path));
+        }
         if !(0.0..1.0).contains(&self.label_smoothing) {
             return bad(format!("label_smoothing {} must be in [0, 1)", self.label_smoothing));
         }
@@ -450,6 +459,8 @@ mod tests {
         assert!(TrainConfig { freeze_stages: 7, ..Default::default() }.validate().is_ok());
         let c = TrainConfig { ema_decay: 1.0, ..Default::default() };
         assert!(c.validate().unwrap_err().to_string().contains("ema_decay 1 must be in [0, 1)"));
+        let c = TrainConfig { drop_path: -0.1, ..Default::default() };
+        assert!(c.validate().unwrap_err().to_string().contains("drop_path -0.1 must be in [0, 1)"));
     }
 
     #[test]

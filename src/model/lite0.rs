@@ -100,6 +100,8 @@ struct Block {
     project: SameConv,
     bn2: nn::BatchNorm,
     residual: bool,
+    /// Stochastic depth: the chance, while training, that an image skips this block's branch.
+    drop_path: f64,
 }
 
 impl Block {
@@ -113,6 +115,7 @@ impl Block {
             project: SameConv::new(p / "_project_conv", mid, cout, 1, 1, 1),
             bn2: bn(p / "_bn2", cout, m),
             residual: s == 1 && cin == cout,
+            drop_path: 0.0,
         }
     }
 
@@ -123,7 +126,18 @@ impl Block {
         };
         let y = relu6(self.depthwise.forward(&y).apply_t(&self.bn1, train));
         let y = self.project.forward(&y).apply_t(&self.bn2, train);
-        if self.residual { y + x } else { y }
+        if !self.residual {
+            return y;
+        }
+        if train && self.drop_path > 0.0 {
+            // Keras' Dropout(rate, noise_shape=(None, 1, 1, 1)): a whole image's branch is kept with
+            // chance 1 - p and then scaled by 1 / (1 - p), so its expected value is unchanged.
+            let keep = 1.0 - self.drop_path;
+            let mut mask = Tensor::empty([y.size()[0], 1, 1, 1], (y.kind(), y.device()));
+            let mask = mask.bernoulli_float_(keep) / keep;
+            return y * mask + x;
+        }
+        y + x
     }
 
     fn fold(&self) -> Result<FoldedBlock, tch::TchError> {
@@ -174,6 +188,16 @@ impl Lite0 {
             fc,
             frozen_blocks: AtomicUsize::new(0),
         }
+    }
+
+    /// Stochastic depth (Keras EfficientNet's `drop_connect_rate`): block `b` of `n` drops its branch
+    /// with chance `rate * b / n` in training passes; residual blocks only, evaluation unaffected.
+    pub fn with_drop_path(mut self, rate: f64) -> Self {
+        let n = self.blocks.len() as f64;
+        for (b, block) in self.blocks.iter_mut().enumerate() {
+            block.drop_path = rate * b as f64 / n;
+        }
+        self
     }
 
     /// Freeze the stem and the first `stages` stages (0 = none) for training passes: they run without
@@ -270,6 +294,42 @@ mod tests {
         assert!((4_600_000..4_700_000).contains(&n), "{n}");
         let y = tch::no_grad(|| m.forward_t(&Tensor::zeros([2, 3, 150, 150], (tch::Kind::Float, tch::Device::Cpu)), false));
         assert_eq!(y.size(), vec![2, 1000]);
+    }
+
+    /// Stochastic depth: in a training pass each image either skips a residual block's branch (the
+    /// block passes it through) or gets the branch scaled by 1 / (1 - p); evaluation is untouched.
+    /// The rate rises linearly over the blocks, from 0 at the first.
+    #[test]
+    fn drop_path_drops_whole_images_branches_in_training_only() {
+        tch::manual_seed(5);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let mut block = Block::new(&vs.root(), 6, 3, 1, 8, 8, 0.1);
+        let x = Tensor::rand([64, 8, 12, 12], (tch::Kind::Float, tch::Device::Cpu)) - 0.5;
+        let plain = block.forward_t(&x, true);
+        block.drop_path = 0.5;
+        let dropped = block.forward_t(&x, true);
+        let (mut skipped, mut kept) = (0, 0);
+        for i in 0..64 {
+            let (xi, pi, di) = (x.get(i), plain.get(i), dropped.get(i));
+            let close = |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]) <= 1e-5;
+            if close(&di, &xi) {
+                skipped += 1;
+            } else {
+                assert!(close(&di, &(&xi + (&pi - &xi) / 0.5)), "image {i}: neither skipped nor scaled by 1/(1-p)");
+                kept += 1;
+            }
+        }
+        assert!(skipped > 10 && kept > 10, "p = 0.5 over 64 images: {skipped} skipped, {kept} kept");
+        // Evaluation never drops (the BatchNorm statistics moved with the training passes, so compare
+        // with an evaluation after them).
+        let eval_now = tch::no_grad(|| block.forward_t(&x, false));
+        block.drop_path = 0.0;
+        assert_eq!((&eval_now - tch::no_grad(|| block.forward_t(&x, false))).abs().max().double_value(&[]), 0.0);
+
+        let m = Lite0::new(&nn::VarStore::new(tch::Device::Cpu).root(), Head::Classes(4), 0.0, 0.1).with_drop_path(0.2);
+        let rates: Vec<f64> = m.blocks.iter().map(|b| b.drop_path).collect();
+        assert_eq!(rates[0], 0.0);
+        assert!((rates[15] - 0.2 * 15.0 / 16.0).abs() < 1e-12 && rates.windows(2).all(|w| w[0] < w[1]), "{rates:?}");
     }
 
     /// With three stages frozen, training steps leave the stem and blocks 0–4 as they were (their

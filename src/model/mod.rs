@@ -40,9 +40,9 @@ pub type Net = Box<dyn Classifier>;
 /// Build the network described by `cfg` under `vs.root()`.
 pub fn build(vs: &nn::VarStore, cfg: &TrainConfig, classes: usize) -> Net {
     match cfg.model {
-        ModelKind::EfficientnetLite0 => {
-            Box::new(lite0::Lite0::new(&vs.root(), lite0::Head::Classes(classes as i64), cfg.dropout, cfg.bn_momentum))
-        }
+        ModelKind::EfficientnetLite0 => Box::new(
+            lite0::Lite0::new(&vs.root(), lite0::Head::Classes(classes as i64), cfg.dropout, cfg.bn_momentum).with_drop_path(cfg.drop_path),
+        ),
         ModelKind::SmallCnn => Box::new(small_cnn::SmallCnn::new(&vs.root(), classes as i64, cfg.dropout)),
     }
 }
