@@ -182,6 +182,13 @@ pub enum TrainEvent {
         command: String,
         reason: String,
     },
+    /// The compute threads changed with the machine's load: other processes keep `busy_elsewhere`
+    /// cores busy.
+    ThreadsChanged {
+        from: usize,
+        to: usize,
+        busy_elsewhere: f64,
+    },
     /// Something went wrong that does not end the run.
     Warning {
         message: String,

@@ -97,6 +97,12 @@ pub fn log_line(ev: &TrainEvent, prev: RunState) -> Option<String> {
         }
         TrainEvent::CommandRejected { command, reason } => format!("'{command}' rejected: {reason}"),
         TrainEvent::Warning { message } => format!("WARNING: {message}"),
+        TrainEvent::ThreadsChanged { from, to, busy_elsewhere } if to < from => {
+            format!("threads {from} → {to}: other processes keep {busy_elsewhere:.1} cores busy")
+        }
+        TrainEvent::ThreadsChanged { from, to, busy_elsewhere } => {
+            format!("threads {from} → {to}: the cores are free again ({busy_elsewhere:.1} busy elsewhere)")
+        }
         TrainEvent::Calibrated { temperature, images, ece_before, ece_after } => format!(
             "calibrated on {images} validation images: temperature {temperature:.3}, ECE {:.2}% → {:.2}%",
             100.0 * ece_before,
@@ -143,5 +149,9 @@ mod tests {
         assert_eq!(log_line(&resumed, RunState::Loading), None);
         let stop = TrainEvent::StopRequested { when: StopWhen::Now, epoch: 3, cause: "SIGTERM".into() };
         assert_eq!(log_line(&stop, RunState::Training).unwrap(), "SIGTERM: stop now requested: saving current weights");
+        let fewer = TrainEvent::ThreadsChanged { from: 2, to: 1, busy_elsewhere: 0.96 };
+        assert_eq!(log_line(&fewer, RunState::Training).unwrap(), "threads 2 → 1: other processes keep 1.0 cores busy");
+        let more = TrainEvent::ThreadsChanged { from: 1, to: 2, busy_elsewhere: 0.02 };
+        assert_eq!(log_line(&more, RunState::Training).unwrap(), "threads 1 → 2: the cores are free again (0.0 busy elsewhere)");
     }
 }

@@ -261,7 +261,8 @@ impl RunView {
             TrainEvent::Checkpointed { .. }
             | TrainEvent::StopRequested { .. }
             | TrainEvent::CommandRejected { .. }
-            | TrainEvent::Warning { .. } => {}
+            | TrainEvent::Warning { .. }
+            | TrainEvent::ThreadsChanged { .. } => {}
         }
         let line = log_line(ev, prev)?;
         self.push_log(line.clone());

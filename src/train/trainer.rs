@@ -421,6 +421,12 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
     let mut final_stop: Option<StopWhen> = None;
     let mut failure: Option<TrainError> = None;
 
+    // Automatic thread counts on a CPU follow the machine's load (see `threads`).
+    let mut load_watch = super::threads::wanted(cfg.threads, job.device.is_cuda(), |k| std::env::var(k).ok()).then(|| {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        super::threads::LoadWatch::new(tch::get_num_threads().max(1) as usize, cores)
+    });
+
     'epochs: while p.epoch < cfg.epochs {
         let epoch = p.epoch + 1;
         out.emit(TrainEvent::EpochStart { epoch, epochs: cfg.epochs });
@@ -563,6 +569,10 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
                 img_per_s: p.partial.seen as f64 / p.partial.compute_seconds.max(1e-9),
                 lr: p.lr,
             });
+            if let Some(c) = load_watch.as_mut().and_then(|w| w.tick()) {
+                tch::set_num_threads(c.to as i32);
+                out.emit(TrainEvent::ThreadsChanged { from: c.from, to: c.to, busy_elsewhere: c.elsewhere });
+            }
         }
         p.epoch = epoch;
         p.batch = 0;
@@ -619,6 +629,12 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
         && let Err(e) = save_state(&p, c.paused, &vs, &opt, ema.as_ref())
     {
         out.emit(TrainEvent::Warning { message: format!("cannot save the resume state: {e}") });
+    }
+    // The test report with the run's full thread count, as `eval` scores it.
+    if let Some(w) = load_watch.as_ref()
+        && w.current() != w.max()
+    {
+        tch::set_num_threads(w.max() as i32);
     }
     // The final save: the only write whose failure fails the run.
     let mut final_error = None;
