@@ -79,6 +79,12 @@ impl Env {
         .collect()
     }
 
+    /// Start `tumorscope ARGS` with its output thrown away.
+    fn spawn_quiet(&self, args: &[String]) -> std::process::Child {
+        let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        self.cmd(&args).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap()
+    }
+
     fn shell(&self, args: &[String]) -> String {
         format!(
             "env TUMORSCOPE_CACHE={} TUMORSCOPE_IMAGES=halfblocks {} {}",
@@ -245,12 +251,7 @@ fn sigterm_on_plain_output_saves_and_reports() {
     let env = Env::new(data);
     let mut args = env.train_args(2000);
     args.push("--no-tui".into());
-    let mut child = env
-        .cmd(&args.iter().map(|s| s.as_str()).collect::<Vec<_>>())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = env.spawn_quiet(&args);
     wait_until("the runs folder appears", WAIT, || env.runs.is_dir() && std::fs::read_dir(&env.runs).unwrap().count() == 1);
     let run = env.only_run();
     let _guard = RunGuard(run.clone());
@@ -300,12 +301,7 @@ fn a_hang_up_while_the_data_loads_is_survived() {
     let at = args.iter().position(|a| a == "--limit-per-class").unwrap();
     args[at + 1] = "400".into();
     args.push("--no-tui".into());
-    let mut child = env
-        .cmd(&args.iter().map(|s| s.as_str()).collect::<Vec<_>>())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = env.spawn_quiet(&args);
     let t = Instant::now();
     while !catches_sighup(child.id()) {
         assert!(t.elapsed() < Duration::from_secs(WAIT), "timed out waiting until train takes SIGHUP");
