@@ -207,6 +207,28 @@ fn every_view_while_training() {
     snap("lr_prompt", &mut a);
 }
 
+/// When the run gives threads up to other processes, the header says so, and the log says why; when
+/// it takes them back, the header is as before.
+#[test]
+fn the_header_shows_threads_given_up_to_a_busy_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = app(dir.path(), false);
+    let before = text(&render(&mut a, 100, 32));
+    let (mut seq, time) = (a.run.last_seq.unwrap_or(0), a.run.last_time);
+    let mut feed = |a: &mut App, from, to, busy| {
+        seq += 1;
+        a.on_event(&Record { seq, time, event: TrainEvent::ThreadsChanged { from, to, busy_elsewhere: busy } });
+    };
+    feed(&mut a, 2, 1, 0.97);
+    let busy = text(&render(&mut a, 100, 32));
+    assert!(busy.contains("1 of 2 threads: machine busy"), "{busy}");
+    assert!(busy.contains("threads 2 → 1: other processes keep 1.0 cores busy"), "{busy}");
+    feed(&mut a, 1, 2, 0.0);
+    let after = text(&render(&mut a, 100, 32));
+    assert!(!after.contains("of 2 threads"), "{after}");
+    assert_eq!(after.lines().take(2).collect::<Vec<_>>(), before.lines().take(2).collect::<Vec<_>>(), "the header as before");
+}
+
 #[test]
 fn summary_after_finish_and_small_terminal() {
     let dir = tempfile::tempdir().unwrap();

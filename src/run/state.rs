@@ -58,6 +58,8 @@ pub struct RunView {
     pub last_seq: Option<u64>,
     /// The process died without a final event (set by clients that checked liveness).
     pub crashed: bool,
+    /// (threads now, threads at start) while the run has given threads up to other processes.
+    pub threads_given_up: Option<(usize, usize)>,
 }
 
 impl Default for RunView {
@@ -91,6 +93,7 @@ impl Default for RunView {
             elapsed_before: 0.0,
             last_seq: None,
             crashed: false,
+            threads_given_up: None,
         }
     }
 }
@@ -201,6 +204,8 @@ impl RunView {
                 self.batches = info.batches_per_epoch;
                 self.outcome = None;
                 self.error = None;
+                // A new process starts with all its threads.
+                self.threads_given_up = None;
                 self.crashed = false;
                 self.state = RunState::Loading;
                 self.info = Some((**info).clone());
@@ -261,8 +266,11 @@ impl RunView {
             TrainEvent::Checkpointed { .. }
             | TrainEvent::StopRequested { .. }
             | TrainEvent::CommandRejected { .. }
-            | TrainEvent::Warning { .. }
-            | TrainEvent::ThreadsChanged { .. } => {}
+            | TrainEvent::Warning { .. } => {}
+            TrainEvent::ThreadsChanged { from, to, .. } => {
+                let full = self.threads_given_up.map_or(*from, |(_, full)| full);
+                self.threads_given_up = (to < &full).then_some((*to, full));
+            }
         }
         let line = log_line(ev, prev)?;
         self.push_log(line.clone());
@@ -337,5 +345,22 @@ mod tests {
         v.mark_crashed();
         assert_eq!(v.status(), "crashed");
         assert!(v.log.back().unwrap().starts_with("CRASHED"));
+    }
+
+    #[test]
+    fn threads_given_up_are_tracked_until_taken_back_or_a_new_process() {
+        let mut v = RunView::default();
+        v.apply(&rec(0, 1.0, started(None)));
+        let change = |from, to| TrainEvent::ThreadsChanged { from, to, busy_elsewhere: 1.0 };
+        v.apply(&rec(1, 2.0, change(4, 3)));
+        v.apply(&rec(2, 3.0, change(3, 2)));
+        assert_eq!(v.threads_given_up, Some((2, 4)), "counted from the first count");
+        v.apply(&rec(3, 4.0, change(2, 3)));
+        assert_eq!(v.threads_given_up, Some((3, 4)));
+        v.apply(&rec(4, 5.0, change(3, 4)));
+        assert_eq!(v.threads_given_up, None, "all back");
+        v.apply(&rec(5, 6.0, change(4, 1)));
+        v.apply(&rec(6, 7.0, started(Some(ResumePoint { epoch: 1, batch: 0, elapsed_seconds: 5.0 }))));
+        assert_eq!(v.threads_given_up, None, "a resumed process starts with all its threads");
     }
 }

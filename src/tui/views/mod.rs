@@ -108,6 +108,9 @@ fn draw_header(f: &mut Frame, app: &App, area: Rect) {
     if let Some(eta) = r.eta_seconds() {
         l1.extend([sep.clone(), Span::raw(format!("ETA {}", fmt_secs(eta)))]);
     }
+    if let Some((now, full)) = r.threads_given_up.filter(|_| !r.is_over()) {
+        l1.extend([sep.clone(), Span::styled(format!("{now} of {full} threads: machine busy"), Style::default().fg(t.warning))]);
+    }
     if app.read_only {
         l1.extend([sep.clone(), Span::styled("READ-ONLY", Style::default().fg(t.val))]);
     }
