@@ -283,6 +283,49 @@ fn a_closed_pipe_never_stops_training() {
     assert!(run.join("last.safetensors").exists() && run.join("report.json").exists());
 }
 
+/// A busy process beside a run with the automatic thread count and spinning waits: the run gives a
+/// thread up and logs why. (Only the giving up is asserted: on a shared CI machine other load may
+/// keep the thread away after the busy loop ends.)
+#[test]
+fn a_run_gives_a_thread_up_to_a_busy_machine() {
+    let Some(data) = common::real_data("a_run_gives_a_thread_up_to_a_busy_machine") else { return };
+    if std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) < 2 {
+        eprintln!("SKIPPED a_run_gives_a_thread_up_to_a_busy_machine: one core, no thread to give up");
+        return;
+    }
+    let env = Env::new(data);
+    let mut args = env.train_args(2000);
+    args.push("--no-tui".into());
+    let args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    // Spinning waits, as the tuning picks on an idle machine (a busy one would get passive waits,
+    // which are not watched).
+    let mut child = env
+        .cmd(&args)
+        .env("OMP_WAIT_POLICY", "ACTIVE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("the runs folder appears", WAIT, || env.runs.is_dir() && std::fs::read_dir(&env.runs).unwrap().count() == 1);
+    let run = env.only_run();
+    let _guard = RunGuard(run.clone());
+    wait_until("training starts", WAIT, || view(&run).batch > 0 || !view(&run).history.is_empty());
+    struct Busy(std::process::Child);
+    impl Drop for Busy {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let busy = Busy(Command::new("sh").args(["-c", "while :; do :; done"]).spawn().unwrap());
+    wait_until("the run gives a thread up", WAIT, || view(&run).log.iter().any(|l| l.contains("other processes keep")));
+    drop(busy);
+    let v = view(&run);
+    assert!(v.threads_given_up.is_some_and(|(now, full)| now < full) || v.log.iter().any(|l| l.contains("the cores are free again")));
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    assert_eq!(child.wait().unwrap().code(), Some(143));
+}
+
 /// Whether the process handles SIGHUP itself (bit 1 of SigCgt in /proc/PID/status).
 fn catches_sighup(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
