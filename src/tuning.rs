@@ -21,14 +21,20 @@ const TUNED: &str = "TUMORSCOPE_TUNED";
 pub const MALLOC_TUNABLES: &str =
     "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967295:glibc.malloc.top_pad=268435456:glibc.malloc.arena_max=1";
 
-/// (busy, total) jiffies of all CPUs so far.
-fn cpu_times() -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+/// (busy, total) ticks of all CPUs from `/proc/stat`'s first line (idle and iowait are not busy).
+pub fn parse_proc_stat(stat: &str) -> Option<(u64, u64)> {
     let line = stat.lines().next()?.strip_prefix("cpu ")?;
-    let v: Vec<u64> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    let v: Vec<u64> = line.split_whitespace().map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    if v.len() < 5 {
+        return None;
+    }
     let total: u64 = v.iter().sum();
-    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0); // idle + iowait
-    Some((total - idle, total))
+    Some((total - v[3] - v[4], total))
+}
+
+/// (busy, total) jiffies of all CPUs so far.
+pub fn cpu_times() -> Option<(u64, u64)> {
+    parse_proc_stat(&std::fs::read_to_string("/proc/stat").ok()?)
 }
 
 /// How many cores other processes keep busy right now (this process sleeps while it samples).

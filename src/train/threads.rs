@@ -38,17 +38,6 @@ pub struct Sample {
     pub own: u64,
 }
 
-/// (busy, total) ticks of all CPUs from `/proc/stat`'s first line (idle and iowait are not busy).
-pub fn parse_proc_stat(stat: &str) -> Option<(u64, u64)> {
-    let line = stat.lines().next()?.strip_prefix("cpu ")?;
-    let v: Vec<u64> = line.split_whitespace().map(|x| x.parse().ok()).collect::<Option<_>>()?;
-    if v.len() < 5 {
-        return None;
-    }
-    let total: u64 = v.iter().sum();
-    Some((total - v[3] - v[4], total))
-}
-
 /// This process's user + system ticks from `/proc/self/stat` (fields 14 and 15; the command name in
 /// parentheses may hold spaces, so fields are counted after its closing parenthesis).
 pub fn parse_self_stat(stat: &str) -> Option<u64> {
@@ -59,7 +48,7 @@ pub fn parse_self_stat(stat: &str) -> Option<u64> {
 }
 
 fn read_sample() -> Option<Sample> {
-    let (busy, total) = parse_proc_stat(&std::fs::read_to_string("/proc/stat").ok()?)?;
+    let (busy, total) = crate::tuning::cpu_times()?;
     let own = parse_self_stat(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
     Some(Sample { busy, total, own })
 }
@@ -161,8 +150,8 @@ mod tests {
     #[test]
     fn parses_the_kernels_counters() {
         let stat = "cpu  100 5 50 800 20 1 2 0 0 0\ncpu0 50 2 25 400 10 0 1 0 0 0\n";
-        assert_eq!(parse_proc_stat(stat), Some((158, 978)));
-        assert_eq!(parse_proc_stat("intr 1 2 3"), None);
+        assert_eq!(crate::tuning::parse_proc_stat(stat), Some((158, 978)));
+        assert_eq!(crate::tuning::parse_proc_stat("intr 1 2 3"), None);
         // A command name with spaces and parentheses.
         let own = "4242 (ts (x) y) R 1 2 3 4 5 6 7 8 9 10 300 40 0 0 20 0 3 0 100 1000 200";
         assert_eq!(parse_self_stat(own), Some(340));
