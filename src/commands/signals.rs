@@ -23,14 +23,20 @@ pub struct Listener {
 #[error("{0} while loading the data: stopped before training started")]
 pub struct StoppedWhileLoading(pub &'static str);
 
+/// 128 + the signal's number, the exit code of a command a signal stopped (None: not a signal).
+pub fn exit_code(name: &str) -> Option<u8> {
+    match name {
+        "SIGHUP" => Some(129),
+        "SIGINT" => Some(130),
+        "SIGTERM" => Some(143),
+        _ => None,
+    }
+}
+
 impl StoppedWhileLoading {
-    /// 128 + the signal's number, as for a run that a signal stopped.
+    /// As for a run that the same signal stopped.
     pub fn exit_code(&self) -> u8 {
-        match self.0 {
-            "SIGHUP" => 129,
-            "SIGTERM" => 143,
-            _ => 130,
-        }
+        exit_code(self.0).unwrap_or(130)
     }
 }
 

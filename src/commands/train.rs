@@ -19,12 +19,10 @@ pub fn exit_code(view: &RunView) -> u8 {
     if view.error.is_some() {
         return 1;
     }
-    match view.outcome.as_ref().and_then(|o| o.stopped_by.as_deref()) {
-        Some("SIGHUP") => 129,
-        Some("SIGINT") => 130,
-        Some("SIGTERM") => 143,
-        _ if view.outcome.is_some() => 0,
-        _ => 1,
+    match view.outcome.as_ref().map(|o| o.stopped_by.as_deref().and_then(signals::exit_code)) {
+        Some(Some(code)) => code,
+        Some(None) => 0,
+        None => 1,
     }
 }
 
