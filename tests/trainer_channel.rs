@@ -276,6 +276,11 @@ fn a_stopped_and_resumed_run_matches_an_uninterrupted_one() {
         let first = epochs(&seen);
         assert!(first.len() < 4, "{stop:?}: stopped early");
         let state = train::resume::read_state(&run).unwrap();
+        // A kill -9 between the two writes of the last save leaves the previous save's JSON beside
+        // the new tensors: the state inside the tensor file still continues the run exactly.
+        let stale = train::resume::ResumeState { epoch: state.epoch.saturating_sub(1), batch: 0, adam_step: 1, ..state.clone() };
+        std::fs::write(run.resume_state(), serde_json::to_vec(&stale).unwrap()).unwrap();
+        assert_eq!(train::resume::read_state(&run).unwrap(), state, "{stop:?}: the tensor file's copy wins");
         if stop == TrainCommand::StopNow {
             assert!(state.batch > 0, "stopped mid-epoch: {state:?}");
         }

@@ -57,25 +57,44 @@ pub struct ResumeState {
 
 pub const FORMAT: u32 = 1;
 
-/// Save the state: tensors first, then the JSON that points at them (both atomically). Each
-/// carries epoch, batch and step, so a pair torn by a crash is detected at load.
+/// Save the state. The tensor file carries the state's JSON in its metadata, and its atomic rename
+/// is the one moment the new state takes over: a process killed before it leaves the last pair
+/// whole, one killed after it leaves the new state whole. `resume.json`, written next, is a readable
+/// copy (and all that runs saved by older versions have).
 pub fn save(run: &RunDir, st: &ResumeState, vs: &VarStore, opt: &Adam, ema: Option<&Ema>) -> Result<(), String> {
-    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().map(|(n, t)| (format!("model.{n}"), t)).collect();
-    named.extend(opt.state());
-    named.extend(ema.map(Ema::state).unwrap_or_default());
-    let meta = HashMap::from([("format".to_string(), "tumorscope-resume".to_string()), ("stamp".to_string(), stamp(st))]);
-    crate::model::weights::save_named(named, &meta, &run.resume_tensors())
-        .map_err(|e| format!("{}: {e}", run.resume_tensors().display()))?;
+    save_tensors(run, st, vs, opt, ema)?;
     let json = serde_json::to_vec(st).map_err(|e| e.to_string())?;
     crate::run::dir::write_atomic(&run.resume_state(), &json).map_err(|e| format!("{}: {e}", run.resume_state().display()))
 }
+
+/// The first half of [`save`]: what a process killed between the two writes leaves (tests use it).
+pub fn save_tensors(run: &RunDir, st: &ResumeState, vs: &VarStore, opt: &Adam, ema: Option<&Ema>) -> Result<(), String> {
+    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().map(|(n, t)| (format!("model.{n}"), t)).collect();
+    named.extend(opt.state());
+    named.extend(ema.map(Ema::state).unwrap_or_default());
+    let state = serde_json::to_string(st).map_err(|e| e.to_string())?;
+    let meta = HashMap::from([
+        ("format".to_string(), "tumorscope-resume".to_string()),
+        ("stamp".to_string(), stamp(st)),
+        (STATE_KEY.to_string(), state),
+    ]);
+    crate::model::weights::save_named(named, &meta, &run.resume_tensors()).map_err(|e| format!("{}: {e}", run.resume_tensors().display()))
+}
+
+/// The metadata key of the state inside `resume.safetensors`.
+const STATE_KEY: &str = "state";
 
 fn stamp(st: &ResumeState) -> String {
     format!("{}:{}:{}", st.epoch, st.batch, st.adam_step)
 }
 
-/// Read `resume.json` (without tensors): what `--resume` checks before loading data.
+/// Read the state (without loading tensors): what `--resume` checks before loading data. The copy
+/// inside `resume.safetensors` wins, as it always matches the tensors; `resume.json` serves runs
+/// saved before the copy existed.
 pub fn read_state(run: &RunDir) -> Result<ResumeState, String> {
+    if let Some(st) = embedded_state(run)? {
+        return Ok(st);
+    }
     let p = run.resume_state();
     let text = std::fs::read(&p).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
@@ -88,6 +107,19 @@ pub fn read_state(run: &RunDir) -> Result<ResumeState, String> {
         return Err(format!("{}: resume state format {} (this tumorscope reads {FORMAT})", p.display(), st.format));
     }
     Ok(st)
+}
+
+fn embedded_state(run: &RunDir) -> Result<Option<ResumeState>, String> {
+    let p = run.resume_tensors();
+    if !p.exists() {
+        return Ok(None);
+    }
+    let Some(text) = crate::model::weights::read_metadata(&p)?.remove(STATE_KEY) else { return Ok(None) };
+    let st: ResumeState = serde_json::from_str(&text).map_err(|e| format!("{}: invalid resume state: {e}", p.display()))?;
+    if st.format != FORMAT {
+        return Err(format!("{}: resume state format {} (this tumorscope reads {FORMAT})", p.display(), st.format));
+    }
+    Ok(Some(st))
 }
 
 /// Load the tensors into the network and the optimiser.
