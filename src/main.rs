@@ -2,8 +2,24 @@ use clap::Parser;
 use tumorscope::cli::{Cli, Command};
 use tumorscope::commands;
 
+/// Runs before any shared library initialises (libtorch's static set-up takes a fraction of a
+/// second): SIGHUP, SIGINT and SIGTERM are held back from the first instruction, so `train` can
+/// answer one that comes before it listens. Every other command lets them through once its
+/// arguments are parsed.
+extern "C" fn hold_signals_at_start() {
+    commands::signals::hold();
+}
+
+#[allow(unsafe_code)] // a plain function pointer placed where the dynamic loader runs it first
+#[used]
+#[unsafe(link_section = ".preinit_array")]
+static HOLD_SIGNALS: extern "C" fn() = hold_signals_at_start;
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Train(_)) {
+        commands::signals::release();
+    }
     // Long libtorch jobs restart once with the malloc and OpenMP settings read only at start-up
     // (a predict stays one process: it must start fast).
     if matches!(cli.command, Command::Train(_) | Command::Eval(_) | Command::Bench(_)) {

@@ -83,6 +83,8 @@ pub fn reexec_if_needed() {
     for (k, v) in add {
         cmd.env(k, v);
     }
+    // The signal mask and any signal pending under it survive the exec (std resets neither): a
+    // hang-up that `train` held back meanwhile is answered by the new image.
     let _err = cmd.exec(); // returns only on failure
 }
 

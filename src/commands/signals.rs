@@ -3,11 +3,37 @@
 //! SIGHUP moves output into the run folder and training goes on (or stops, with --stop-on-hangup).
 //! They are caught from the start of `train`, so one that comes while the data loads is not fatal
 //! either: SIGINT/SIGTERM then end the command before anything starts, and a hang-up is remembered.
+//! Before that, from the binary's first instruction on, they are held back (`hold`), so one that
+//! comes while libtorch loads or the process re-executes itself waits for the listener.
 
 use crate::run::{RunDir, TrainCommand, output};
 use crate::tui::next_signal as next;
 use std::sync::mpsc::Sender;
 use tokio::signal::unix::{Signal, SignalKind, signal};
+
+/// SIGHUP, SIGINT and SIGTERM: the signals a run answers.
+fn answered() -> nix::sys::signal::SigSet {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for s in [Signal::SIGHUP, Signal::SIGINT, Signal::SIGTERM] {
+        set.add(s);
+    }
+    set
+}
+
+/// Hold the answered signals back (pending, not acted on) on this thread and the threads it starts.
+/// The binary calls this before libtorch's libraries initialise, and the mask and anything pending
+/// outlive the re-exec of the process tuning: so a signal in the first second of `train` waits for
+/// its `Listener` instead of ending the process.
+pub fn hold() {
+    let _ = nix::sys::signal::pthread_sigmask(nix::sys::signal::SigmaskHow::SIG_BLOCK, Some(&answered()), None);
+}
+
+/// Let held signals through again: any that came meanwhile are acted on now (by a `Listener`, once
+/// one is installed, else by their default actions).
+pub fn release() {
+    let _ = nix::sys::signal::pthread_sigmask(nix::sys::signal::SigmaskHow::SIG_UNBLOCK, Some(&answered()), None);
+}
 
 /// The signals a run answers, taken over from their default actions (which end the process).
 pub struct Listener {
@@ -41,13 +67,16 @@ impl StoppedWhileLoading {
 }
 
 impl Listener {
+    /// Take the signals over, then let through any that [`hold`] kept back.
     pub fn install() -> Self {
-        Listener {
+        let listener = Listener {
             int: signal(SignalKind::interrupt()).ok(),
             term: signal(SignalKind::terminate()).ok(),
             hup: signal(SignalKind::hangup()).ok(),
             hung_up: false,
-        }
+        };
+        release();
+        listener
     }
 
     /// Run `work` on a blocking thread while listening: a hang-up is remembered (the terminal's

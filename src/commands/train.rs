@@ -74,6 +74,8 @@ pub async fn run(args: TrainArgs) -> Result<u8> {
     if args.detached_child {
         detach::become_session_leader();
     } else if args.detach {
+        // This process only starts the background one: signals act as usual.
+        signals::release();
         return detach::start(&args);
     }
     // A new run that a detaching parent created records why it never got going (a resumed run's
