@@ -342,21 +342,13 @@ fn has_sighup(pid: u32, field: &str) -> bool {
         .is_some_and(|mask| mask & 1 == 1)
 }
 
-/// A hang-up in the first instants of `train`, while libtorch initialises and the process re-executes
-/// itself, before any handler is installed: it is held back until `train` listens, then handled
-/// like any other (the run goes on, its output in the run folder).
-#[test]
-fn a_hang_up_at_start_up_is_survived() {
-    let Some(data) = common::real_data("a_hang_up_at_start_up_is_survived") else { return };
-    let env = Env::new(data);
-    let mut args = env.train_args(1);
-    args.push("--no-tui".into());
-    let mut child = env.spawn_quiet(&args);
+/// Start `train ARGS`, hang up on it once `ready(pid)`, and check that the run went on to the end with
+/// its output in the run folder.
+fn survives_a_hang_up(env: &Env, args: &[String], ready: impl Fn(u32) -> bool, what: &str) {
+    let mut child = env.spawn_quiet(args);
     let t = Instant::now();
-    // (Should the poll miss the start-up window on a loaded machine, the hang-up meets the listener:
-    // still a pass, never a flaky failure.)
-    while !has_sighup(child.id(), "SigBlk") && !catches_sighup(child.id()) {
-        assert!(t.elapsed() < Duration::from_secs(WAIT), "timed out waiting until train holds SIGHUP back");
+    while !ready(child.id()) {
+        assert!(t.elapsed() < Duration::from_secs(WAIT), "timed out waiting until {what}");
         std::thread::sleep(Duration::from_micros(200));
     }
     assert!(Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap().success());
@@ -364,7 +356,21 @@ fn a_hang_up_at_start_up_is_survived() {
     let run = env.only_run();
     let log = std::fs::read_to_string(run.join("output.log")).unwrap_or_default();
     assert_eq!(status.code(), Some(0), "{status:?} {log}");
+    assert_eq!(view(&run).status(), "finished");
     assert!(log.contains("hang-up: the terminal is gone; training goes on") && log.contains("finished"), "{log}");
+}
+
+/// A hang-up in the first instants of `train`, while libtorch initialises and the process re-executes
+/// itself, before any handler is installed: it is held back until `train` listens, then handled
+/// like any other. (Should the poll miss that window on a loaded machine, the hang-up meets the
+/// listener: still a pass, never a flaky failure.)
+#[test]
+fn a_hang_up_at_start_up_is_survived() {
+    let Some(data) = common::real_data("a_hang_up_at_start_up_is_survived") else { return };
+    let env = Env::new(data);
+    let mut args = env.train_args(1);
+    args.push("--no-tui".into());
+    survives_a_hang_up(&env, &args, |pid| has_sighup(pid, "SigBlk") || catches_sighup(pid), "train holds SIGHUP back");
 }
 
 /// A hang-up the moment `train` can take it (while it loads 1 600 images, most times): the run goes
@@ -377,19 +383,7 @@ fn a_hang_up_while_the_data_loads_is_survived() {
     let at = args.iter().position(|a| a == "--limit-per-class").unwrap();
     args[at + 1] = "400".into();
     args.push("--no-tui".into());
-    let mut child = env.spawn_quiet(&args);
-    let t = Instant::now();
-    while !catches_sighup(child.id()) {
-        assert!(t.elapsed() < Duration::from_secs(WAIT), "timed out waiting until train takes SIGHUP");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    assert!(Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap().success());
-    let status = child.wait().unwrap();
-    let run = env.only_run();
-    let log = std::fs::read_to_string(run.join("output.log")).unwrap_or_default();
-    assert_eq!(status.code(), Some(0), "{log}");
-    assert_eq!(view(&run).status(), "finished");
-    assert!(log.contains("hang-up: the terminal is gone; training goes on") && log.contains("finished"), "{log}");
+    survives_a_hang_up(&env, &args, catches_sighup, "train takes SIGHUP");
 }
 
 #[test]
