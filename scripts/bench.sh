@@ -10,6 +10,8 @@
 #  - ingest: every JPEG of DATA decoded and resized to 150 px (tumorscope on all cores, no cache) vs the
 #    article's one-at-a-time OpenCV loop, alternating (page cache warm for both);
 #  - `predict` of one image, whole process (start, load, infer), median of the rounds;
+#  - inference spread over the cores (eval's path: one share of each batch per core, one thread each)
+#    beside the one-pass figure;
 #  - inference with the folded network in bf16 (`eval --bf16`, `predict --bf16`) vs the folded f32 one;
 #  - peak RSS of the short training run (the full run's peak is in README).
 # Prints the median, the spread (min–max) and the ratios.
@@ -56,6 +58,9 @@ def row(name, a, b, what):
 print(f"\n{len(py)} rounds; medians (min-max)")
 row("train img/s", [x["train_img_per_s"] for x in py], [x["train_img_per_s"] for x in rs], ("pytorch", "tumorscope"))
 row("inference img/s", [x["infer_img_per_s"] for x in py], [x["infer_img_per_s"] for x in rs], ("pytorch", "tumorscope"))
+sp = [(p, x) for p, x in zip(py, rs) if x.get("infer_spread_img_per_s")]
+if sp:
+    row("inference, spread", [p["infer_img_per_s"] for p, _ in sp], [x["infer_spread_img_per_s"] for _, x in sp], ("pytorch", "tumorscope"))
 row("3 stages frozen", [x["train_img_per_s"] for x in rs], [x["train_img_per_s"] for x in fr], ("full step", "frozen step"))
 row("real/pure train", [x["train_img_per_s"] for x in rs], [x["real_train_img_per_s"] for x in real], ("pure step", "real run"))
 row("ingest img/s", [x["ingest_img_per_s"] for x in cv], [x["ingest_img_per_s"] for x in ing], ("opencv loop", "tumorscope"))

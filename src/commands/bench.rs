@@ -53,9 +53,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
         step()?;
     }
     let train = (a.steps as i64 * a.batch) as f64 / t.elapsed().as_secs_f64();
-    // Inference as eval and predict run it, the BatchNorm-folded copy, the plain network and the folded
-    // copy in bf16 (`--bf16`): batch by batch, alternating, 4× as many batches as training steps; the
-    // median batch of each.
+    // Inference as eval runs it (the BatchNorm-folded copy spread over the cores), then the folded copy
+    // in one pass (as predict runs it), the plain network and the folded copy in bf16 (`--bf16`): 4× as
+    // many batches of each as training steps, in turns; the median batch of each.
     let folded = net.folded();
     let folded_bf16 = net.folded_bf16();
     let timed = |n: &crate::model::Net| {
@@ -63,23 +63,40 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let _ = n.forward_t(&x, false).double_value(&[0, 0]);
         a.batch as f64 / t.elapsed().as_secs_f64()
     };
-    let (infer, infer_unfolded, infer_bf16) = tch::no_grad(|| {
-        let (mut f, mut u, mut h) = (Vec::new(), Vec::new(), Vec::new());
-        let _ = folded.as_ref().map(&timed);
-        let _ = folded_bf16.as_ref().map(&timed);
-        let _ = timed(&net);
-        for _ in 0..a.steps * 4 {
-            if let Some(n) = &folded {
-                f.push(timed(n));
+    let forward = |n: &crate::model::Net, x: &Tensor| Ok(n.forward_t(x, false));
+    let spread_over = crate::train::spread::workers(folded.as_ref().unwrap_or(&net), device);
+    let (infer_spread, infer_one_pass, infer_unfolded, infer_bf16) = tch::no_grad(|| {
+        crate::train::spread::with_spread(folded.as_ref().unwrap_or(&net), device, &forward, |spread| {
+            let mut timed_spread = || -> Result<f64, tch::TchError> {
+                let t = Instant::now();
+                let _ = spread(&x)?.f_double_value(&[0, 0])?;
+                Ok(a.batch as f64 / t.elapsed().as_secs_f64())
+            };
+            let (mut s, mut f, mut u, mut h) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            timed_spread()?;
+            let _ = folded.as_ref().map(&timed);
+            let _ = folded_bf16.as_ref().map(&timed);
+            let _ = timed(&net);
+            // Four batches of each in turn (a pass with all threads leaves them spinning for a moment,
+            // which would slow the first spread batch after it; eval runs only spread batches).
+            for _ in 0..a.steps {
+                for _ in 0..4 {
+                    s.push(timed_spread()?);
+                }
+                for _ in 0..4 {
+                    if let Some(n) = &folded {
+                        f.push(timed(n));
+                    }
+                    u.push(timed(&net));
+                    if let Some(n) = &folded_bf16 {
+                        h.push(timed(n));
+                    }
+                }
             }
-            u.push(timed(&net));
-            if let Some(n) = &folded_bf16 {
-                h.push(timed(n));
-            }
-        }
-        let u = median(u);
-        (if f.is_empty() { u } else { median(f) }, u, (!h.is_empty()).then(|| median(h)))
-    });
+            let u = median(u);
+            Ok((median(s), if f.is_empty() { u } else { median(f) }, u, (!h.is_empty()).then(|| median(h))))
+        })
+    })?;
     // Grad-CAM of one image (forward, head gradient, map): the median of `steps` runs after a warm-up.
     let one = x.narrow(0, 0, 1);
     let _ = crate::model::gradcam::grad_cam(net.as_ref(), &one, None)?;
@@ -94,7 +111,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     crate::run::output::out(&format!(
         "{}",
         serde_json::json!({"impl": "tumorscope-tch", "model": a.model.name(), "size": a.size, "batch": a.batch, "channels_last": cl, "amp": a.amp.name(), "device": crate::device::describe(device),
-            "tf_same": true, "bn_folded": folded.is_some(), "threads": tch::get_num_threads(), "train_img_per_s": (train * 100.0).round() / 100.0, "infer_img_per_s": (infer * 100.0).round() / 100.0, "infer_unfolded_img_per_s": (infer_unfolded * 100.0).round() / 100.0,
+            "tf_same": true, "bn_folded": folded.is_some(), "threads": tch::get_num_threads(), "train_img_per_s": (train * 100.0).round() / 100.0, "infer_img_per_s": (infer_one_pass * 100.0).round() / 100.0, "infer_spread_img_per_s": (infer_spread * 100.0).round() / 100.0, "infer_spread_over": spread_over, "infer_unfolded_img_per_s": (infer_unfolded * 100.0).round() / 100.0,
             "infer_bf16_img_per_s": infer_bf16.map(|v| (v * 100.0).round() / 100.0),
             "gradcam_s_median": (cam * 10000.0).round() / 10000.0})
     ));

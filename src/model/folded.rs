@@ -59,7 +59,22 @@ pub(crate) struct FoldedBlock {
     pub(crate) residual: bool,
 }
 
+impl FoldedConv {
+    fn shallow_clone(&self) -> Self {
+        FoldedConv { w: self.w.shallow_clone(), b: self.b.shallow_clone(), ..*self }
+    }
+}
+
 impl FoldedBlock {
+    fn shallow_clone(&self) -> Self {
+        FoldedBlock {
+            expand: self.expand.as_ref().map(FoldedConv::shallow_clone),
+            depthwise: self.depthwise.shallow_clone(),
+            project: self.project.shallow_clone(),
+            residual: self.residual,
+        }
+    }
+
     fn forward(&self, x: &Tensor) -> Tensor {
         let y = match &self.expand {
             Some(c) => relu6(c.forward(x)),
@@ -119,6 +134,16 @@ impl ModuleT for FoldedLite0 {
 }
 
 impl super::Classifier for FoldedLite0 {
+    fn replica(&self) -> Option<super::Net> {
+        Some(Box::new(FoldedLite0 {
+            stem: self.stem.shallow_clone(),
+            blocks: self.blocks.iter().map(FoldedBlock::shallow_clone).collect(),
+            head: self.head.shallow_clone(),
+            fc_w: self.fc_w.shallow_clone(),
+            fc_b: self.fc_b.as_ref().map(Tensor::shallow_clone),
+        }))
+    }
+
     fn feature_map(&self, x: &Tensor, _train: bool) -> Tensor {
         self.conv_features(x)
     }

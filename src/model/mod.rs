@@ -27,6 +27,11 @@ pub trait Classifier: nn::ModuleT + Send {
     fn folded_bf16(&self) -> Option<Net> {
         None
     }
+    /// Another handle on the same weights (no copy) that another thread can own, for inference spread
+    /// over the cores (`train::spread`); None where the network has none.
+    fn replica(&self) -> Option<Net> {
+        None
+    }
     /// Train passes leave the first `stages` stages (with the stem) without gradients, 0 = none.
     /// False where the network has no stages to freeze.
     fn freeze_stages(&self, _stages: usize) -> bool {

@@ -73,17 +73,28 @@ pub fn evaluate_with(
     device: Device,
     tta: Option<super::tta::Tta>,
 ) -> Result<Evaluation, tch::TchError> {
+    let job = |net: &Net, x: &Tensor| match tta {
+        Some(t) => probabilities_tta(net, x, t),
+        None => probabilities(net, x),
+    };
+    super::spread::with_spread(net, device, &job, |probabilities| scores(probabilities, set, idx, batch_size, device))
+}
+
+/// The loss, confusion and predictions of `idx`, from `probabilities` of each gathered batch.
+fn scores(
+    probabilities: &mut dyn FnMut(&Tensor) -> Result<Tensor, tch::TchError>,
+    set: &ImageSet,
+    idx: &[usize],
+    batch_size: usize,
+    device: Device,
+) -> Result<Evaluation, tch::TchError> {
     let n = set.classes.len();
     let mut confusion = ConfusionMatrix::new(n);
     let mut predictions = Vec::with_capacity(idx.len());
     let mut loss_sum = 0.0;
     for chunk in batch::chunks(idx, batch_size) {
         let (x, y) = batch::gather(set, chunk, device)?;
-        let probs = match tta {
-            Some(t) => probabilities_tta(net, &x, t)?,
-            None => probabilities(net, &x)?,
-        }
-        .f_to_device(Device::Cpu)?;
+        let probs = probabilities(&x)?.f_to_device(Device::Cpu)?;
         let flat: Vec<f32> = Vec::<f32>::try_from(probs.f_flatten(0, -1)?)?;
         let y: Vec<i64> = Vec::<i64>::try_from(y.f_to_device(Device::Cpu)?)?;
         for (k, &i) in chunk.iter().enumerate() {

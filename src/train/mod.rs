@@ -6,6 +6,7 @@ pub mod callbacks;
 pub mod ema;
 pub mod evaluate;
 pub mod resume;
+pub mod spread;
 pub mod threads;
 pub mod trainer;
 pub mod tta;
