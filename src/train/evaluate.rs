@@ -41,6 +41,14 @@ pub fn probabilities_tta(net: &Net, x: &Tensor, tta: super::tta::Tta) -> Result<
     Ok(sum.expect("at least one view") / n)
 }
 
+/// Probabilities of a prepared 0–255 batch: over `tta`'s views when given, else one view.
+pub fn probabilities_with(net: &Net, x: &Tensor, tta: Option<super::tta::Tta>) -> Result<Tensor, tch::TchError> {
+    match tta {
+        Some(t) => probabilities_tta(net, x, t),
+        None => probabilities(net, x),
+    }
+}
+
 /// One decoded RGB image as the network's 0–255 input [1, 3, size, size] on `device`.
 pub fn image_input(img: &image::RgbImage, size: u32, device: Device) -> Result<Tensor, tch::TchError> {
     let s = size as i64;
@@ -52,10 +60,7 @@ pub fn image_input(img: &image::RgbImage, size: u32, device: Device) -> Result<T
 
 /// Probabilities of one prepared input, with test-time augmentation when asked, on the CPU.
 pub fn image_probabilities(net: &Net, x: &Tensor, tta: Option<super::tta::Tta>) -> Result<Vec<f32>, tch::TchError> {
-    let p = match tta {
-        Some(t) => probabilities_tta(net, x, t)?,
-        None => probabilities(net, x)?,
-    };
+    let p = probabilities_with(net, x, tta)?;
     Vec::<f32>::try_from(p.f_to_device(Device::Cpu)?.f_flatten(0, -1)?)
 }
 
@@ -73,10 +78,7 @@ pub fn evaluate_with(
     device: Device,
     tta: Option<super::tta::Tta>,
 ) -> Result<Evaluation, tch::TchError> {
-    let job = |net: &Net, x: &Tensor| match tta {
-        Some(t) => probabilities_tta(net, x, t),
-        None => probabilities(net, x),
-    };
+    let job = |net: &Net, x: &Tensor| probabilities_with(net, x, tta);
     super::spread::with_spread(net, device, &job, |probabilities| scores(probabilities, set, idx, batch_size, device))
 }
 

@@ -17,8 +17,12 @@ pub type Job<'a> = &'a (dyn Fn(&Net, &Tensor) -> Result<Tensor, TchError> + Sync
 
 /// How many workers inference on `device` would use for `net` now (1: the calling thread alone).
 pub fn workers(net: &Net, device: Device) -> usize {
-    let threads = tch::get_num_threads().max(1) as usize;
-    if device != Device::Cpu || threads < 2 || net.replica().is_none() { 1 } else { threads }
+    if net.replica().is_none() { 1 } else { cpu_threads(device) }
+}
+
+/// libtorch's threads on a CPU, 1 on a GPU.
+fn cpu_threads(device: Device) -> usize {
+    if device == Device::Cpu { tch::get_num_threads().max(1) as usize } else { 1 }
 }
 
 /// Call `body` with a function that runs `job` on a batch and returns the results in batch order,
@@ -29,10 +33,10 @@ pub fn with_spread<T>(
     job: Job<'_>,
     body: impl FnOnce(&mut dyn FnMut(&Tensor) -> Result<Tensor, TchError>) -> Result<T, TchError>,
 ) -> Result<T, TchError> {
-    with_workers(net, workers(net, device), job, body)
+    with_workers(net, cpu_threads(device), job, body)
 }
 
-/// As `with_spread`, over `n` workers (1: none).
+/// As `with_spread`, over `n` workers (1, or a network without replicas: none).
 fn with_workers<T>(
     net: &Net,
     n: usize,
