@@ -62,23 +62,18 @@ pub const FORMAT: u32 = 1;
 /// whole, one killed after it leaves the new state whole. `resume.json`, written next, is a readable
 /// copy (and all that runs saved by older versions have).
 pub fn save(run: &RunDir, st: &ResumeState, vs: &VarStore, opt: &Adam, ema: Option<&Ema>) -> Result<(), String> {
-    save_tensors(run, st, vs, opt, ema)?;
-    let json = serde_json::to_vec(st).map_err(|e| e.to_string())?;
-    crate::run::dir::write_atomic(&run.resume_state(), &json).map_err(|e| format!("{}: {e}", run.resume_state().display()))
-}
-
-/// The first half of [`save`]: what a process killed between the two writes leaves (tests use it).
-pub fn save_tensors(run: &RunDir, st: &ResumeState, vs: &VarStore, opt: &Adam, ema: Option<&Ema>) -> Result<(), String> {
+    let json = serde_json::to_string(st).map_err(|e| e.to_string())?;
     let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().map(|(n, t)| (format!("model.{n}"), t)).collect();
     named.extend(opt.state());
     named.extend(ema.map(Ema::state).unwrap_or_default());
-    let state = serde_json::to_string(st).map_err(|e| e.to_string())?;
     let meta = HashMap::from([
         ("format".to_string(), "tumorscope-resume".to_string()),
         ("stamp".to_string(), stamp(st)),
-        (STATE_KEY.to_string(), state),
+        (STATE_KEY.to_string(), json.clone()),
     ]);
-    crate::model::weights::save_named(named, &meta, &run.resume_tensors()).map_err(|e| format!("{}: {e}", run.resume_tensors().display()))
+    crate::model::weights::save_named(named, &meta, &run.resume_tensors())
+        .map_err(|e| format!("{}: {e}", run.resume_tensors().display()))?;
+    crate::run::dir::write_atomic(&run.resume_state(), json.as_bytes()).map_err(|e| format!("{}: {e}", run.resume_state().display()))
 }
 
 /// The metadata key of the state inside `resume.safetensors`.
@@ -102,7 +97,12 @@ pub fn read_state(run: &RunDir) -> Result<ResumeState, String> {
         }
         _ => format!("{}: {e}", p.display()),
     })?;
-    let st: ResumeState = serde_json::from_slice(&text).map_err(|e| format!("{}: invalid resume state: {e}", p.display()))?;
+    parse_state(&text, &p)
+}
+
+/// A state's JSON, read from `p`, in the format this version reads.
+fn parse_state(json: &[u8], p: &std::path::Path) -> Result<ResumeState, String> {
+    let st: ResumeState = serde_json::from_slice(json).map_err(|e| format!("{}: invalid resume state: {e}", p.display()))?;
     if st.format != FORMAT {
         return Err(format!("{}: resume state format {} (this tumorscope reads {FORMAT})", p.display(), st.format));
     }
@@ -115,11 +115,7 @@ fn embedded_state(run: &RunDir) -> Result<Option<ResumeState>, String> {
         return Ok(None);
     }
     let Some(text) = crate::model::weights::read_metadata(&p)?.remove(STATE_KEY) else { return Ok(None) };
-    let st: ResumeState = serde_json::from_str(&text).map_err(|e| format!("{}: invalid resume state: {e}", p.display()))?;
-    if st.format != FORMAT {
-        return Err(format!("{}: resume state format {} (this tumorscope reads {FORMAT})", p.display(), st.format));
-    }
-    Ok(Some(st))
+    parse_state(text.as_bytes(), &p).map(Some)
 }
 
 /// Load the tensors into the network and the optimiser.
