@@ -21,23 +21,15 @@ pub async fn run(args: PredictArgs) -> Result<()> {
     let mut items = vec![];
     let mut skipped = vec![];
     let mut labelled = 0;
-    for item in super::predict::expand(&args.paths) {
-        let path = match item {
+    let opts = super::batched::Options::new(lr.meta.config.image_size, lr.meta.config.max_image_pixels, tta, false, lr.device);
+    super::batched::for_each(&lr.net, super::predict::expand(&args.paths), opts, |item| {
+        let super::batched::Predicted { path, probs, .. } = match item {
             Ok(p) => p,
             Err(e) => {
                 skipped.push(e);
-                continue;
+                return Ok(());
             }
         };
-        let img = match crate::data::decode::open_rgb(&path, lr.meta.config.max_image_pixels) {
-            Ok(i) => i,
-            Err(e) => {
-                skipped.push(format!("{}: {e}", path.display()));
-                continue;
-            }
-        };
-        let x = crate::train::evaluate::image_input(&img, lr.meta.config.image_size, lr.device)?;
-        let probs = crate::train::evaluate::image_probabilities(&lr.net, &x, tta)?;
         let probs = match &cal {
             Some(c) => crate::calibration::with_temperature(&probs, c.temperature),
             None => probs,
@@ -49,7 +41,8 @@ pub async fn run(args: PredictArgs) -> Result<()> {
         let truth = truth.unwrap_or(pred);
         let loss = -(probs[truth].max(1e-12)).ln();
         items.push(Prediction { path: path.display().to_string(), truth, pred, probs, loss });
-    }
+        Ok(())
+    })?;
     if items.is_empty() {
         bail!("no image could be predicted ({} skipped{})", skipped.len(), skipped.first().map(|s| format!(": {s}")).unwrap_or_default());
     }

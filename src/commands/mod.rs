@@ -2,6 +2,7 @@
 
 pub mod attach;
 pub mod audit;
+pub mod batched;
 pub mod bench;
 pub mod browse;
 pub mod cache;

@@ -3,7 +3,7 @@
 
 use super::eval::load_run;
 use crate::cli::PredictArgs;
-use crate::data::{decode, display_class};
+use crate::data::display_class;
 use crate::model::gradcam;
 use crate::report::overlay;
 use anyhow::{Context, Result};
@@ -117,26 +117,17 @@ pub fn run(args: PredictArgs) -> Result<()> {
     }
     let mut failures = 0;
     let mut done = 0;
-    for item in expand(&args.paths) {
-        let path = match item {
+    // The decoded image itself is kept only for the terminal preview and Grad-CAM's overlay.
+    let opts = super::batched::Options::new(size, lr.meta.config.max_image_pixels, tta, show || explain, lr.device);
+    super::batched::for_each(&lr.net, expand(&args.paths), opts, |item| {
+        let super::batched::Predicted { path, image, input: x, probs } = match item {
             Ok(p) => p,
             Err(e) => {
                 crate::run::output::err(&format!("error: {e}"));
                 failures += 1;
-                continue;
+                return Ok(());
             }
         };
-        // One read and decode serves both the network input and the terminal preview.
-        let img = match decode::open_rgb(&path, lr.meta.config.max_image_pixels) {
-            Ok(img) => img,
-            Err(e) => {
-                crate::run::output::err(&format!("error: {}: {e}", path.display()));
-                failures += 1;
-                continue;
-            }
-        };
-        let x = crate::train::evaluate::image_input(&img, size, lr.device)?;
-        let probs = crate::train::evaluate::image_probabilities(&lr.net, &x, tta)?;
         // Grad-CAM: the same normalised input the prediction used.
         let cam = if explain {
             let input = crate::data::batch::normalize(&x);
@@ -151,7 +142,10 @@ pub fn run(args: PredictArgs) -> Result<()> {
         } else {
             None
         };
-        let overlaid = cam.as_ref().map(|c| overlay::overlay(&img, &c.map, c.h, c.w, CAM_ALPHA));
+        let overlaid = match (&cam, &image) {
+            (Some(c), Some(img)) => Some(overlay::overlay(img, &c.map, c.h, c.w, CAM_ALPHA)),
+            _ => None,
+        };
         if let (Some(dir), Some(o)) = (&args.save_cam, &overlaid) {
             let out = dir.join(unique_name(&path, &mut used_names));
             if let Err(e) = o.save(&out) {
@@ -168,17 +162,18 @@ pub fn run(args: PredictArgs) -> Result<()> {
         if args.json {
             let p: serde_json::Map<String, serde_json::Value> =
                 lr.meta.classes.iter().zip(&probs).map(|(c, p)| (c.clone(), serde_json::json!(p))).collect();
+            let (w, h) = image.as_ref().map_or((0, 0), |i| (i.width(), i.height()));
             crate::run::output::out(&format!(
                 "{}",
                 serde_json::json!({"path": path.display().to_string(), "class": lr.meta.classes[best], "confidence": probs[best], "probabilities": p, "calibrated": cal.as_ref().map(|c| c.temperature),
                 "cam": cam.as_ref().map(|c| {
-                    let (px, py) = overlay::peak(&c.map, c.h, c.w, img.width(), img.height());
+                    let (px, py) = overlay::peak(&c.map, c.h, c.w, w, h);
                     serde_json::json!({"class": lr.meta.classes[c.class], "peak": [px, py], "map": c.map, "h": c.h, "w": c.w})
                 })})
             ));
-            continue;
+            return Ok(());
         }
-        if show {
+        if let (true, Some(img)) = (show, image) {
             let conf = viuer::Config { width: Some(40), absolute_offset: false, ..Default::default() };
             let shown = if args.cam { overlaid.clone().unwrap_or(img) } else { img };
             let _ = viuer::print(&image::DynamicImage::ImageRgb8(shown), &conf);
@@ -200,7 +195,8 @@ pub fn run(args: PredictArgs) -> Result<()> {
                 display_class(&lr.meta.classes[c.class])
             ));
         }
-    }
+        Ok(())
+    })?;
     if failures > 0 {
         anyhow::bail!("{failures} of {} input(s) could not be predicted", failures + done);
     }
