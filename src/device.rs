@@ -34,7 +34,10 @@ fn cuda_backend(device: &str) -> Result<(), String> {
 
 pub fn describe(d: Device) -> String {
     match d {
-        Device::Cpu => format!("cpu ({} threads)", tch::get_num_threads()),
+        Device::Cpu => match tch::get_num_threads() {
+            1 => "cpu (1 thread)".to_string(),
+            n => format!("cpu ({n} threads)"),
+        },
         Device::Cuda(n) => format!("cuda:{n}"),
         other => format!("{other:?}").to_lowercase(),
     }

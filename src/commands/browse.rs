@@ -22,7 +22,10 @@ pub async fn run(args: PredictArgs) -> Result<()> {
     let mut skipped = vec![];
     let mut labelled = 0;
     let opts = super::batched::Options::new(lr.meta.config.image_size, lr.meta.config.max_image_pixels, tta, false, lr.device);
-    super::batched::for_each(&lr.net, super::predict::expand(&args.paths), opts, |item| {
+    let files = super::predict::expand(&args.paths);
+    // The dashboard opens once every file is predicted: say what is happening meanwhile.
+    crate::run::output::err(&format!("predicting {} files with {}…", files.iter().filter(|f| f.is_ok()).count(), lr.checkpoint.display()));
+    super::batched::for_each(&lr.net, files, opts, |item| {
         let super::batched::Predicted { path, probs, .. } = match item {
             Ok(p) => p,
             Err(e) => {
