@@ -98,6 +98,39 @@ fn train_eval_predict_round_trip_with_bad_files() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let sum: f64 = v["probabilities"].as_object().unwrap().values().map(|p| p.as_f64().unwrap()).sum();
     assert!((sum - 1.0).abs() < 1e-4, "{v}");
+
+    predict_stops_when_stdout_is_closed(&run_dir, &data, &cache);
+}
+
+/// `predict DIR | head`: once nothing reads stdout, the rest of the folder is not predicted. A broken
+/// file sorts last, after 40 good ones (three batches): reached, it fails the command; never reached, the
+/// command ends cleanly.
+fn predict_stops_when_stdout_is_closed(run_dir: &Path, data: &Path, cache: &Path) {
+    let late = data.parent().unwrap().join("late");
+    std::fs::create_dir_all(&late).unwrap();
+    for i in 0..40 {
+        std::fs::copy(data.join(format!("gamma/{:03}.png", 2 * (i % 12))), late.join(format!("{i:03}.png"))).unwrap();
+    }
+    std::fs::write(late.join("zz.png"), b"not an image").unwrap();
+    let args = ["predict", "--run", run_dir.to_str().unwrap(), "--json", late.to_str().unwrap()];
+    // Read to the end, the folder fails on its last file.
+    let o = run(&args, cache);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("zz.png: not an image"), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 40);
+    // stdout is a pipe whose reader is already gone: the first line fails, and predict stops there.
+    let (reader, writer) = nix::unistd::pipe().unwrap();
+    drop(reader);
+    let o = Command::new(bin())
+        .args(args)
+        .env("TUMORSCOPE_CACHE", cache)
+        .stdout(std::process::Stdio::from(writer))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains("zz.png"), "predicted on after stdout closed: {err}");
 }
 
 #[test]

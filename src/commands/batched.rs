@@ -7,6 +7,7 @@ use crate::data::decode;
 use crate::model::Net;
 use crate::train::tta::Tta;
 use anyhow::Result;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use tch::{Device, Kind, Tensor};
 
@@ -54,13 +55,13 @@ pub struct Predicted {
 type Decoded = (Vec<u8>, Option<image::RgbImage>);
 
 /// Predict every file of `paths` in order, calling `each` with its prediction, or with the one-line
-/// error ("PATH: what is wrong") of a file that could not be read or decoded. An error of the
-/// network, or one `each` returns, ends the loop.
+/// error ("PATH: what is wrong") of a file that could not be read or decoded. `each` ends the loop
+/// early with `ControlFlow::Break`; an error of the network, or one `each` returns, ends it too.
 pub fn for_each(
     net: &Net,
     paths: Vec<Result<PathBuf, String>>,
     opts: Options,
-    mut each: impl FnMut(Result<Predicted, String>) -> Result<()>,
+    mut each: impl FnMut(Result<Predicted, String>) -> Result<ControlFlow<()>>,
 ) -> Result<()> {
     let batch = opts.batch.max(1);
     let tta = opts.tta;
@@ -90,7 +91,9 @@ pub fn for_each(
                             Ok(Predicted { path, image, input, probs })
                         }
                     };
-                    each(r)?;
+                    if each(r)?.is_break() {
+                        return Ok(());
+                    }
                 }
             }
             Ok(())
@@ -183,7 +186,7 @@ mod tests {
             tch::no_grad(|| {
                 for_each(&net, paths.clone(), opts, |r| {
                     got.push(r);
-                    Ok(())
+                    Ok(ControlFlow::Continue(()))
                 })
             })
             .unwrap();

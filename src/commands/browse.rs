@@ -9,6 +9,7 @@ use crate::metrics::ConfusionMatrix;
 use crate::run::events::{Prediction, Record, RunInfo, RunState, TrainEvent};
 use anyhow::{Result, bail};
 use std::io::IsTerminal;
+use std::ops::ControlFlow;
 
 pub async fn run(args: PredictArgs) -> Result<()> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
@@ -30,7 +31,7 @@ pub async fn run(args: PredictArgs) -> Result<()> {
             Ok(p) => p,
             Err(e) => {
                 skipped.push(e);
-                return Ok(());
+                return Ok(ControlFlow::Continue(()));
             }
         };
         let probs = match &cal {
@@ -44,7 +45,7 @@ pub async fn run(args: PredictArgs) -> Result<()> {
         let truth = truth.unwrap_or(pred);
         let loss = -(probs[truth].max(1e-12)).ln();
         items.push(Prediction { path: path.display().to_string(), truth, pred, probs, loss });
-        Ok(())
+        Ok(ControlFlow::Continue(()))
     })?;
     if items.is_empty() {
         bail!("no image could be predicted ({} skipped{})", skipped.len(), skipped.first().map(|s| format!(": {s}")).unwrap_or_default());

@@ -8,6 +8,7 @@ use crate::model::gradcam;
 use crate::report::overlay;
 use anyhow::{Context, Result};
 use std::io::IsTerminal;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 /// The files to classify, in order: files as given, folders walked in sorted order. Each file is
@@ -117,6 +118,11 @@ pub fn run(args: PredictArgs) -> Result<()> {
     }
     let mut failures = 0;
     let mut done = 0;
+    // Once whatever reads stdout has closed it (`predict DIR | head`), the remaining images would be
+    // predicted for nobody: stop, as `head`'s other producers do, unless Grad-CAM files are written.
+    let next = || {
+        if args.save_cam.is_none() && crate::run::output::stdout_gone() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+    };
     // The decoded image itself is kept only for the terminal preview and Grad-CAM's overlay.
     let opts = super::batched::Options::new(size, lr.meta.config.max_image_pixels, tta, show || explain, lr.device);
     super::batched::for_each(&lr.net, expand(&args.paths), opts, |item| {
@@ -125,7 +131,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
             Err(e) => {
                 crate::run::output::err(&format!("error: {e}"));
                 failures += 1;
-                return Ok(());
+                return Ok(ControlFlow::Continue(()));
             }
         };
         // Grad-CAM: the same normalised input the prediction used.
@@ -171,7 +177,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
                     serde_json::json!({"class": lr.meta.classes[c.class], "peak": [px, py], "map": c.map, "h": c.h, "w": c.w})
                 })})
             ));
-            return Ok(());
+            return Ok(next());
         }
         if let (true, Some(img)) = (show, image) {
             let conf = viuer::Config { width: Some(40), absolute_offset: false, ..Default::default() };
@@ -195,7 +201,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
                 display_class(&lr.meta.classes[c.class])
             ));
         }
-        Ok(())
+        Ok(next())
     })?;
     if failures > 0 {
         anyhow::bail!("{failures} of {} input(s) could not be predicted", failures + done);

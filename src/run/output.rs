@@ -58,6 +58,11 @@ pub fn redirect(path: &Path) {
     }
 }
 
+/// Whether stdout was a terminal or pipe that is now gone (a failed write: `predict … | head`).
+pub fn stdout_gone() -> bool {
+    SINK.lock().map(|s| s.file.is_none() && !s.stdout_ok).unwrap_or(false)
+}
+
 /// Whether lines still reach a terminal or pipe (progress bars are pointless otherwise).
 pub fn terminal_alive() -> bool {
     SINK.lock().map(|s| s.file.is_none() && s.stdout_ok && s.stderr_ok).unwrap_or(false)
