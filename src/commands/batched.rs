@@ -9,7 +9,7 @@ use crate::train::tta::Tta;
 use anyhow::Result;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 /// Images per network pass when only the network input is kept.
 pub const BATCH: usize = 16;
@@ -138,17 +138,11 @@ fn decode_all(chunk: &[Result<PathBuf, String>], opts: &Options, threads: usize)
 /// The decoded images of a chunk as one network input [n, 3, size, size] (0–255 floats, on
 /// `device`), as `evaluate::image_input` builds one; None when none decoded.
 fn batch_input(decoded: &[Result<Decoded, decode::DecodeError>], size: u32, device: Device) -> Result<Option<Tensor>, tch::TchError> {
-    let s = size as i64;
-    let pixels: Vec<u8> = decoded.iter().flatten().flat_map(|(rgb, _)| rgb.iter().copied()).collect();
-    let n = decoded.iter().flatten().count() as i64;
-    if n == 0 {
+    let images: Vec<&[u8]> = decoded.iter().flatten().map(|(rgb, _)| rgb.as_slice()).collect();
+    if images.is_empty() {
         return Ok(None);
     }
-    let x = Tensor::f_from_data_size(&pixels, &[n, s, s, 3], Kind::Uint8)?
-        .f_to_device(device)?
-        .f_to_kind(Kind::Float)?
-        .f_permute([0, 3, 1, 2])?;
-    Ok(Some(x))
+    crate::train::evaluate::pixels_input(&images.concat(), images.len() as i64, size, device).map(Some)
 }
 
 #[cfg(test)]

@@ -51,11 +51,14 @@ pub fn probabilities_with(net: &Net, x: &Tensor, tta: Option<super::tta::Tta>) -
 
 /// One decoded RGB image as the network's 0–255 input [1, 3, size, size] on `device`.
 pub fn image_input(img: &image::RgbImage, size: u32, device: Device) -> Result<Tensor, tch::TchError> {
+    pixels_input(&crate::data::decode::resize_for_network(img, size), 1, size, device)
+}
+
+/// `n` images of `size×size×3` bytes (HWC, one after another) as the network's 0–255 input
+/// [n, 3, size, size] on `device`.
+pub fn pixels_input(pixels: &[u8], n: i64, size: u32, device: Device) -> Result<Tensor, tch::TchError> {
     let s = size as i64;
-    Tensor::f_from_data_size(&crate::data::decode::resize_for_network(img, size), &[1, s, s, 3], Kind::Uint8)?
-        .f_to_device(device)?
-        .f_to_kind(Kind::Float)?
-        .f_permute([0, 3, 1, 2])
+    Tensor::f_from_data_size(pixels, &[n, s, s, 3], Kind::Uint8)?.f_to_device(device)?.f_to_kind(Kind::Float)?.f_permute([0, 3, 1, 2])
 }
 
 /// Probabilities of one prepared input, with test-time augmentation when asked, on the CPU.
