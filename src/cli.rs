@@ -85,11 +85,6 @@ pub struct TrainArgs {
     /// A CPU run trains in f32 and says so.
     #[arg(long, value_enum)]
     pub amp: Option<Amp>,
-    /// Progressive resizing: train the first epochs on images this many pixels square, growing to
-    /// --image-size, reached with a quarter of the epochs left (0 = off). Validation and test run at
-    /// full size.
-    #[arg(long, value_name = "PX")]
-    pub progressive_from: Option<u32>,
     #[arg(long)]
     pub batch_size: Option<usize>,
     #[arg(long)]
@@ -199,8 +194,7 @@ impl TrainArgs {
             early_stopping_patience => "--early-stopping-patience", limit_per_class => "--limit-per-class", config => "--config",
             near_duplicate_threshold => "--near-duplicate-threshold", tta => "--tta", recipe => "--recipe",
             schedule => "--schedule", warmup_epochs => "--warmup-epochs", label_smoothing => "--label-smoothing",
-            drop_path => "--drop-path", freeze_stages => "--freeze-stages", ema_decay => "--ema-decay", amp => "--amp",
-            progressive_from => "--progressive-from");
+            drop_path => "--drop-path", freeze_stages => "--freeze-stages", ema_decay => "--ema-decay", amp => "--amp");
         for (on, name) in [
             (self.no_augment, "--no-augment"),
             (self.no_pretrained, "--no-pretrained"),
@@ -243,8 +237,7 @@ impl TrainArgs {
             drop_path,
             freeze_stages,
             ema_decay,
-            amp,
-            progressive_from
+            amp
         );
         if let Some(t) = &self.tta {
             c.tta = t.clone();

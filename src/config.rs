@@ -195,11 +195,6 @@ pub struct TrainConfig {
     /// block (0: off). EfficientNet-Lite0 only.
     #[serde(default)]
     pub drop_path: f64,
-    /// Progressive resizing (0: off): training batches start at this side and grow linearly to
-    /// `image_size`, reached with a quarter of the epochs still to run (see `train_size`). Validation,
-    /// test and inference always run at `image_size`, and the images are stored once at that size.
-    #[serde(default)]
-    pub progressive_from: u32,
 }
 
 impl Default for TrainConfig {
@@ -243,27 +238,7 @@ impl TrainConfig {
             ema_decay: 0.0,
             amp: Amp::Off,
             drop_path: 0.0,
-            progressive_from: 0,
         }
-    }
-
-    /// The side of the training images in `epoch` (1-based). With progressive resizing, epoch 1 trains
-    /// at `progressive_from`, and the size grows linearly (rounded to a multiple of 8, as the
-    /// network's stride-32 feature maps like) to `image_size` at epoch `epochs − epochs / 4`; the
-    /// epochs after that train at full size, so the last weights and BatchNorm statistics settle at the
-    /// size that is tested.
-    pub fn train_size(&self, epoch: usize) -> u32 {
-        let (from, to) = (self.progressive_from, self.image_size);
-        if from == 0 || from >= to {
-            return to;
-        }
-        let full_at = (self.epochs - self.epochs / 4).max(1);
-        if epoch >= full_at || full_at == 1 {
-            return to;
-        }
-        let f = epoch.saturating_sub(1) as f64 / (full_at - 1) as f64;
-        let s = (from as f64 + (to - from) as f64 * f) as u32;
-        ((s + 4) / 8 * 8).max(from).min(to)
     }
 }
 
@@ -398,12 +373,6 @@ impl TrainConfig {
         if self.freeze_stages > stages {
             return bad(format!("freeze_stages {} must be at most {stages} (Lite0's stages)", self.freeze_stages));
         }
-        if self.progressive_from != 0 && !(32..=self.image_size).contains(&self.progressive_from) {
-            return bad(format!(
-                "progressive_from {} must be 0 (off) or between 32 and image_size ({})",
-                self.progressive_from, self.image_size
-            ));
-        }
         if !(0.0 < self.plateau_factor && self.plateau_factor < 1.0) {
             return bad(format!("plateau_factor {} must be in (0, 1)", self.plateau_factor));
         }
@@ -414,24 +383,6 @@ impl TrainConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn progressive_sizes_grow_to_full_size_with_a_quarter_of_the_run_left() {
-        let c = TrainConfig { progressive_from: 96, image_size: 150, epochs: 12, ..Default::default() };
-        let sizes: Vec<u32> = (1..=12).map(|e| c.train_size(e)).collect();
-        assert_eq!(sizes, [96, 104, 112, 120, 120, 128, 136, 144, 150, 150, 150, 150]);
-        let off = TrainConfig { progressive_from: 0, ..c.clone() };
-        assert!((1..=12).all(|e| off.train_size(e) == 150));
-        // One epoch, or a start at full size: nothing to grow.
-        assert_eq!(TrainConfig { epochs: 1, ..c.clone() }.train_size(1), 150);
-        assert_eq!(TrainConfig { progressive_from: 150, ..c.clone() }.train_size(1), 150);
-        assert_eq!(TrainConfig { epochs: 2, ..c.clone() }.train_size(1), 96);
-        assert_eq!(TrainConfig { epochs: 2, ..c.clone() }.train_size(2), 150);
-        for bad in [16, 151] {
-            let e = TrainConfig { progressive_from: bad, ..c.clone() }.validate().unwrap_err().to_string();
-            assert!(e.contains(&format!("progressive_from {bad} must be 0 (off) or between 32 and image_size (150)")), "{e}");
-        }
-    }
 
     #[test]
     fn the_article_recipe_follows_the_article() {

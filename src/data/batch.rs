@@ -22,8 +22,8 @@ pub fn gather(set: &ImageSet, idx: &[usize], device: Device) -> Result<(Tensor, 
 
 /// A batch built by `pipeline::build` (normalised NHWC floats) as the network's input [B,3,H,W] with
 /// channels-last memory, plus labels. One copy into libtorch, no layout change.
-pub fn from_built(b: &super::pipeline::Built, device: Device) -> Result<(Tensor, Tensor), tch::TchError> {
-    let s = b.size as i64;
+pub fn from_built(b: &super::pipeline::Built, size: u32, device: Device) -> Result<(Tensor, Tensor), tch::TchError> {
+    let s = size as i64;
     let x = Tensor::f_from_slice(&b.pixels)?.f_view([b.n as i64, s, s, 3])?.f_to_device(device)?.f_permute([0, 3, 1, 2])?;
     let y = Tensor::f_from_slice(&b.labels)?.f_to_device(device)?;
     Ok((x, y))

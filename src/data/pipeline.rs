@@ -13,13 +13,11 @@ use crate::rng::Rng;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
-/// One batch to build: the images, the augmentation drawn for each (empty: none), and the side of the
-/// square images the batch holds (the set's own size, or smaller while progressive resizing grows it).
+/// One batch to build: the images, and the augmentation drawn for each (empty: none).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plan {
     pub idx: Vec<usize>,
     pub draws: Vec<Draw>,
-    pub size: u32,
 }
 
 /// A plan together with the generator's state before its draws, so a run stopped at that batch saves
@@ -30,16 +28,16 @@ pub struct Planned {
     pub rng_before: Rng,
 }
 
-/// Plan batches `start..` of an epoch whose (already shuffled) order is `order`, of images `size`
-/// pixels square. Draws advance `rng` as the synchronous loop would.
-pub fn plan_epoch(order: &[usize], batch_size: usize, start: usize, size: u32, aug: Option<&AugmentParams>, rng: &mut Rng) -> Vec<Planned> {
+/// Plan batches `start..` of an epoch whose (already shuffled) order is `order`. Draws advance `rng`
+/// as the synchronous loop would.
+pub fn plan_epoch(order: &[usize], batch_size: usize, start: usize, aug: Option<&AugmentParams>, rng: &mut Rng) -> Vec<Planned> {
     order
         .chunks(batch_size.max(1))
         .skip(start)
         .map(|idx| {
             let rng_before = rng.clone();
             let draws = aug.map(|p| idx.iter().map(|_| augment::draw(p, rng)).collect()).unwrap_or_default();
-            Planned { plan: Plan { idx: idx.to_vec(), draws, size }, rng_before }
+            Planned { plan: Plan { idx: idx.to_vec(), draws }, rng_before }
         })
         .collect()
 }
@@ -51,7 +49,6 @@ pub struct Built {
     pub pixels: Vec<f32>,
     pub labels: Vec<i64>,
     pub n: usize,
-    pub size: u32,
 }
 
 /// The network's input range: (x − INPUT_OFFSET) / INPUT_SCALE, as the Lite0 weights expect. Training
@@ -75,18 +72,13 @@ pub fn build(set: &ImageSet, plan: &Plan) -> Built {
 pub fn build_on(set: &ImageSet, plan: &Plan, parallel: bool) -> Built {
     use rayon::prelude::*;
     let s = set.size as usize;
-    let o = plan.size as usize;
-    let per = o * o * 3;
+    let per = set.bytes_per_image();
     let mut pixels = vec![0.0f32; plan.idx.len() * per];
     let one = |(k, out): (usize, &mut [f32])| {
         let i = plan.idx[k];
         match plan.draws.get(k) {
             Some(d) => {
-                augment::apply_sized(set.image(i), s, s, d, out, o, o);
-                out.iter_mut().for_each(|v| *v = normalize(*v));
-            }
-            None if o != s => {
-                augment::apply_sized(set.image(i), s, s, &augment::IDENTITY, out, o, o);
+                augment::apply(set.image(i), s, s, d, out);
                 out.iter_mut().for_each(|v| *v = normalize(*v));
             }
             None => out.iter_mut().zip(set.image(i)).for_each(|(o, &b)| *o = normalize(b as f32)),
@@ -97,7 +89,7 @@ pub fn build_on(set: &ImageSet, plan: &Plan, parallel: bool) -> Built {
     } else {
         pixels.chunks_mut(per.max(1)).enumerate().for_each(one);
     }
-    Built { pixels, labels: plan.idx.iter().map(|&i| set.labels[i] as i64).collect(), n: plan.idx.len(), size: plan.size }
+    Built { pixels, labels: plan.idx.iter().map(|&i| set.labels[i] as i64).collect(), n: plan.idx.len() }
 }
 
 /// The batches of a plan list, in order: built on a worker thread `depth` batches ahead, or on the
@@ -183,8 +175,8 @@ mod tests {
         for aug in [Some(AugmentParams::default()), None] {
             let mut r1 = Rng::new(5);
             let mut r2 = Rng::new(5);
-            let a = plan_epoch(&order, 8, 0, 24, aug.as_ref(), &mut r1);
-            let b = plan_epoch(&order, 8, 0, 24, aug.as_ref(), &mut r2);
+            let a = plan_epoch(&order, 8, 0, aug.as_ref(), &mut r1);
+            let b = plan_epoch(&order, 8, 0, aug.as_ref(), &mut r2);
             assert_eq!(r1, r2);
             let sync: Vec<Built> = Batches::synchronous(data.clone(), a.into_iter().map(|p| p.plan).collect()).collect();
             let plans: Vec<Plan> = b.into_iter().map(|p| p.plan).collect();
@@ -205,9 +197,9 @@ mod tests {
         let order: Vec<usize> = (0..50).collect();
         let aug = AugmentParams::default();
         let mut r = Rng::new(11);
-        let full = plan_epoch(&order, 8, 0, 24, Some(&aug), &mut r);
+        let full = plan_epoch(&order, 8, 0, Some(&aug), &mut r);
         let mut resumed_rng = full[3].rng_before.clone();
-        let tail = plan_epoch(&order, 8, 3, 24, Some(&aug), &mut resumed_rng);
+        let tail = plan_epoch(&order, 8, 3, Some(&aug), &mut resumed_rng);
         assert_eq!(resumed_rng, r);
         assert_eq!(tail.iter().map(|p| &p.plan).collect::<Vec<_>>(), full[3..].iter().map(|p| &p.plan).collect::<Vec<_>>());
     }
@@ -216,7 +208,7 @@ mod tests {
     fn dropping_a_prefetcher_midway_ends_its_worker() {
         let data = set(64, 16);
         let order: Vec<usize> = (0..64).collect();
-        let plans = plan_epoch(&order, 4, 0, 16, Some(&AugmentParams::default()), &mut Rng::new(1));
+        let plans = plan_epoch(&order, 4, 0, Some(&AugmentParams::default()), &mut Rng::new(1));
         let mut b = Batches::prefetched(data, plans.into_iter().map(|p| p.plan).collect(), 2, false);
         assert!(b.next().is_some());
         drop(b); // joins the worker: the test would hang if it did not end
@@ -225,7 +217,7 @@ mod tests {
     #[test]
     fn without_augmentation_pixels_are_only_normalised() {
         let data = set(3, 8);
-        let built = build(&data, &Plan { idx: vec![2], draws: vec![], size: 8 });
+        let built = build(&data, &Plan { idx: vec![2], draws: vec![] });
         let want: Vec<f32> = data.image(2).iter().map(|&b| (b as f32 - 127.0) / 128.0).collect();
         assert_eq!(built.pixels, want);
     }

@@ -440,7 +440,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
         // loop would); a stop at batch b saves the state from before b's draws. A worker thread builds
         // the batches two ahead of the step.
         let start = p.batch;
-        let planned = pipeline::plan_epoch(&order, cfg.batch_size, start, cfg.train_size(epoch), aug.as_ref(), &mut p.rng);
+        let planned = pipeline::plan_epoch(&order, cfg.batch_size, start, aug.as_ref(), &mut p.rng);
         let rng_before: Vec<Rng> = planned.iter().map(|x| x.rng_before.clone()).collect();
         // On a GPU the step is quicker than one thread can build a batch: the batches are shared out
         // over the cores, three ahead.
@@ -514,7 +514,7 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
             let tb = Instant::now();
             tch::manual_seed(batch_seed(cfg.seed, epoch, b));
             let next = built.next().ok_or(TrainError::BatchWorker)?;
-            let (x, y) = batch::from_built(&next, job.device)?;
+            let (x, y) = batch::from_built(&next, set.size, job.device)?;
             let buffers_before: Vec<tch::Tensor> = buffers.iter().map(|t| t.copy()).collect();
             let (logits, loss) = amp::autocast(cfg.amp, job.device, || -> Result<(Tensor, Tensor), TchError> {
                 let logits = net.forward_t(&x, true);
