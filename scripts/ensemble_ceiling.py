@@ -11,24 +11,31 @@ import itertools
 import json
 import os
 import sys
+from pathlib import PurePath
 
 
 def test_predictions(run):
     last = None
-    with open(os.path.join(run, "events.jsonl")) as f:
-        for line in f:
-            if '"event":"predictions"' in line and '"split":"test"' in line:
-                last = json.loads(line)
+    path = os.path.join(run, "events.jsonl")
+    try:
+        with open(path) as f:
+            for line in f:
+                if '"event":"predictions"' in line and '"split":"test"' in line:
+                    last = json.loads(line)
+    except (OSError, ValueError) as e:
+        sys.exit(f"{path}: cannot read: {e}")
     if last is None:
         sys.exit(f"{run}: no test predictions in events.jsonl (did the run finish?)")
-    return {os.path.basename(i["path"]): (i["truth"], i["probs"]) for i in last["items"]}
+    # Runs started from different folders name the same image differently (../data/… against
+    # /home/…/data/…): an image is its split folder, class folder and file name.
+    return {os.path.join(*PurePath(i["path"]).parts[-3:]): (i["truth"], i["pred"], i["probs"]) for i in last["items"]}
 
 
 def accuracy(runs, names):
     first = runs[names[0]]
     right = 0
-    for image, (truth, _) in first.items():
-        probs = [sum(runs[n][image][1][c] for n in names) for c in range(len(first[image][1]))]
+    for image, (truth, _, p) in first.items():
+        probs = [sum(runs[n][image][2][c] for n in names) for c in range(len(p))]
         right += max(range(len(probs)), key=probs.__getitem__) == truth
     return right / len(first)
 
@@ -41,7 +48,7 @@ def main(dirs):
     for d in dirs[1:]:
         if set(runs[d]) != images:
             sys.exit(f"{d}: its test images differ from {dirs[0]}'s (another seed or split)")
-    always_wrong = [i for i in sorted(images) if all(runs[d][i][1].index(max(runs[d][i][1])) != runs[d][i][0] for d in dirs)]
+    always_wrong = [i for i in sorted(images) if all(runs[d][i][1] != runs[d][i][0] for d in dirs)]
     pairs = [accuracy(runs, list(p)) for p in itertools.combinations(dirs, 2)]
     print(json.dumps({
         "test_images": len(images),
