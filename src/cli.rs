@@ -142,6 +142,10 @@ pub struct TrainArgs {
     /// Do not write TensorBoard event files (RUN/tensorboard/).
     #[arg(long)]
     pub no_tensorboard: bool,
+    /// Make the run folder readable by your group (folders 0750, files 0640); by default it is
+    /// private (0700, 0600): it holds patients' pixels. Config file: `share_with_group = true`.
+    #[arg(long)]
+    pub share_with_group: bool,
     /// Stop and save when the terminal hangs up (default: keep training; attach later).
     #[arg(long)]
     pub stop_on_hangup: bool,
@@ -160,6 +164,8 @@ pub struct RunPlace {
     pub runs_dir: PathBuf,
     pub theme: String,
     pub data: Option<PathBuf>,
+    /// Run folders readable by the group (see `run::privacy`).
+    pub share_with_group: bool,
 }
 
 impl TrainArgs {
@@ -171,6 +177,7 @@ impl TrainArgs {
             runs_dir: self.runs_dir.clone().or(file.runs_dir).unwrap_or_else(|| "runs".into()),
             theme: self.theme.clone().or(file.theme).unwrap_or_else(|| "article".into()),
             data: self.data.clone().or(file.data),
+            share_with_group: self.share_with_group || file.share_with_group.unwrap_or(false),
         };
         Ok((self.with_flags(base)?, place))
     }
@@ -380,12 +387,14 @@ pub enum CtlAction {
     StopNow,
     Pause,
     Resume,
-    /// Set the learning rate.
+    /// Set the learning rate (a number from 1e-9 up to, not including, 10).
     Lr {
+        #[arg(value_parser = parse_lr, allow_negative_numbers = true)]
         value: f64,
     },
-    /// Multiply the learning rate.
+    /// Multiply the learning rate (a positive number; the new rate must stay in the range of `lr`).
     LrScale {
+        #[arg(value_parser = parse_factor, allow_negative_numbers = true)]
         factor: f64,
     },
     /// Save a checkpoint now.
@@ -395,6 +404,24 @@ pub enum CtlAction {
         #[arg(value_parser = ["on", "off"])]
         state: String,
     },
+}
+
+fn parse_number(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_infinite() && !s.to_ascii_lowercase().contains("inf") => Err(format!("{s} is too large for a number")),
+        Ok(v) => Ok(v),
+        Err(_) => Err(format!("'{s}' is not a number")),
+    }
+}
+
+/// `ctl lr VALUE`: the learning-rate rule every way of setting it shares (NaN, infinities and
+/// overflowing numbers like 1e400 are refused here: they have no JSON form to send).
+fn parse_lr(s: &str) -> Result<f64, String> {
+    crate::run::events::check_lr(parse_number(s)?)
+}
+
+fn parse_factor(s: &str) -> Result<f64, String> {
+    crate::run::events::check_factor(parse_number(s)?)
 }
 
 impl CtlAction {

@@ -14,6 +14,8 @@ pub struct FileSettings {
     pub runs_dir: Option<PathBuf>,
     pub theme: Option<String>,
     pub data: Option<PathBuf>,
+    /// Run folders readable by the user's group (0750/0640) instead of private (0700/0600).
+    pub share_with_group: Option<bool>,
 }
 
 /// The built-in themes (see `themes/`).
@@ -242,6 +244,10 @@ impl TrainConfig {
     }
 }
 
+/// More libtorch threads than any machine tumorscope runs on has cores (a typo like 20000 would start
+/// that many threads).
+pub const MAX_THREADS: usize = 1024;
+
 /// A configuration value that makes no sense.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -268,6 +274,11 @@ impl TrainConfig {
         let bad = |message: String| ConfigError::Parse { path: where_.clone(), message };
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: where_.clone(), source })?;
         let mut table: toml::Table = toml::from_str(&text).map_err(|e| bad(e.message().to_string()))?;
+        let share_with_group = match table.remove("share_with_group") {
+            None => None,
+            Some(toml::Value::Boolean(b)) => Some(b),
+            Some(v) => return Err(bad(format!("share_with_group = {v}: expected true or false"))),
+        };
         let mut string = |key: &str| -> Result<Option<String>, ConfigError> {
             match table.remove(key) {
                 None => Ok(None),
@@ -276,6 +287,7 @@ impl TrainConfig {
             }
         };
         let settings = FileSettings {
+            share_with_group,
             recipe: None,
             device: string("device")?,
             runs_dir: string("runs_dir")?.map(PathBuf::from),
@@ -303,7 +315,10 @@ impl TrainConfig {
         };
         let settings = FileSettings { recipe: file_recipe, ..settings };
         let cfg = Self::overlay(recipe.or(settings.recipe).unwrap_or_default().config(), table).map_err(bad)?;
-        cfg.validate()?;
+        cfg.validate().map_err(|e| match e {
+            ConfigError::Invalid(m) => bad(m),
+            e => e,
+        })?;
         Ok((cfg, settings))
     }
 
@@ -329,9 +344,21 @@ impl TrainConfig {
         if self.epochs == 0 {
             return bad("epochs must be at least 1".into());
         }
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return bad(format!("lr {} must be a positive number", self.lr));
+        if let Err(why) = crate::run::events::check_lr(self.lr) {
+            return bad(format!("lr {why} (the range `ctl lr` and the dashboard accept)"));
         }
+        for (name, v) in [("weight_decay", self.weight_decay), ("plateau_min_delta", self.plateau_min_delta), ("min_lr", self.min_lr)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(format!("{name} {v} must be a finite number, 0 or more"));
+            }
+        }
+        if self.min_lr > self.lr {
+            return bad(format!("min_lr {} must not be above lr {}", self.min_lr, self.lr));
+        }
+        if self.threads > MAX_THREADS {
+            return bad(format!("threads {} must be at most {MAX_THREADS} (0 = every core)", self.threads));
+        }
+
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("dropout {} must be in [0, 1)", self.dropout));
         }
@@ -463,6 +490,41 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().contains("drop_path -0.1 must be in [0, 1)"));
     }
 
+    /// NaN and infinities are valid TOML: every number is checked, and the line names the file and key.
+    #[test]
+    fn non_finite_and_out_of_range_numbers_are_refused_with_the_key() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("c.toml");
+        for (text, key) in [
+            ("min_lr = nan\n", "min_lr"),
+            ("weight_decay = nan\n", "weight_decay"),
+            ("weight_decay = -1.0\n", "weight_decay"),
+            ("plateau_min_delta = inf\n", "plateau_min_delta"),
+            ("lr = nan\n", "lr"),
+            ("lr = inf\n", "lr"),
+            ("lr = 100.0\n", "lr"),
+            ("lr = 1e-12\n", "lr"),
+            ("dropout = nan\n", "dropout"),
+            ("bn_momentum = nan\n", "bn_momentum"),
+            ("warmup_epochs = nan\n", "warmup_epochs"),
+            ("label_smoothing = nan\n", "label_smoothing"),
+            ("ema_decay = nan\n", "ema_decay"),
+            ("drop_path = nan\n", "drop_path"),
+            ("plateau_factor = nan\n", "plateau_factor"),
+            ("val_fraction = nan\n", "val_fraction"),
+            ("threads = 100000\n", "threads"),
+            ("min_lr = 0.1\n", "min_lr"),
+        ] {
+            std::fs::write(&f, text).unwrap();
+            let e = TrainConfig::from_toml_file(&f).unwrap_err().to_string();
+            assert!(e.contains("c.toml") && e.contains(key) && !e.contains('\n'), "{text}: {e}");
+        }
+        // The learning rate's range is the one `ctl lr` and the dashboard use.
+        assert!(TrainConfig { lr: 9.99, ..Default::default() }.validate().is_ok());
+        assert!(TrainConfig { lr: 10.0, ..Default::default() }.validate().is_err());
+        assert!(crate::run::events::check_lr(10.0).is_err());
+    }
+
     #[test]
     fn run_settings_live_in_the_file_and_bad_values_name_the_key() {
         let t = tempfile::tempdir().unwrap();
@@ -477,13 +539,15 @@ mod tests {
                 device: Some("cpu".into()),
                 runs_dir: Some("/tmp/r".into()),
                 theme: Some("light".into()),
-                data: Some("/d".into())
+                data: Some("/d".into()),
+                share_with_group: None,
             }
         );
         for (text, needle) in [
             ("device = \"gpu0\"\n", "device = \"gpu0\": expected one of auto, cpu, cuda, cuda:N"),
             ("theme = \"neon\"\n", "theme = \"neon\": expected one of article, light, high-contrast"),
             ("runs_dir = 3\n", "runs_dir = 3: expected a string"),
+            ("share_with_group = \"yes\"\n", "share_with_group = \"yes\": expected true or false"),
             ("epoch = 3\n", "unknown field `epoch`"),
         ] {
             std::fs::write(&f, text).unwrap();

@@ -17,6 +17,8 @@ static HOLD_SIGNALS: extern "C" fn() = hold_signals_at_start;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // Everything a command writes may hold patients' pixels: private unless a run says otherwise.
+    tumorscope::run::privacy::apply(false);
     if !matches!(cli.command, Command::Train(_)) {
         commands::signals::release();
     }

@@ -17,11 +17,7 @@ struct RunGuard(PathBuf);
 
 impl Drop for RunGuard {
     fn drop(&mut self) {
-        if let Some(p) = RunDir::open(&self.0).ok().and_then(|r| r.read_process())
-            && tumorscope::run::dir::pid_alive(p.pid)
-        {
-            let _ = Command::new("kill").args(["-9", &p.pid.to_string()]).status();
-        }
+        common::kill_recorded_process(&self.0);
     }
 }
 

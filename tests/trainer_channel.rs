@@ -506,3 +506,132 @@ fn stopped_in_epoch_2_and_resumed(dir: &std::path::Path, cfg: &TrainConfig) -> V
     all.extend(epochs(&drain(train::spawn(j).unwrap())));
     all
 }
+
+/// A manual checkpoint that cannot be written answers `checkpoint` with a refusal (so `ctl checkpoint`
+/// fails), and training goes on.
+#[test]
+fn a_failed_manual_checkpoint_answers_the_command_with_a_refusal() {
+    let _torch = torch_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let j = job(dir.path(), small(50));
+    // Wherever the pause lands, the manual checkpoint's path is taken by a folder.
+    for e in 1..=3 {
+        for b in 0..=20 {
+            std::fs::create_dir_all(j.run.path.join(format!("manual-epoch{e}-batch{b}.safetensors")).join("in-the-way")).unwrap();
+        }
+    }
+    let mut h = train::spawn(j).unwrap();
+    let mut seen = vec![];
+    h.commands.send(TrainCommand::Pause).unwrap();
+    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::State { state: RunState::Paused }));
+    h.commands.send(TrainCommand::CheckpointNow).unwrap();
+    let answer = until(&mut h.events, &mut seen, |e| TrainCommand::CheckpointNow.acknowledged_by(e));
+    assert!(
+        matches!(&answer, TrainEvent::CommandRejected { command, reason } if command == "checkpoint" && reason.contains("training goes on")),
+        "{answer:?}"
+    );
+    h.commands.send(TrainCommand::StopNow).unwrap();
+    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::Finished { .. }));
+    h.thread.join().unwrap();
+}
+
+/// The final weights and every epoch's figures of a run, for exact comparison.
+fn weights_of(run: &RunDir) -> Vec<(String, Vec<f32>)> {
+    let mut t: Vec<(String, Vec<f32>)> = common::read_tensors(&run.last())
+        .into_iter()
+        .map(|(k, v)| (k, Vec::<f32>::try_from(v.to_kind(tch::Kind::Float).flatten(0, -1)).unwrap()))
+        .collect();
+    t.sort_by(|a, b| a.0.cmp(&b.0));
+    t
+}
+
+/// Resume `run` from its saved state (unpaused or paused, as asked) and return the new session's handle.
+fn resume(run: &RunDir, cfg: &TrainConfig, paused: bool) -> train::TrainerHandle {
+    let mut j = job_in(run.clone(), cfg.clone());
+    let state = train::resume::read_state(run).unwrap();
+    j.resume = Some(train::resume::ResumeState { paused, ..state });
+    train::spawn(j).unwrap()
+}
+
+/// A stop that lands before an epoch's first batch (a command that came during validation, or while
+/// paused there) resumes with the order of an uninterrupted run: the same epochs and the same weights,
+/// bit for bit. It once saved the order already shuffled, and the resumed run shuffled it again.
+#[test]
+fn a_stop_at_an_epoch_boundary_resumes_exactly() {
+    let _torch = torch_lock();
+    let cfg = TrainConfig { threads: 1, dropout: 0.3, ..small(3) };
+    let dir = tempfile::tempdir().unwrap();
+    let straight_run = RunDir::create(dir.path(), "straight").unwrap();
+    let straight = epochs(&drain(train::spawn(job_in(straight_run.clone(), cfg.clone())).unwrap()));
+    let straight_weights = weights_of(&straight_run);
+
+    // Stopped after epoch 1, resumed paused: the trainer waits before epoch 2's first batch, and a stop
+    // lands exactly there. Then resumed to the end.
+    let run = RunDir::create(dir.path(), "boundary").unwrap();
+    let mut h = train::spawn(job_in(run.clone(), cfg.clone())).unwrap();
+    let mut seen = vec![];
+    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::BatchEnd { epoch: 1, batch: 1, .. }));
+    h.commands.send(TrainCommand::StopAfterEpoch).unwrap();
+    seen.extend(drain(h));
+    let mut h = resume(&run, &cfg, true);
+    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::State { state: RunState::Paused }));
+    h.commands.send(TrainCommand::StopNow).unwrap();
+    seen.extend(drain(h));
+    let state = train::resume::read_state(&run).unwrap();
+    assert_eq!((state.epoch, state.batch), (1, 0), "stopped before epoch 2's first batch");
+    seen.extend(drain(resume(&run, &cfg, false)));
+    assert_same_epochs(&epochs(&seen), &straight);
+    assert!(weights_of(&run) == straight_weights, "the final weights are an uninterrupted run's, bit for bit");
+
+    // A stop sent as the last batch of an epoch ends lands in its validation, or at the next batch:
+    // wherever it lands, the resumed run ends the same.
+    for epoch in [1, 2] {
+        let run = RunDir::create(dir.path(), "validation").unwrap();
+        let mut h = train::spawn(job_in(run.clone(), cfg.clone())).unwrap();
+        let mut seen = vec![];
+        let started = until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::Started { .. }));
+        let TrainEvent::Started { info } = started else { unreachable!() };
+        let last = info.batches_per_epoch;
+        until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::BatchEnd { epoch: e, batch, .. } if *e == epoch && *batch == last));
+        h.commands.send(TrainCommand::StopNow).unwrap();
+        seen.extend(drain(h));
+        seen.extend(drain(resume(&run, &cfg, false)));
+        assert_same_epochs(&epochs(&seen), &straight);
+        assert!(weights_of(&run) == straight_weights, "stopped at the end of epoch {epoch}: the same weights");
+    }
+}
+
+/// Signals during the final evaluation (calibration, test, report) are not ignored: the first is the
+/// run's cause (`train` exits 143 on SIGTERM) and the report is still written; a second skips it.
+#[test]
+fn signals_during_the_final_evaluation_count() {
+    let _torch = torch_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = train::spawn(job(dir.path(), small(2))).unwrap();
+    let mut seen = vec![];
+    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::EpochEnd { metrics } if metrics.epoch == 2));
+    h.commands.send(TrainCommand::Signal("SIGTERM".into())).unwrap();
+    let e = until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::Finished { .. }));
+    assert!(
+        matches!(&e, TrainEvent::Finished { stopped_by: Some(s), reason, .. } if s == "SIGTERM" && reason.contains("SIGTERM during the final evaluation")),
+        "{e:?}"
+    );
+    assert!(seen.iter().any(|r| matches!(r.event, TrainEvent::TestReport { .. })), "the report is written");
+    assert!(seen.iter().any(|r| matches!(&r.event, TrainEvent::StopRequested { cause, .. } if cause == "SIGTERM")), "answered");
+    h.thread.join().unwrap();
+
+    let mut h = train::spawn(job(dir.path(), small(2))).unwrap();
+    let mut seen = vec![];
+    until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::EpochEnd { metrics } if metrics.epoch == 2));
+    h.commands.send(TrainCommand::Signal("SIGTERM".into())).unwrap();
+    h.commands.send(TrainCommand::Abort("SIGTERM".into())).unwrap();
+    h.commands.send(TrainCommand::SetLr(1e-3)).unwrap();
+    let e = until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::Finished { .. }));
+    assert!(matches!(&e, TrainEvent::Finished { stopped_by: Some(s), test_acc: None, .. } if s == "SIGTERM"), "{e:?}");
+    assert!(!seen.iter().any(|r| matches!(r.event, TrainEvent::TestReport { .. } | TrainEvent::ReportWritten { .. })), "skipped");
+    assert!(
+        seen.iter().any(|r| matches!(&r.event, TrainEvent::CommandRejected { command, .. } if command == "lr 0.001")),
+        "refused, not ignored"
+    );
+    h.thread.join().unwrap();
+}

@@ -25,10 +25,13 @@ pub fn run(a: CtlArgs) -> Result<()> {
         bail!("{}: the trainer closed the connection before greeting", run.path.display());
     }
     socket::send(&mut stream, &cmd)?;
-    for rec in lines.filter_map(|i| match i {
-        socket::Incoming::Record(r) => Some(r),
-        socket::Incoming::Hello => None,
-    }) {
+    for incoming in lines {
+        let rec = match incoming {
+            socket::Incoming::Record(r) => r,
+            socket::Incoming::Hello => continue,
+            socket::Incoming::Refused(why) => bail!("{}: the trainer refused '{}': {why}", run.path.display(), cmd.describe()),
+            socket::Incoming::Dropped => break,
+        };
         if cmd.acknowledged_by(&rec.event) {
             let line = match &rec.event {
                 TrainEvent::State { state: RunState::Training } => "resumed".to_string(),

@@ -3,7 +3,7 @@
 //! dashboard's hand-over re-spawns it with `--resume` to continue the run it just saved.
 
 use crate::cli::TrainArgs;
-use crate::run::dir::{ProcessInfo, RunDir, hostname};
+use crate::run::dir::{ProcessInfo, RunDir, TrainerLock, hostname};
 use crate::run::log::now_unix_f64;
 use crate::run::output;
 use anyhow::{Context, Result};
@@ -15,7 +15,9 @@ pub fn become_session_leader() {
     let _ = nix::unistd::setsid();
 }
 
-fn spawn_child(run: &RunDir, args: Vec<OsString>) -> Result<u32> {
+/// Start the child with the run's lock as its standard input: it holds the run from its first
+/// instruction (`RunDir::adopt_lock`), and `runs` never sees the run unguarded in between.
+fn spawn_child(run: &RunDir, args: Vec<OsString>, lock: &TrainerLock) -> Result<u32> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -24,7 +26,7 @@ fn spawn_child(run: &RunDir, args: Vec<OsString>) -> Result<u32> {
     let exe = std::env::current_exe().context("cannot find the tumorscope binary")?;
     let child = Command::new(exe)
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(Stdio::from(lock.for_child().with_context(|| format!("{}: cannot hand the lock on", run.lock_path().display()))?))
         .stdout(Stdio::from(log.try_clone()?))
         .stderr(Stdio::from(log))
         .spawn()
@@ -46,29 +48,43 @@ fn print_started(run: &RunDir, pid: u32, what: &str) {
 
 /// `train --detach`: check what can be checked here, create the run folder, start the child.
 pub fn start(args: &TrainArgs) -> Result<u8> {
-    let run = match super::train::open_resume(args)? {
-        Some(r) => r.run,
+    let (run, lock) = match super::train::open_resume(args)? {
+        Some(r) => {
+            crate::run::privacy::follow(&r.run.path);
+            (r.run, r.lock)
+        }
         None => {
             let (cfg, place) = args.resolve_all()?;
+            crate::run::privacy::apply(place.share_with_group);
             crate::device::parse_device(&place.device).map_err(anyhow::Error::msg)?;
             if let Some(d) = &place.data
                 && !d.is_dir()
             {
                 anyhow::bail!("{}: no such folder", d.display());
             }
-            RunDir::create(&place.runs_dir, cfg.model.name())
-                .with_context(|| format!("{}: cannot create run folder", place.runs_dir.display()))?
+            let run = RunDir::create(&place.runs_dir, cfg.model.name())
+                .with_context(|| format!("{}: cannot create run folder", place.runs_dir.display()))?;
+            let lock = run.lock()?;
+            (run, Some(lock))
         }
     };
-    let mut child_args: Vec<OsString> = std::env::args_os().skip(1).filter(|a| a != "--detach").collect();
-    child_args.extend(["--run-dir".into(), run.path.clone().into_os_string(), "--detached-child".into(), "--no-tui".into()]);
-    let pid = spawn_child(&run, child_args)?;
+    let lock = lock.context("no lock")?;
+    let child_args = child_args(std::env::args_os().skip(1), &run);
+    let pid = spawn_child(&run, child_args, &lock)?;
     print_started(&run, pid, if args.resume.is_some() { "resuming" } else { "started" });
     Ok(0)
 }
 
+/// The detached child's arguments: the user's, less the flags only this process acts on (`--detach`,
+/// and `--no-tui`, which the child is always given: clap refuses a flag given twice).
+fn child_args(user: impl Iterator<Item = OsString>, run: &RunDir) -> Vec<OsString> {
+    let mut args: Vec<OsString> = user.filter(|a| a != "--detach" && a != "--no-tui").collect();
+    args.extend(["--run-dir".into(), run.path.clone().into_os_string(), "--detached-child".into(), "--no-tui".into()]);
+    args
+}
+
 /// After a hand-over: a detached `train --resume` continues the run the dashboard just saved.
-pub fn continue_in_background(run: &RunDir, args: &TrainArgs, place: &crate::cli::RunPlace) -> Result<()> {
+pub fn continue_in_background(run: &RunDir, args: &TrainArgs, place: &crate::cli::RunPlace, lock: Option<&TrainerLock>) -> Result<()> {
     let mut child_args: Vec<OsString> = vec!["train".into(), "--resume".into(), run.path.clone().into_os_string()];
     child_args.extend(["--device".into(), place.device.clone().into()]);
     if let Some(t) = args.threads {
@@ -81,7 +97,31 @@ pub fn continue_in_background(run: &RunDir, args: &TrainArgs, place: &crate::cli
         child_args.push("--stop-on-hangup".into());
     }
     child_args.extend(["--detached-child".into(), "--no-tui".into()]);
-    let pid = spawn_child(run, child_args)?;
+    let lock = lock.context("no lock to hand over")?;
+    let pid = spawn_child(run, child_args, lock)?;
     print_started(run, pid, "training continues:");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// Whatever the user typed, the child's command line parses (it was refused with `--no-tui`).
+    #[test]
+    fn the_childs_arguments_always_parse() {
+        let run = RunDir { path: "/tmp/r".into() };
+        for user in [
+            vec!["train", "--detach", "--no-tui", "--synthetic"],
+            vec!["train", "--no-tui", "--detach"],
+            vec!["train", "--resume", "runs/x", "--no-tui", "--detach"],
+            vec!["train", "--detach"],
+        ] {
+            let args = child_args(user.iter().map(OsString::from), &run);
+            let cli = crate::cli::Cli::try_parse_from(std::iter::once(OsString::from("tumorscope")).chain(args.clone()));
+            let Ok(crate::cli::Cli { command: crate::cli::Command::Train(t) }) = cli else { panic!("{user:?} -> {args:?}: {cli:?}") };
+            assert!(t.no_tui && t.detached_child && !t.detach, "{user:?}");
+        }
+    }
 }

@@ -157,7 +157,23 @@ pub fn run(args: EvalArgs) -> Result<()> {
         (None, true) => prepare::resolve_source(None, true)?,
         (None, false) => DataSource { root: PathBuf::from(&lr.meta.data_root), synthetic: false },
     };
-    let record = crate::data::record::SplitRecord::read(&dir.split_record()).ok();
+    crate::run::privacy::follow(&dir.path);
+    // The recorded split, if any: a record that is there but unreadable is an error, not a reason to
+    // score a different split; a missing one is said at once.
+    let record = match dir.split_record().try_exists() {
+        Ok(true) => Some(crate::data::record::SplitRecord::read(&dir.split_record()).map_err(anyhow::Error::msg)?),
+        _ => {
+            if !other_folder && args.split != "all" {
+                crate::run::output::err(&format!(
+                    "note: {}: missing, so the {} split is recomputed from the seed: exact only if the data and tumorscope's \
+                     splitting are unchanged since the run trained (--split all scores every image)",
+                    dir.split_record().display(),
+                    args.split
+                ));
+            }
+            None
+        }
+    };
     let mut cfg = lr.meta.config.clone();
     if other_folder || record.is_some() {
         cfg.limit_per_class = 0; // every image: the record says which are the split's
@@ -177,10 +193,6 @@ pub fn run(args: EvalArgs) -> Result<()> {
         notes.extend(m.note(&args.split));
         (args.split.clone(), m.indices)
     } else {
-        notes.push(format!(
-            "{}: no split record (a run from an older tumorscope): the split is recomputed from the seed, exact only if the data did not change",
-            dir.path.display()
-        ));
         let split = prepare::split(&set, &lr.meta.config);
         let idx = match args.split.as_str() {
             "val" => split.val,

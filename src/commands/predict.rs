@@ -26,6 +26,8 @@ pub fn expand(paths: &[PathBuf]) -> Vec<Result<PathBuf, String>> {
                 out.push(Err(format!("{}: folder holds no files", p.display())));
             }
             out.extend(files.into_iter().filter(|f| seen_files.insert(real(f))).map(Ok));
+        } else if let Some(kind) = std::fs::metadata(p).ok().map(|m| m.file_type()).filter(|k| !k.is_file()) {
+            out.push(Err(format!("{}: not a regular file ({})", p.display(), crate::data::decode::describe_kind(kind))));
         } else if p.exists() {
             if seen_files.insert(real(p)) {
                 out.push(Ok(p.clone()));

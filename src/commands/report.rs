@@ -7,6 +7,7 @@ use anyhow::Result;
 
 pub fn run(a: ReportArgs) -> Result<()> {
     let run = RunDir::open(&a.run).map_err(anyhow::Error::msg)?;
+    crate::run::privacy::follow(&run.path);
     // With the network at hand, the misclassification figure shows where it looked.
     let checkpoint = match crate::explain::Checkpoint::open(&run.path) {
         Ok(c) => Some(c),

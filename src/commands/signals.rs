@@ -99,14 +99,25 @@ impl Listener {
     }
 }
 
-/// Turn signals into trainer commands until aborted. A hang-up the listener saw earlier is handled
-/// first.
+/// The first stopping signal a run received (its name), whenever it came: `train` exits with its code
+/// even when it came too late for the trainer to see it (after the report).
+pub type FirstSignal = std::sync::Arc<std::sync::OnceLock<&'static str>>;
+
+/// Print without ever holding up the signal path: a terminal whose output is blocked (Ctrl-S, a
+/// stalled SSH connection) delays only this line, not the stop.
+fn say(line: String) {
+    let _ = std::thread::Builder::new().name("signal-note".into()).spawn(move || output::err(&line));
+}
+
+/// Turn signals into trainer commands until aborted: each command is sent before anything is printed.
+/// A hang-up the listener saw earlier is handled first.
 pub async fn forward(
     listener: Listener,
     commands: Sender<TrainCommand>,
     run: RunDir,
     stop_on_hangup: bool,
     hangup: tokio::sync::watch::Sender<bool>,
+    first: FirstSignal,
 ) {
     let Listener { mut int, mut term, mut hup, hung_up } = listener;
     let mut early_hup = hung_up;
@@ -119,7 +130,7 @@ pub async fn forward(
                 output::leave_terminal(&run.output_log());
                 let _ = hangup.send(true);
                 if !stop_on_hangup {
-                    output::out("hang-up: the terminal is gone; training goes on (tumorscope attach to follow it)");
+                    say("hang-up: the terminal is gone; training goes on (tumorscope attach to follow it)".into());
                     continue;
                 }
                 "SIGHUP"
@@ -127,9 +138,10 @@ pub async fn forward(
         };
         stops += 1;
         let cmd = if stops == 1 { TrainCommand::Signal(name.into()) } else { TrainCommand::Abort(name.into()) };
-        if stops == 1 {
-            output::err(&format!("{name}: stopping after this batch, saving, then the report ({name} again: skip the report)"));
-        }
+        let _ = first.set(name);
         let _ = commands.send(cmd);
+        if stops == 1 {
+            say(format!("{name}: stopping after this batch, saving, then the report ({name} again: skip the report)"));
+        }
     }
 }

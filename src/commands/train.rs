@@ -5,7 +5,7 @@
 use super::{detach, headless, prepare, signals};
 use crate::cli::TrainArgs;
 use crate::config::TrainConfig;
-use crate::run::dir::{Liveness, RunDir, RunMeta, now_unix};
+use crate::run::dir::{RunDir, RunMeta, TrainerLock, now_unix};
 use crate::run::{RunView, TrainCommand, TrainEvent, output};
 use crate::train::resume::{self, ResumeState};
 use crate::train::{self, TrainJob};
@@ -26,23 +26,34 @@ pub fn exit_code(view: &RunView) -> u8 {
     }
 }
 
+/// The exit code, also when a signal came after the trainer could act on it (during the report, as
+/// the process ends): a run that a signal reached exits with its code unless it failed.
+pub fn exit_code_with(view: &RunView, signal: Option<&str>) -> u8 {
+    match exit_code(view) {
+        0 => signal.and_then(signals::exit_code).unwrap_or(0),
+        code => code,
+    }
+}
+
 /// What a resumed run needs: its folder, state and settings.
 pub(super) struct Resuming {
     pub run: RunDir,
     pub meta: RunMeta,
     pub state: ResumeState,
+    /// Held from before the data loads to the end: no second trainer can start on the run.
+    pub lock: Option<TrainerLock>,
+}
+
+/// The run's trainer lock for this process: a detached child adopts the one its parent took for it.
+pub(super) fn take_lock(run: &RunDir, args: &TrainArgs) -> Result<TrainerLock> {
+    Ok(if args.detached_child { run.adopt_lock()? } else { run.lock()? })
 }
 
 pub(super) fn open_resume(args: &TrainArgs) -> Result<Option<Resuming>> {
     let Some(path) = &args.resume else { return Ok(None) };
     let run = RunDir::open(path).map_err(anyhow::Error::msg)?;
     let meta = run.read_meta().map_err(anyhow::Error::msg)?;
-    // A detached child finds its own pid there (its parent recorded it): only another process blocks.
-    if let Liveness::Alive(p) = run.liveness()
-        && p.pid != std::process::id()
-    {
-        bail!("{}: the run is still training (pid {}): use `tumorscope attach {}`", run.path.display(), p.pid, run.path.display());
-    }
+    let lock = take_lock(&run, args)?;
     let fixed = args.fixed_on_resume();
     if !fixed.is_empty() {
         bail!(
@@ -67,7 +78,7 @@ pub(super) fn open_resume(args: &TrainArgs) -> Result<Option<Resuming>> {
             meta.classes
         );
     }
-    Ok(Some(Resuming { run, meta, state }))
+    Ok(Some(Resuming { run, meta, state, lock: Some(lock) }))
 }
 
 pub async fn run(args: TrainArgs) -> Result<u8> {
@@ -113,8 +124,29 @@ fn record_failure(dir: &std::path::Path, e: &anyhow::Error) {
 async fn train(args: TrainArgs) -> Result<u8> {
     // From here on a signal is this command's to handle, even while the data loads.
     let mut listener = signals::Listener::install();
-    let resuming = open_resume(&args)?;
+    let mut resuming = open_resume(&args)?;
+    // The run's lock, before the data loads: a resumed run's, or that of a new run's folder that a
+    // detaching parent made (a new run in the foreground takes it as its folder is made).
+    let mut lock = match (resuming.as_mut(), &args.run_dir) {
+        (Some(r), _) => r.lock.take(),
+        (None, Some(dir)) => Some(take_lock(&RunDir { path: dir.clone() }, &args)?),
+        (None, None) => None,
+    };
     let (resolved, place) = args.resolve_all()?;
+    // Where the control socket will live, known before minutes of loading: without a safe place the
+    // run trains with steering off, and says so now.
+    let steering = match crate::run::socket::socket_dir() {
+        Ok(_) => true,
+        Err(e) => {
+            output::err(&format!("warning: {e}: training goes on without attach and ctl"));
+            false
+        }
+    };
+    // A new run is private unless shared with the group; a resumed one stays as it was made.
+    match &resuming {
+        Some(r) => crate::run::privacy::follow(&r.run.path),
+        None => crate::run::privacy::apply(place.share_with_group),
+    }
     let mut cfg: TrainConfig = match &resuming {
         Some(r) => r.meta.config.clone(),
         None => resolved,
@@ -203,6 +235,9 @@ async fn train(args: TrainArgs) -> Result<u8> {
         (None, None) => RunDir::create(&place.runs_dir, cfg.model.name())
             .with_context(|| format!("{}: cannot create run folder", place.runs_dir.display()))?,
     };
+    if lock.is_none() {
+        lock = Some(run.lock()?);
+    }
     let data_root = root.display().to_string();
     let meta = RunMeta {
         config: cfg.clone(),
@@ -228,13 +263,14 @@ async fn train(args: TrainArgs) -> Result<u8> {
         weights: crate::model::weights::lite0_weights_path(),
         data_fingerprint: fingerprint,
         resume: resuming.map(|r| r.state),
-        serve_socket: true,
+        serve_socket: steering,
         tensorboard: !args.no_tensorboard,
     };
     let handle = train::spawn(job).context("cannot start the trainer")?;
     let commands = handle.commands.clone();
     let (hangup_tx, hangup_rx) = tokio::sync::watch::channel(false);
-    let sig = tokio::spawn(signals::forward(listener, commands.clone(), run.clone(), args.stop_on_hangup, hangup_tx));
+    let first_signal = signals::FirstSignal::default();
+    let sig = tokio::spawn(signals::forward(listener, commands.clone(), run.clone(), args.stop_on_hangup, hangup_tx, first_signal.clone()));
 
     let mut handed_over = false;
     let view = match theme.filter(|_| use_tui) {
@@ -273,8 +309,8 @@ async fn train(args: TrainArgs) -> Result<u8> {
     drop(commands);
     let _ = handle.thread.join();
     if handed_over && view.outcome.as_ref().and_then(|o| o.stopped_by.as_deref()) == Some("hand-over") {
-        detach::continue_in_background(&run, &args, &place)?;
+        detach::continue_in_background(&run, &args, &place, lock.as_ref())?;
         return Ok(0);
     }
-    Ok(exit_code(&view))
+    Ok(exit_code_with(&view, first_signal.get().copied()))
 }

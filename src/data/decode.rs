@@ -53,7 +53,7 @@ pub fn decode_file(path: &Path, size: u32, max_pixels: u64) -> Result<Decoded, D
 /// The file's bytes, refusing an empty or absurdly large file before reading it.
 fn read_file(path: &Path) -> Result<Vec<u8>, DecodeError> {
     use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|e| DecodeError::Io(e.to_string()))?;
+    let mut f = open_regular(path)?;
     let len = f.metadata().map_err(|e| DecodeError::Io(e.to_string()))?.len();
     if len == 0 {
         return Err(content("empty file (0 bytes)"));
@@ -64,6 +64,34 @@ fn read_file(path: &Path) -> Result<Vec<u8>, DecodeError> {
     let mut bytes = Vec::with_capacity(len as usize);
     f.read_to_end(&mut bytes).map_err(|e| DecodeError::Io(e.to_string()))?;
     Ok(bytes)
+}
+
+/// Open a file for reading only if it is a regular file. It is opened without blocking, so a FIFO
+/// (or a device) given as an image is refused at once instead of waiting for a writer for ever.
+pub fn open_regular(path: &Path) -> Result<std::fs::File, DecodeError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).map_err(|e| DecodeError::Io(e.to_string()))?;
+    let kind = f.metadata().map_err(|e| DecodeError::Io(e.to_string()))?.file_type();
+    if !kind.is_file() {
+        return Err(content(format!("not a regular file ({})", describe_kind(kind))));
+    }
+    Ok(f)
+}
+
+/// What a file that is not a regular file is, in words.
+pub fn describe_kind(kind: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else if kind.is_dir() {
+        "a folder"
+    } else {
+        "not a file"
+    }
 }
 
 fn check_pixels(w: u32, h: u32, max_pixels: u64) -> Result<(), DecodeError> {

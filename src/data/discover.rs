@@ -59,9 +59,16 @@ fn files_of(dir: &Path, label: usize, test: bool, out: &mut Vec<ImageEntry>, war
             n += 1;
         } else if p.is_dir() {
             warnings.push(format!("{}: nested folder ignored", p.display()));
+        } else if let Ok(m) = std::fs::metadata(&p) {
+            warnings.push(format!("{}: not a regular file ({}); ignored", p.display(), super::decode::describe_kind(m.file_type())));
         }
     }
     Ok(n)
+}
+
+/// A class folder's name, which must be UTF-8.
+fn class_name(dir: &Path) -> Result<String, DataError> {
+    dir.file_name().and_then(|n| n.to_str()).map(str::to_string).ok_or_else(|| DataError::ClassName { path: dir.display().to_string() })
 }
 
 /// Walk `root` and list every candidate file with its class.
@@ -79,7 +86,8 @@ pub fn discover(root: &Path) -> Result<Discovered, DataError> {
     let only_testing = train_dir.is_none() && test_dir.is_some();
     let base = train_dir.clone().or(if only_testing { test_dir.clone() } else { None }).unwrap_or_else(|| root.to_path_buf());
     let dirs = class_dirs(&base)?;
-    let classes: Vec<String> = dirs.iter().map(|d| d.file_name().unwrap().to_string_lossy().to_string()).collect();
+    // Names as they are: a lossy conversion could make two folders one class.
+    let classes: Vec<String> = dirs.iter().map(|d| class_name(d)).collect::<Result<_, _>>()?;
     if classes.len() < 2 {
         return Err(DataError::TooFewClasses(base.display().to_string(), classes.len()));
     }
@@ -93,7 +101,7 @@ pub fn discover(root: &Path) -> Result<Discovered, DataError> {
     let mut has_test_folder = false;
     if let (Some(_), Some(td)) = (&train_dir, &test_dir) {
         for d in class_dirs(td)? {
-            let name = d.file_name().unwrap().to_string_lossy().to_string();
+            let name = class_name(&d)?;
             match classes.iter().position(|c| *c == name) {
                 Some(label) => {
                     has_test_folder |= files_of(&d, label, true, &mut entries, &mut warnings)? > 0;
@@ -157,6 +165,19 @@ mod tests {
         let d = discover(u.path()).unwrap();
         assert_eq!(d.classes, vec!["glioma", "notumor"]);
         assert!(d.entries.iter().all(|e| !e.from_test_folder));
+    }
+
+    /// Two folders whose names differ only in bytes that are not UTF-8 would become one class after a
+    /// lossy conversion: such a name is refused, naming the folder.
+    #[test]
+    fn class_folder_names_must_be_utf8() {
+        use std::os::unix::ffi::OsStrExt;
+        let t = tempfile::tempdir().unwrap();
+        for name in [&b"gli\xffoma"[..], &b"gli\xfeoma"[..], &b"pituitary"[..]] {
+            touch(&t.path().join(std::ffi::OsStr::from_bytes(name)).join("a.jpg"));
+        }
+        let e = discover(t.path()).unwrap_err().to_string();
+        assert!(e.contains("must be UTF-8") && e.contains("gli"), "{e}");
     }
 
     #[test]

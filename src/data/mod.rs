@@ -40,6 +40,8 @@ pub enum DataError {
     Io { path: String, source: std::io::Error },
     #[error("{0}: found {1} class folder(s); need at least two (expected e.g. glioma/ meningioma/ notumor/ pituitary/)")]
     TooFewClasses(String, usize),
+    #[error("{path}: a class folder's name must be UTF-8 (it names the class in every report); rename it")]
+    ClassName { path: String },
     #[error("{path}: class '{class}' has no readable images")]
     EmptyClass { path: String, class: String },
 }

@@ -61,16 +61,12 @@ pub fn save(vs: &VarStore, path: &Path, metadata: &HashMap<String, String>) -> R
 /// temp file is removed if anything fails).
 pub fn save_named(mut named: Vec<(String, Tensor)>, metadata: &HashMap<String, String>, path: &Path) -> Result<(), tch::TchError> {
     named.sort_by(|a, b| a.0.cmp(&b.0));
-    let tmp = path.with_extension("safetensors.tmp");
-    let result = write_file(&named, metadata, &tmp)
-        .and_then(|_| std::fs::rename(&tmp, path).map_err(|e| tch::TchError::FileFormat(format!("{}: {e}", path.display()))));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    let bytes = serialize(&named, metadata, path)?;
+    crate::run::dir::write_atomic(path, &bytes).map_err(|e| tch::TchError::FileFormat(format!("{}: {e}", path.display())))
 }
 
-fn write_file(named: &[(String, Tensor)], metadata: &HashMap<String, String>, path: &Path) -> Result<(), tch::TchError> {
+/// The safetensors bytes of named tensors (`path` only names the file in errors).
+fn serialize(named: &[(String, Tensor)], metadata: &HashMap<String, String>, path: &Path) -> Result<Vec<u8>, tch::TchError> {
     use safetensors::tensor::{Dtype, TensorView};
     let mut buffers = Vec::with_capacity(named.len());
     for (name, t) in named {
@@ -92,7 +88,7 @@ fn write_file(named: &[(String, Tensor)], metadata: &HashMap<String, String>, pa
         .map(|(n, d, s, b)| TensorView::new(*d, s.clone(), b).map(|v| (n.clone(), v)))
         .collect::<Result<_, _>>()
         .map_err(|e| tch::TchError::FileFormat(format!("{}: {e:?}", path.display())))?;
-    safetensors::tensor::serialize_to_file(views, &Some(metadata.clone()), path)
+    safetensors::tensor::serialize(views, &Some(metadata.clone()))
         .map_err(|e| tch::TchError::FileFormat(format!("{}: {e:?}", path.display())))
 }
 

@@ -73,17 +73,38 @@ pub fn hostname() -> String {
     nix::unistd::gethostname().map(|h| h.to_string_lossy().to_string()).unwrap_or_else(|_| "localhost".into())
 }
 
-/// Write a file whole or not at all (temp file, then rename); the temp file never stays behind.
+/// Write a file whole or not at all, and durably: a temp file of a name no other writer uses (this
+/// process's id and a counter), flushed to disk, renamed over `path`, then the folder flushed so the
+/// rename survives a power loss. The temp file never stays behind.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
-    let r = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{}-{}.tmp", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+    let r = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()))
+        .and_then(|_| std::fs::rename(&tmp, path));
     if r.is_err() {
         let _ = std::fs::remove_file(&tmp);
+        return r;
     }
-    r
+    sync_folder(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")));
+    Ok(())
 }
 
-/// Whether process `pid` runs here and is a tumorscope (not a reused pid, not a zombie).
+/// Flush a folder's entries (a rename into it) to disk; best effort: not every filesystem allows it.
+fn sync_folder(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Whether process `pid` runs on this host (not a zombie). Says nothing of what the process is: a
+/// run's proof of life is its lock (`RunDir::lock_held`), not its pid.
 pub fn pid_alive(pid: u32) -> bool {
     let Ok(raw) = i32::try_from(pid) else { return false };
     if pid == std::process::id() {
@@ -92,20 +113,48 @@ pub fn pid_alive(pid: u32) -> bool {
     if raw <= 0 {
         return false;
     }
-    let proc_dir = PathBuf::from(format!("/proc/{pid}"));
-    if Path::new("/proc/self").exists() {
-        let Ok(stat) = std::fs::read_to_string(proc_dir.join("stat")) else { return false };
+    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         // The state letter follows the parenthesised command name.
         let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()).unwrap_or("");
-        if state == "Z" || state == "X" {
-            return false;
-        }
-        let cmdline = std::fs::read(proc_dir.join("cmdline")).unwrap_or_default();
-        return String::from_utf8_lossy(&cmdline).contains("tumorscope");
+        return state != "Z" && state != "X";
     }
     match nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), None) {
         Ok(()) => true,
         Err(e) => e == nix::errno::Errno::EPERM,
+    }
+}
+
+/// The lock a run's trainer holds for as long as it lives (`flock` on `RUN/trainer.lock`): the one
+/// proof that a run is alive, whatever the binary is called, and what keeps two trainers out of one
+/// folder. The kernel releases it when the process ends, however it ends.
+pub struct TrainerLock {
+    /// Open on the lock file, locked. Closing the last descriptor of it (this one, and a child's copy)
+    /// releases the lock; nothing ever unlocks it explicitly, so a copy handed to a child keeps it.
+    _file: std::fs::File,
+}
+
+/// `flock` on an open file (the call itself; nix's `Flock` wrapper unlocks when dropped, which would
+/// release a lock handed to a child too).
+#[allow(deprecated)]
+fn flock(file: &std::fs::File, arg: nix::fcntl::FlockArg) -> nix::Result<()> {
+    use std::os::fd::AsRawFd;
+    nix::fcntl::flock(file.as_raw_fd(), arg)
+}
+
+/// Why a run's lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("{run}: the run is still training (pid {pid}): use `tumorscope attach {run}`")]
+    Held { run: String, pid: String },
+    #[error("{path}: cannot lock: {source}")]
+    Io { path: String, source: std::io::Error },
+}
+
+impl TrainerLock {
+    /// A copy of the lock to give a child process as its standard input: the child holds the run from
+    /// its first instruction, and keeps holding it after this process ends.
+    pub fn for_child(&self) -> std::io::Result<std::fs::File> {
+        self._file.try_clone()
     }
 }
 
@@ -158,6 +207,58 @@ impl RunDir {
     pub fn meta_path(&self) -> PathBuf {
         self.path.join("run.json")
     }
+    /// The file the trainer's lock is taken on.
+    pub fn lock_path(&self) -> PathBuf {
+        self.path.join("trainer.lock")
+    }
+
+    fn open_lock_file(&self) -> Result<std::fs::File, LockError> {
+        let path = self.lock_path();
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|source| LockError::Io { path: path.display().to_string(), source })
+    }
+
+    /// Take the run's trainer lock, or say who holds it. Taken before any data loads, so two
+    /// trainers started together on one run cannot both train.
+    pub fn lock(&self) -> Result<TrainerLock, LockError> {
+        let file = self.open_lock_file()?;
+        match flock(&file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(()) => Ok(TrainerLock { _file: file }),
+            Err(nix::errno::Errno::EWOULDBLOCK) => Err(LockError::Held {
+                run: self.path.display().to_string(),
+                pid: self.read_process().map(|p| p.pid.to_string()).unwrap_or_else(|| "unknown".into()),
+            }),
+            Err(e) => Err(LockError::Io { path: self.lock_path().display().to_string(), source: e.into() }),
+        }
+    }
+
+    /// The lock a detaching parent took for this process and handed it as standard input (checked to
+    /// be this run's lock file); without one, the lock is taken as usual.
+    pub fn adopt_lock(&self) -> Result<TrainerLock, LockError> {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::MetadataExt;
+        let inherited = std::io::stdin().as_fd().try_clone_to_owned().ok().map(std::fs::File::from);
+        if let Some(file) = inherited
+            && let (Ok(a), Ok(b)) = (file.metadata(), std::fs::metadata(self.lock_path()))
+            && (a.dev(), a.ino()) == (b.dev(), b.ino())
+            && flock(&file, nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok()
+        {
+            return Ok(TrainerLock { _file: file });
+        }
+        self.lock()
+    }
+
+    /// Whether a trainer holds the run's lock now (this process's own lock counts).
+    pub fn lock_held(&self) -> bool {
+        let Ok(file) = std::fs::File::open(self.lock_path()) else { return false };
+        flock(&file, nix::fcntl::FlockArg::LockSharedNonblock) == Err(nix::errno::Errno::EWOULDBLOCK)
+    }
+
     pub fn process_path(&self) -> PathBuf {
         self.path.join("process.json")
     }
@@ -206,11 +307,17 @@ impl RunDir {
         matches!(self.liveness(), Liveness::Gone(_) | Liveness::Unknown)
     }
 
+    /// Alive when a trainer holds the run's lock; gone when none does. A process recorded on another
+    /// host whose lock is free here may still live there (a lock need not cross machines).
     pub fn liveness(&self) -> Liveness {
-        match self.read_process() {
+        let info = self.read_process();
+        if self.lock_held() {
+            let p = info.unwrap_or(ProcessInfo { pid: 0, host: hostname(), socket: None, started_unix: 0.0 });
+            return if p.host != hostname() { Liveness::Elsewhere(p) } else { Liveness::Alive(p) };
+        }
+        match info {
             None => Liveness::Unknown,
             Some(p) if p.host != hostname() => Liveness::Elsewhere(p),
-            Some(p) if pid_alive(p.pid) => Liveness::Alive(p),
             Some(p) => Liveness::Gone(p),
         }
     }
@@ -252,24 +359,94 @@ mod tests {
         assert_eq!(names.len(), 8);
     }
 
+    /// Whether `cond` holds within a few seconds. A process that another test thread forks holds copies
+    /// of this process's descriptors until it execs: a lock closed here may stay held that long.
+    fn soon(cond: impl Fn() -> bool) -> bool {
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < std::time::Duration::from_secs(10) {
+            if cond() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        false
+    }
+
+    /// The lock is the proof of life: a recorded pid that runs (even this very process) is not
+    /// enough, and whoever holds the lock is alive under any name.
     #[test]
-    fn liveness_sees_this_process_and_a_dead_one() {
+    fn liveness_is_the_trainer_lock() {
         let t = tempfile::tempdir().unwrap();
         let d = RunDir::create(t.path(), "m").unwrap();
         assert_eq!(d.liveness(), Liveness::Unknown);
         let me = ProcessInfo { pid: std::process::id(), host: hostname(), socket: None, started_unix: 0.0 };
         d.write_process(&me).unwrap();
-        // Test binaries are named after the crate (tumorscope-<hash>), like the real binary.
+        assert_eq!(d.liveness(), Liveness::Gone(me.clone()), "a live pid without the lock is not a trainer");
+        let lock = d.lock().unwrap();
         assert_eq!(d.liveness(), Liveness::Alive(me.clone()));
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        child.wait().unwrap();
-        let gone = ProcessInfo { pid, ..me.clone() };
-        d.write_process(&gone).unwrap();
-        assert_eq!(d.liveness(), Liveness::Gone(gone));
+        let e = d.lock().err().unwrap().to_string();
+        assert!(e.contains("still training") && e.contains(&me.pid.to_string()), "{e}");
+        drop(lock);
+        assert!(soon(|| d.liveness() == Liveness::Gone(me.clone())));
+        // Held by another process, which is not called tumorscope at all (and forks nothing).
+        let script =
+            "import fcntl, sys, time\nf = open(sys.argv[1])\nfcntl.flock(f, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(60)\n";
+        let mut holder = std::process::Command::new("python3")
+            .args(["-c", script, d.lock_path().to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.take().unwrap()), &mut line).unwrap();
+        assert_eq!(line.trim(), "held");
+        assert!(matches!(d.liveness(), Liveness::Alive(_)));
+        assert!(d.lock().is_err(), "a second trainer is refused");
+        holder.kill().unwrap();
+        holder.wait().unwrap();
+        assert!(soon(|| matches!(d.liveness(), Liveness::Gone(_))), "the kernel released it with the process");
         let elsewhere = ProcessInfo { host: "another-host".into(), ..me };
         d.write_process(&elsewhere).unwrap();
         assert!(matches!(d.liveness(), Liveness::Elsewhere(_)));
+    }
+
+    /// A lock handed to a child (as its standard input) stays held after the parent lets go.
+    #[test]
+    fn a_lock_handed_to_a_child_outlives_the_parents_copy() {
+        let t = tempfile::tempdir().unwrap();
+        let d = RunDir::create(t.path(), "m").unwrap();
+        let lock = d.lock().unwrap();
+        let stdin = lock.for_child().unwrap();
+        let mut child = std::process::Command::new("sleep").arg("60").stdin(stdin).spawn().unwrap();
+        drop(lock);
+        // Still held a good while after the parent's copy closed.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(d.lock_held(), "the child holds it");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(soon(|| !d.lock_held()));
+    }
+
+    /// Writers side by side never tear each other's file: each has its own temp file, and the file
+    /// is always one writer's whole bytes; no temp file stays.
+    #[test]
+    fn concurrent_atomic_writes_leave_one_whole_file() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("split.json");
+        std::thread::scope(|s| {
+            for k in 0..8u8 {
+                let p = &p;
+                s.spawn(move || {
+                    for _ in 0..50 {
+                        write_atomic(p, &vec![b'a' + k; 100_000]).unwrap();
+                    }
+                });
+            }
+        });
+        let bytes = std::fs::read(&p).unwrap();
+        assert_eq!(bytes.len(), 100_000);
+        assert!(bytes.iter().all(|&b| b == bytes[0]), "one writer's bytes");
+        let names: Vec<_> = std::fs::read_dir(t.path()).unwrap().flatten().map(|e| e.file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("split.json")], "no temp file stays");
     }
 
     #[test]

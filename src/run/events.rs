@@ -255,6 +255,26 @@ pub struct Record {
 pub const MAX_LR: f64 = 10.0;
 pub const MIN_LR: f64 = 1e-9;
 
+/// The one learning-rate rule, for `--lr`, `lr =` in a config file, `ctl lr`, `ctl lr-scale`, `l`, `+`
+/// and `-`: a finite number in [MIN_LR, MAX_LR). The error says why, without the value's name.
+pub fn check_lr(lr: f64) -> Result<f64, String> {
+    if !lr.is_finite() || lr <= 0.0 {
+        return Err(format!("{lr} is not a positive number"));
+    }
+    if lr >= MAX_LR {
+        return Err(format!("{lr} is not below the ceiling {MAX_LR}"));
+    }
+    if lr < MIN_LR {
+        return Err(format!("{lr} is below the floor {MIN_LR:e}"));
+    }
+    Ok(lr)
+}
+
+/// A factor for `ctl lr-scale`: finite and positive (the rate it gives is checked by `check_lr`).
+pub fn check_factor(f: f64) -> Result<f64, String> {
+    if f.is_finite() && f > 0.0 { Ok(f) } else { Err(format!("{f} is not a positive number")) }
+}
+
 /// What the user (keys, `ctl`, signals) can ask of a running trainer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "command", content = "value", rename_all = "snake_case")]
@@ -282,7 +302,8 @@ impl TrainCommand {
     /// Whether `ev` is the trainer's answer to this command (every command gets one).
     pub fn acknowledged_by(&self, ev: &TrainEvent) -> bool {
         match (self, ev) {
-            (_, TrainEvent::CommandRejected { .. }) => true,
+            // A refusal answers the command it names (the same words), not every command in flight.
+            (_, TrainEvent::CommandRejected { command, .. }) => *command == self.describe(),
             (
                 TrainCommand::StopAfterEpoch
                 | TrainCommand::StopNow
@@ -295,7 +316,6 @@ impl TrainCommand {
             (TrainCommand::Pause, TrainEvent::State { state }) => *state == RunState::Paused,
             (TrainCommand::Resume, TrainEvent::State { state }) => *state == RunState::Training,
             (TrainCommand::CheckpointNow, TrainEvent::Checkpointed { reason, .. }) => reason == "user",
-            (TrainCommand::CheckpointNow, TrainEvent::Warning { .. }) => true,
             (TrainCommand::SetEarlyStopping(_), TrainEvent::EarlyStopping { .. }) => true,
             _ => false,
         }
@@ -348,5 +368,13 @@ mod tests {
         assert!(!TrainCommand::Pause.acknowledged_by(&TrainEvent::State { state: RunState::Training }));
         let rejected = TrainEvent::CommandRejected { command: "lr -1".into(), reason: "not positive".into() };
         assert!(TrainCommand::SetLr(-1.0).acknowledged_by(&rejected));
+        // Answers are matched to the command that caused them: another command's refusal, or a
+        // warning that happens to come while a checkpoint is asked for, answers nothing.
+        assert!(!TrainCommand::SetLr(0.5).acknowledged_by(&rejected));
+        assert!(!TrainCommand::CheckpointNow.acknowledged_by(&rejected));
+        let warning = TrainEvent::Warning { message: "cannot write TensorBoard files".into() };
+        assert!(!TrainCommand::CheckpointNow.acknowledged_by(&warning));
+        let failed = TrainEvent::CommandRejected { command: "checkpoint".into(), reason: "cannot save".into() };
+        assert!(TrainCommand::CheckpointNow.acknowledged_by(&failed));
     }
 }

@@ -9,6 +9,7 @@
 //! - `dir`: the run folder, its metadata, `process.json` and liveness;
 //! - `socket`: the control socket, server and client;
 //! - `output`: stdout/stderr that survive a closed pipe or terminal;
+//! - `privacy`: who may read what is written (private by default, or shared with the group);
 //! - `status`: one summary per run for `tumorscope runs`;
 //! - `tensorboard`: TensorBoard event files from the records;
 //! - `compare`: runs side by side (curves, settings that differ) for the Runs view;
@@ -21,6 +22,7 @@ pub mod explain;
 pub mod format;
 pub mod log;
 pub mod output;
+pub mod privacy;
 pub mod socket;
 pub mod state;
 pub mod status;

@@ -87,7 +87,12 @@ pub fn spawn(job: TrainJob) -> std::io::Result<TrainerHandle> {
     let (etx, erx) = tokio::sync::mpsc::unbounded_channel();
     let (ctx, crx) = std::sync::mpsc::channel();
     let log = EventLog::open(&job.run.events())?;
-    let server = if job.serve_socket { Some(crate::run::socket::serve(&job.run, ctx.clone())?) } else { None };
+    // A socket that cannot be served costs steering (attach, ctl), never the run.
+    let (server, socket_error) = match job.serve_socket.then(|| crate::run::socket::serve(&job.run, ctx.clone())) {
+        Some(Ok(s)) => (Some(s), None),
+        Some(Err(e)) => (None, Some(e)),
+        None => (None, None),
+    };
     let socket = server.as_ref().map(|s| s.path.clone());
     job.run.write_process(&ProcessInfo {
         pid: std::process::id(),
@@ -98,6 +103,11 @@ pub fn spawn(job: TrainJob) -> std::io::Result<TrainerHandle> {
     let thread = std::thread::Builder::new().name("trainer".into()).spawn(move || {
         let hub = server.as_ref().map(|s| s.hub.clone());
         let mut out = Emitter { tx: etx, log, hub, log_failed: false, tb: None };
+        if let Some(e) = socket_error {
+            out.emit(TrainEvent::Warning {
+                message: format!("cannot serve the control socket: {e}; training goes on without attach and ctl"),
+            });
+        }
         if job.tensorboard {
             match crate::run::tensorboard::TensorBoard::create(&job.run.path.join("tensorboard"), &hostname()) {
                 Ok(tb) => out.tb = Some(tb),
@@ -253,6 +263,46 @@ fn apply(cmd: TrainCommand, c: &mut Control, lr: f64, early: &mut EarlyStopping,
             early.enabled = on;
             out.emit(TrainEvent::EarlyStopping { enabled: on, patience: early.patience, waited: early.wait() });
         }
+    }
+}
+
+/// What commands did while the run was being finished (final save, calibration, test, report).
+#[derive(Default)]
+struct Finishing {
+    /// The first stop's cause (a signal's name): the run's exit code follows it.
+    cause: Option<String>,
+    /// A second signal, or an abort: skip what is left (calibration, test, report).
+    skip_rest: bool,
+}
+
+/// Commands between the phases of finishing a run. Training is over, so there is nothing left to stop
+/// but the evaluation: a signal or stop is recorded as the run's cause (so `train` exits 143 after a
+/// SIGTERM) and the report is still written; a second signal (an abort) skips what is left. Every
+/// other command is refused, so no sender waits for an answer.
+fn poll_finishing(commands: &Receiver<TrainCommand>, out: &mut Emitter, epoch: usize, f: &mut Finishing, already: &Option<String>) {
+    for cmd in commands.try_iter() {
+        let (when, cause) = match &cmd {
+            TrainCommand::Signal(name) if f.cause.is_some() || already.as_deref().is_some_and(|c| c.starts_with("SIG")) => {
+                (StopWhen::Abort, name.clone())
+            }
+            TrainCommand::Signal(name) => (StopWhen::Now, name.clone()),
+            TrainCommand::Abort(cause) => (StopWhen::Abort, cause.clone()),
+            TrainCommand::StopNow | TrainCommand::StopAfterEpoch => (StopWhen::Now, "user".to_string()),
+            _ => {
+                out.emit(TrainEvent::CommandRejected {
+                    command: cmd.describe(),
+                    reason: "training is over: the run is being evaluated".into(),
+                });
+                continue;
+            }
+        };
+        if when == StopWhen::Abort {
+            f.skip_rest = true;
+        }
+        if f.cause.is_none() && already.is_none() {
+            f.cause = Some(cause.clone());
+        }
+        out.emit(TrainEvent::StopRequested { when, epoch, cause });
     }
 }
 
@@ -430,6 +480,10 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
     'epochs: while p.epoch < cfg.epochs {
         let epoch = p.epoch + 1;
         out.emit(TrainEvent::EpochStart { epoch, epochs: cfg.epochs });
+        // The epoch's order and generator from before its shuffle: a stop before its first batch (a
+        // command that came during the last validation, or while paused there) saves these, so the
+        // resumed run shuffles exactly as an uninterrupted one.
+        let unshuffled = (p.batch == 0).then(|| (p.order.clone(), p.rng.clone()));
         if p.batch == 0 {
             p.rng.shuffle(&mut p.order);
             p.partial = PartialEpoch::default();
@@ -482,8 +536,12 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
                         if c.checkpoint_now {
                             c.checkpoint_now = false;
                             let path = job.run.path.join(format!("manual-epoch{epoch}-batch{b}.safetensors"));
+                            // A failed save answers the command as a refusal, so `ctl checkpoint` fails too.
                             if let Err(e) = save(checkpointed(&vs, &ema), &path, job, epoch, None, "user", out) {
-                                out.emit(TrainEvent::Warning { message: format!("{e}; training goes on") });
+                                out.emit(TrainEvent::CommandRejected {
+                                    command: TrainCommand::CheckpointNow.describe(),
+                                    reason: format!("{e}; training goes on"),
+                                });
                             }
                         }
                     }
@@ -497,6 +555,11 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
                 p.batch = b;
                 p.rng = rng_before[b - start].clone();
                 p.partial.wall_seconds = te.elapsed().as_secs_f64();
+                if b == 0
+                    && let Some((order, rng)) = unshuffled.clone()
+                {
+                    (p.order, p.rng) = (order, rng);
+                }
                 stop_reason = match when {
                     StopWhen::HandOver => format!("handed over to a background process during epoch {epoch}"),
                     _ if cause == "user" => format!("stopped by user during epoch {epoch}"),
@@ -630,6 +693,8 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
     {
         out.emit(TrainEvent::Warning { message: format!("cannot save the resume state: {e}") });
     }
+    let mut finishing = Finishing::default();
+    poll_finishing(commands, out, p.epoch, &mut finishing, &stopped_by);
     // The test report with the run's full thread count, as `eval` scores it.
     if let Some(w) = load_watch.as_ref()
         && w.current() != w.max()
@@ -654,8 +719,10 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
         None if failure.is_none() => Some("current weights: no epoch finished, so there is no best checkpoint".to_string()),
         None => None,
     };
+    poll_finishing(commands, out, p.epoch, &mut finishing, &stopped_by);
     if let Some(weights) = report_weights
         && !matches!(final_stop, Some(StopWhen::Abort | StopWhen::HandOver))
+        && !finishing.skip_rest
     {
         out.emit(TrainEvent::State { state: RunState::Evaluating });
         if best.is_some() {
@@ -681,7 +748,8 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
                 Err(e) => out.emit(TrainEvent::Warning { message: format!("{}: cannot write: {e}", path.display()) }),
             }
         }
-        if !job.split.test.is_empty() {
+        poll_finishing(commands, out, p.epoch, &mut finishing, &stopped_by);
+        if !job.split.test.is_empty() && !finishing.skip_rest {
             // The config's test-time augmentation, if any (validated with the config).
             let tta = (!cfg.tta.is_empty()).then(|| crate::train::tta::Tta::parse(&cfg.tta).ok()).flatten();
             let test = crate::train::evaluate::evaluate_with(inference_net, set, &job.split.test, cfg.batch_size * 2, job.device, tta)?;
@@ -707,12 +775,17 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
     if let Some(e) = final_error {
         return Err(TrainError::FinalSave(Box::new(e)));
     }
+    poll_finishing(commands, out, p.epoch, &mut finishing, &stopped_by);
+    if let Some(cause) = finishing.cause.take() {
+        stop_reason = format!("{stop_reason}; {cause} during the final evaluation");
+        stopped_by = Some(cause);
+    }
     // The figures and report.md, from what the log now holds (an aborted or handed-over run has no
     // report yet: `tumorscope report RUN` or the session that finishes it writes one).
     let (best_val_acc, best_epoch) = p.best.best.unwrap_or((0.0, 0));
     let outcome =
         crate::run::state::Outcome { reason: stop_reason, best_val_acc, best_epoch, test_acc, elapsed_seconds: elapsed(&p), stopped_by };
-    if !matches!(final_stop, Some(StopWhen::Abort | StopWhen::HandOver)) {
+    if !matches!(final_stop, Some(StopWhen::Abort | StopWhen::HandOver)) && !finishing.skip_rest {
         // Grad-CAM for the misclassification figure, from the checkpoint the test report scored.
         let checkpoint = crate::explain::Checkpoint::open(&job.run.path).ok();
         let cam = |p: &std::path::Path| {

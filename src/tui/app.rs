@@ -326,12 +326,10 @@ impl App {
             (Mode::LrPrompt(buf), Action::Enter) => {
                 let text = buf.clone();
                 self.mode = Mode::Normal;
-                match text.trim().parse::<f64>() {
-                    Ok(lr) if (crate::run::events::MIN_LR..crate::run::events::MAX_LR).contains(&lr) => {
-                        self.control(TrainCommand::SetLr(lr))
-                    }
-                    _ => {
-                        self.run.push_log(format!("invalid learning rate '{text}': type a positive number such as 3e-4"));
+                match text.trim().parse::<f64>().map_err(|_| format!("'{text}' is not a number")).and_then(crate::run::events::check_lr) {
+                    Ok(lr) => self.control(TrainCommand::SetLr(lr)),
+                    Err(why) => {
+                        self.run.push_log(format!("invalid learning rate: {why}; type a number such as 3e-4"));
                         None
                     }
                 }

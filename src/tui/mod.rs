@@ -186,46 +186,86 @@ pub fn tail_log(path: PathBuf, tx: tokio::sync::mpsc::UnboundedSender<Record>) {
 
 /// The log first, then the socket's live records (skipping those the log already had). The log is
 /// read only once the server's `hello` says this client is registered, so nothing falls between them.
+/// A client the trainer dropped for falling behind (a suspended `attach`, a sleeping laptop) is told
+/// so: it connects again and re-syncs from the log, the same way.
 pub fn attach_stream(events: PathBuf, stream: std::os::unix::net::UnixStream, tx: tokio::sync::mpsc::UnboundedSender<Record>) {
-    use crate::run::socket::{Incoming, incoming};
     std::thread::spawn(move || {
-        let (stx, srx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for i in incoming(std::io::BufReader::new(stream)) {
-                if stx.send(i).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut early = vec![];
-        for i in srx.iter() {
-            match i {
-                Incoming::Hello => break,
-                Incoming::Record(r) => early.push(r),
-            }
-        }
         let mut last = None;
-        if let Ok(log) = crate::run::log::read_log(&events) {
-            for r in log.records {
-                last = Some(r.seq);
-                if tx.send(r).is_err() {
-                    return;
-                }
+        let mut stream = Some(stream);
+        while let Some(s) = stream.take() {
+            if follow_connection(&events, s, &tx, &mut last) != Follow::Dropped {
+                return;
             }
+            let run = RunDir { path: events.parent().map(PathBuf::from).unwrap_or_default() };
+            stream = crate::run::socket::connect(&run).ok();
         }
-        let live = srx.into_iter().filter_map(|i| match i {
-            Incoming::Record(r) => Some(r),
-            Incoming::Hello => None,
-        });
-        for r in early.into_iter().chain(live) {
-            if last.is_none_or(|l| r.seq > l) {
-                last = Some(r.seq);
-                if tx.send(r).is_err() {
-                    return;
-                }
+    });
+}
+
+#[derive(Debug, PartialEq)]
+enum Follow {
+    /// The trainer closed the stream (its run ended) or this client's reader went away.
+    Ended,
+    /// The trainer dropped this client: connect again.
+    Dropped,
+}
+
+/// One connection: its greeting, the log up to there, then live records after `last`.
+fn follow_connection(
+    events: &std::path::Path,
+    stream: std::os::unix::net::UnixStream,
+    tx: &tokio::sync::mpsc::UnboundedSender<Record>,
+    last: &mut Option<u64>,
+) -> Follow {
+    use crate::run::socket::{Incoming, incoming};
+    let (stx, srx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for i in incoming(std::io::BufReader::new(stream)) {
+            if stx.send(i).is_err() {
+                break;
             }
         }
     });
+    let mut early = vec![];
+    for i in srx.iter() {
+        match i {
+            Incoming::Hello => break,
+            Incoming::Record(r) => early.push(r),
+            Incoming::Dropped => return Follow::Dropped,
+            Incoming::Refused(_) => {}
+        }
+    }
+    let send = |r: Record, last: &mut Option<u64>| {
+        if last.is_none_or(|l| r.seq > l) {
+            *last = Some(r.seq);
+            return tx.send(r).is_ok();
+        }
+        true
+    };
+    if let Ok(log) = crate::run::log::read_log(events) {
+        for r in log.records {
+            if !send(r, last) {
+                return Follow::Ended;
+            }
+        }
+    }
+    for r in early {
+        if !send(r, last) {
+            return Follow::Ended;
+        }
+    }
+    for i in srx {
+        match i {
+            Incoming::Record(r) => {
+                if !send(r, last) {
+                    return Follow::Ended;
+                }
+            }
+            Incoming::Dropped => return Follow::Dropped,
+            Incoming::Hello | Incoming::Refused(_) => {}
+        }
+    }
+    Follow::Ended
 }
 
 /// The next delivery of a signal, or never when it could not be installed.

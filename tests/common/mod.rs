@@ -16,6 +16,17 @@ pub fn real_data(test: &str) -> Option<PathBuf> {
     }
 }
 
+/// Kill -9 the training process a run folder recorded, if it still runs: a failed test leaves nothing
+/// behind.
+pub fn kill_recorded_process(run: &Path) {
+    if let Some(p) = tumorscope::run::RunDir::open(run).ok().and_then(|r| r.read_process())
+        && p.pid != 0
+        && tumorscope::run::dir::pid_alive(p.pid)
+    {
+        let _ = std::process::Command::new("kill").args(["-9", &p.pid.to_string()]).status();
+    }
+}
+
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_tumorscope"))
 }
