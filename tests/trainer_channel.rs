@@ -4,7 +4,6 @@
 mod common;
 use std::sync::Arc;
 use tumorscope::config::{ModelKind, TrainConfig};
-use tumorscope::data::{ImageSet, make_split};
 use tumorscope::run::{Record, RunDir, RunState, StopWhen, TrainCommand, TrainEvent};
 use tumorscope::train::{self, TrainJob};
 
@@ -16,49 +15,12 @@ fn torch_lock() -> std::sync::MutexGuard<'static, ()> {
     TORCH.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn tiny_set() -> ImageSet {
-    let (n, size) = (96usize, 16u32);
-    let per = (size * size * 3) as usize;
-    let mut pixels = vec![0u8; n * per];
-    let labels: Vec<usize> = (0..n).map(|i| i % 2).collect();
-    for i in 0..n {
-        for (k, p) in pixels[i * per..(i + 1) * per].iter_mut().enumerate() {
-            *p = if labels[i] == 0 { (k % 50) as u8 } else { 200 - (k % 50) as u8 };
-        }
-    }
-    ImageSet {
-        size,
-        classes: vec!["a".into(), "b".into()],
-        pixels,
-        labels,
-        paths: (0..n).map(|i| format!("img{i}.png").into()).collect(),
-        hashes: (0..n as u64).collect(),
-        from_test_folder: vec![false; n],
-        synthetic: true,
-    }
-}
-
 fn job(dir: &std::path::Path, cfg: TrainConfig) -> TrainJob {
     job_in(RunDir::create(dir, "test").unwrap(), cfg)
 }
 
 fn job_in(run: RunDir, cfg: TrainConfig) -> TrainJob {
-    let set = tiny_set();
-    let split = make_split(&set.labels, &set.hashes, &set.hashes, &set.from_test_folder, 2, cfg.val_fraction, cfg.test_fraction, cfg.seed);
-    let weights = run.path.join("no-such-weights.safetensors");
-    TrainJob {
-        config: cfg,
-        data_fingerprint: set.fingerprint(std::path::Path::new("")),
-        data: Arc::new(set),
-        split,
-        device: tch::Device::Cpu,
-        run,
-        data_root: "memory".into(),
-        weights,
-        resume: None,
-        serve_socket: false,
-        tensorboard: false,
-    }
+    common::tiny_job(run, cfg)
 }
 
 fn small(epochs: usize) -> TrainConfig {

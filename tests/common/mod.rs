@@ -144,3 +144,55 @@ impl Drop for Tmux {
         let _ = self.tmux().args(["kill-server"]).status();
     }
 }
+
+/// 96 tiny two-class images in memory (16 px): a trainer runs on them in a second.
+pub fn tiny_set() -> tumorscope::data::ImageSet {
+    let (n, size) = (96usize, 16u32);
+    let per = (size * size * 3) as usize;
+    let mut pixels = vec![0u8; n * per];
+    let labels: Vec<usize> = (0..n).map(|i| i % 2).collect();
+    for i in 0..n {
+        for (k, p) in pixels[i * per..(i + 1) * per].iter_mut().enumerate() {
+            *p = if labels[i] == 0 { (k % 50) as u8 } else { 200 - (k % 50) as u8 };
+        }
+    }
+    tumorscope::data::ImageSet {
+        size,
+        classes: vec!["a".into(), "b".into()],
+        pixels,
+        labels,
+        paths: (0..n).map(|i| format!("img{i}.png").into()).collect(),
+        hashes: (0..n as u64).collect(),
+        from_test_folder: vec![false; n],
+        synthetic: true,
+    }
+}
+
+/// A trainer's job on `tiny_set` in `run`, on the CPU, without socket or TensorBoard.
+pub fn tiny_job(run: tumorscope::run::RunDir, cfg: tumorscope::config::TrainConfig) -> tumorscope::train::TrainJob {
+    let set = tiny_set();
+    let split = tumorscope::data::make_split(
+        &set.labels,
+        &set.hashes,
+        &set.hashes,
+        &set.from_test_folder,
+        2,
+        cfg.val_fraction,
+        cfg.test_fraction,
+        cfg.seed,
+    );
+    let weights = run.path.join("no-such-weights.safetensors");
+    tumorscope::train::TrainJob {
+        config: cfg,
+        data_fingerprint: set.fingerprint(std::path::Path::new("")),
+        data: std::sync::Arc::new(set),
+        split,
+        device: tch::Device::Cpu,
+        run,
+        data_root: "memory".into(),
+        weights,
+        resume: None,
+        serve_socket: false,
+        tensorboard: false,
+    }
+}
