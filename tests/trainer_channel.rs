@@ -2,7 +2,6 @@
 //! recorded in events.jsonl; failures arrive as a `Failed` event, not a panic.
 
 mod common;
-use std::sync::Arc;
 use tumorscope::config::{ModelKind, TrainConfig};
 use tumorscope::run::{Record, RunDir, RunState, StopWhen, TrainCommand, TrainEvent};
 use tumorscope::train::{self, TrainJob};

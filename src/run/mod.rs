@@ -6,6 +6,7 @@
 //! - `state`: the fold from records to `RunView`;
 //! - `format`: durations, learning rates and the lines every renderer prints;
 //! - `log`: `events.jsonl` writer, reader and tailer;
+//! - `emitter`: the trainer's voice: each event numbered, logged, streamed and sent to TensorBoard;
 //! - `dir`: the run folder, its metadata, `process.json` and liveness;
 //! - `socket`: the control socket, server and client;
 //! - `output`: stdout/stderr that survive a closed pipe or terminal;
@@ -17,6 +18,7 @@
 
 pub mod compare;
 pub mod dir;
+pub mod emitter;
 pub mod events;
 pub mod explain;
 pub mod format;

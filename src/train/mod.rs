@@ -3,8 +3,10 @@
 pub mod adam;
 pub mod amp;
 pub mod callbacks;
+pub mod control;
 pub mod ema;
 pub mod evaluate;
+pub mod job;
 pub mod resume;
 pub mod spread;
 pub mod threads;
@@ -12,4 +14,4 @@ pub mod trainer;
 pub mod tta;
 
 pub use crate::run::events::{Prediction, RunInfo, RunState, TrainCommand, TrainEvent};
-pub use trainer::{TrainError, TrainJob, TrainerHandle, spawn};
+pub use job::{TrainError, TrainJob, TrainerHandle, spawn};

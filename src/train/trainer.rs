@@ -1,196 +1,47 @@
-//! The trainer thread: owns the VarStore, network and optimiser (tch tensors are not `Sync`), emits
-//! `Record`s and obeys `TrainCommand`s between batches. Every record goes to `events.jsonl`, to the
-//! in-process channel and to every client of the run's socket. Errors and panics in libtorch become
-//! a `Failed` event, never a dead UI. The exact state is saved at every epoch end and at every stop,
-//! so a run can be resumed (or handed over to a background process) as if it had never stopped.
+//! The training loop as a `Trainer` made of named phases: `new` sets everything up (device, network,
+//! optimiser, resume state, EMA, loss scale, thread watch) and announces the run; each epoch is
+//! `start_epoch`, then for every batch `between_batches` (commands, pause, stops) and `step` (with the
+//! non-finite guard and BatchNorm rollback), then `end_epoch` (validation, best checkpoint, schedule,
+//! early stopping, resume state); `finish` saves, calibrates, tests and reports. `run` is the loop
+//! that calls them. The exact state is saved at every epoch end and at every stop, so a run can be
+//! resumed (or handed over to a background process) as if it had never stopped.
 
 use super::adam::Adam;
 use super::amp::{self, LossScale};
 use super::callbacks::{BestTracker, EarlyStopping, ReduceLrOnPlateau, cosine_lr};
+use super::control::{Control, Finishing, apply, poll_finishing};
 use super::ema::Ema;
 use super::evaluate::evaluate;
+use super::job::{TrainError, TrainJob};
 use super::resume::{self, PartialEpoch, ResumeState};
+use super::threads::LoadWatch;
 use crate::config::{Amp, Schedule, TrainConfig};
 use crate::data::augment::AugmentParams;
 use crate::data::pipeline::{self, Batches};
-use crate::data::{ImageSet, Split, batch};
+use crate::data::{ImageSet, batch};
 use crate::model;
 use crate::rng::Rng;
-use crate::run::dir::{ProcessInfo, hostname};
-use crate::run::events::{EpochMetrics, MAX_LR, MIN_LR, ResumePoint, RunInfo, RunState, StopWhen, TrainCommand, TrainEvent};
+use crate::run::dir::hostname;
+use crate::run::emitter::Emitter;
+use crate::run::events::{EpochMetrics, ResumePoint, RunInfo, RunState, StopWhen, TrainCommand, TrainEvent};
 use crate::run::format::fmt_lr;
-use crate::run::log::{EventLog, now_unix_f64};
-use crate::run::socket::Hub;
-use crate::run::{Record, RunDir};
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::ops::ControlFlow;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 use tch::nn;
-use tch::{Device, Kind, TchError, Tensor};
+use tch::{Kind, TchError, Tensor};
 
-/// Why a training run failed.
-#[derive(Debug, thiserror::Error)]
-pub enum TrainError {
-    #[error("libtorch: {0}")]
-    Torch(#[from] tch::TchError),
-    #[error(transparent)]
-    Weights(#[from] crate::model::weights::WeightsError),
-    #[error("{path}: cannot save checkpoint: {source}")]
-    Checkpoint { path: String, source: tch::TchError },
-    #[error("resume state: {0}")]
-    Resume(String),
-    #[error(
-        "loss became {value} at epoch {epoch}, batch {batch} (lr {lr}): stopped before the weights were touched; lower the learning rate"
-    )]
-    NonFiniteLoss { value: f64, epoch: usize, batch: usize, lr: String },
-    #[error("mixed precision (--amp): {0}")]
-    Amp(String),
-    #[error("the batch worker thread ended before the epoch's last batch")]
-    BatchWorker,
-    #[error("training ended but the final checkpoint could not be saved: {0}")]
-    FinalSave(Box<TrainError>),
-}
-
-/// Everything a training run needs.
-pub struct TrainJob {
-    pub config: TrainConfig,
-    pub data: Arc<ImageSet>,
-    pub split: Split,
-    pub device: Device,
-    pub run: RunDir,
-    pub data_root: String,
-    /// Pretrained Lite0 weights (used when `config.pretrained` and not resuming).
-    pub weights: PathBuf,
-    /// `ImageSet::fingerprint`, recorded with the resume state.
-    pub data_fingerprint: String,
-    /// Continue from the run folder's saved state.
-    pub resume: Option<ResumeState>,
-    /// Serve the run's control socket (attach, ctl).
-    pub serve_socket: bool,
-    /// Write TensorBoard event files into `RUN/tensorboard/`.
-    pub tensorboard: bool,
-}
-
-/// The UI's side of a running trainer.
-pub struct TrainerHandle {
-    pub events: tokio::sync::mpsc::UnboundedReceiver<Record>,
-    pub commands: Sender<TrainCommand>,
-    pub thread: std::thread::JoinHandle<()>,
-    /// The control socket, when served.
-    pub socket: Option<PathBuf>,
-}
-
-/// Start training on a new thread (and serve the socket, if asked).
-pub fn spawn(job: TrainJob) -> std::io::Result<TrainerHandle> {
-    let (etx, erx) = tokio::sync::mpsc::unbounded_channel();
-    let (ctx, crx) = std::sync::mpsc::channel();
-    let log = EventLog::open(&job.run.events())?;
-    // A socket that cannot be served costs steering (attach, ctl), never the run.
-    let (server, socket_error) = match job.serve_socket.then(|| crate::run::socket::serve(&job.run, ctx.clone())) {
-        Some(Ok(s)) => (Some(s), None),
-        Some(Err(e)) => (None, Some(e)),
-        None => (None, None),
-    };
-    let socket = server.as_ref().map(|s| s.path.clone());
-    job.run.write_process(&ProcessInfo {
-        pid: std::process::id(),
-        host: hostname(),
-        socket: socket.as_ref().map(|p| p.display().to_string()),
-        started_unix: now_unix_f64(),
-    })?;
-    let thread = std::thread::Builder::new().name("trainer".into()).spawn(move || {
-        let hub = server.as_ref().map(|s| s.hub.clone());
-        let mut out = Emitter { tx: etx, log, hub, log_failed: false, tb: None };
-        if let Some(e) = socket_error {
-            out.emit(TrainEvent::Warning {
-                message: format!("cannot serve the control socket: {e}; training goes on without attach and ctl"),
-            });
+/// Train `job` to its end (or its stop), emitting every event through `out` and obeying `commands`.
+pub(super) fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> Result<(), TrainError> {
+    let mut t = Trainer::new(job, out, commands)?;
+    while t.p.epoch < job.config.epochs {
+        let mut epoch = t.start_epoch();
+        if t.train_epoch(&mut epoch)?.is_break() || t.end_epoch(&epoch)?.is_break() {
+            break;
         }
-        if job.tensorboard {
-            match crate::run::tensorboard::TensorBoard::create(&job.run.path.join("tensorboard"), &hostname()) {
-                Ok(tb) => out.tb = Some(tb),
-                Err(e) => out.emit(TrainEvent::Warning { message: format!("cannot write TensorBoard files: {e}") }),
-            }
-        }
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&job, &mut out, &crx)));
-        let error = match result {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(p) => Some(panic_message(&p)),
-        };
-        if let Some(error) = error {
-            out.emit(TrainEvent::State { state: RunState::Failed });
-            out.emit(TrainEvent::Failed { error });
-        }
-        drop(server); // clients see the end of the stream; the socket file goes
-    })?;
-    Ok(TrainerHandle { events: erx, commands: ctx, thread, socket })
-}
-
-fn panic_message(p: &Box<dyn std::any::Any + Send>) -> String {
-    let msg = p
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "unknown panic".into());
-    format!("trainer crashed: {msg}")
-}
-
-/// Numbers each event, appends it to `events.jsonl`, and sends it to the UI and socket clients.
-struct Emitter {
-    tx: tokio::sync::mpsc::UnboundedSender<Record>,
-    log: EventLog,
-    hub: Option<Arc<Hub>>,
-    log_failed: bool,
-    tb: Option<crate::run::tensorboard::TensorBoard>,
-}
-
-impl Emitter {
-    fn emit(&mut self, e: TrainEvent) {
-        let rec = self.log.stamp(e);
-        if let Err(err) = self.log.write(&rec)
-            && !self.log_failed
-        {
-            self.log_failed = true;
-            let warn = self.log.stamp(TrainEvent::Warning { message: format!("cannot write events.jsonl: {err}") });
-            self.send(warn);
-        }
-        self.send(rec);
     }
-
-    fn send(&mut self, rec: Record) {
-        if let Some(tb) = &mut self.tb
-            && let Err(e) = tb.add(&rec)
-        {
-            let warn = self.log.stamp(TrainEvent::Warning { message: format!("{}: TensorBoard writing stopped: {e}", tb.path.display()) });
-            self.tb = None;
-            let _ = self.log.write(&warn);
-            let _ = self.tx.send(warn);
-        }
-        if let Some(h) = &self.hub {
-            h.broadcast(&rec);
-        }
-        let _ = self.tx.send(rec); // a closed UI must not stop training
-    }
-}
-
-/// Mutable control state, changed by commands.
-struct Control {
-    stop: Option<(StopWhen, String)>,
-    paused: bool,
-    checkpoint_now: bool,
-    lr_changed_by_user: Option<f64>,
-}
-
-fn rank(w: StopWhen) -> u8 {
-    match w {
-        StopWhen::AfterEpoch => 0,
-        StopWhen::Now => 1,
-        StopWhen::HandOver => 2,
-        StopWhen::Abort => 3,
-    }
+    t.finish()
 }
 
 fn counts(set: &ImageSet, idx: &[usize]) -> Vec<usize> {
@@ -208,102 +59,6 @@ fn batch_seed(seed: u64, epoch: usize, batch: usize) -> i64 {
         crate::rng::FNV_OFFSET,
     );
     (h >> 1) as i64
-}
-
-/// Apply one command; every command is answered with an event.
-fn apply(cmd: TrainCommand, c: &mut Control, lr: f64, early: &mut EarlyStopping, out: &mut Emitter, epoch: usize) {
-    let stop = |c: &mut Control, out: &mut Emitter, when: StopWhen, cause: String| {
-        if c.stop.as_ref().is_none_or(|(w, _)| rank(when) > rank(*w)) {
-            c.stop = Some((when, cause.clone()));
-        }
-        if when != StopWhen::HandOver {
-            c.paused = false;
-        }
-        out.emit(TrainEvent::StopRequested { when, epoch, cause });
-        out.emit(TrainEvent::State { state: RunState::Stopping });
-    };
-    match cmd {
-        TrainCommand::StopAfterEpoch => stop(c, out, StopWhen::AfterEpoch, "user".into()),
-        TrainCommand::StopNow => stop(c, out, StopWhen::Now, "user".into()),
-        TrainCommand::Signal(name) => stop(c, out, StopWhen::Now, name),
-        TrainCommand::Abort(cause) => stop(c, out, StopWhen::Abort, cause),
-        TrainCommand::HandOver => stop(c, out, StopWhen::HandOver, "hand-over".into()),
-        TrainCommand::SetLr(v) | TrainCommand::ScaleLr(v) if !(v.is_finite() && v > 0.0) => {
-            out.emit(TrainEvent::CommandRejected { command: cmd.describe(), reason: "the value must be a positive number".into() })
-        }
-        TrainCommand::SetLr(_) | TrainCommand::ScaleLr(_) => {
-            let target = match cmd {
-                TrainCommand::SetLr(v) => v,
-                TrainCommand::ScaleLr(f) => c.lr_changed_by_user.unwrap_or(lr) * f,
-                _ => unreachable!(),
-            };
-            if !(MIN_LR..MAX_LR).contains(&target) {
-                let bound =
-                    if target >= MAX_LR { format!("the ceiling {}", fmt_lr(MAX_LR)) } else { format!("the floor {}", fmt_lr(MIN_LR)) };
-                out.emit(TrainEvent::CommandRejected {
-                    command: cmd.describe(),
-                    reason: format!("lr {} would pass {bound}; it stays {}", fmt_lr(target), fmt_lr(lr)),
-                });
-            } else {
-                c.lr_changed_by_user = Some(target);
-            }
-        }
-        TrainCommand::Pause => {
-            c.paused = c.stop.is_none();
-            let state = if c.paused { RunState::Paused } else { RunState::Stopping };
-            out.emit(TrainEvent::State { state });
-        }
-        TrainCommand::Resume => {
-            c.paused = false;
-            let state = if c.stop.is_some() { RunState::Stopping } else { RunState::Training };
-            out.emit(TrainEvent::State { state });
-        }
-        TrainCommand::CheckpointNow => c.checkpoint_now = true,
-        TrainCommand::SetEarlyStopping(on) => {
-            early.enabled = on;
-            out.emit(TrainEvent::EarlyStopping { enabled: on, patience: early.patience, waited: early.wait() });
-        }
-    }
-}
-
-/// What commands did while the run was being finished (final save, calibration, test, report).
-#[derive(Default)]
-struct Finishing {
-    /// The first stop's cause (a signal's name): the run's exit code follows it.
-    cause: Option<String>,
-    /// A second signal, or an abort: skip what is left (calibration, test, report).
-    skip_rest: bool,
-}
-
-/// Commands between the phases of finishing a run. Training is over, so there is nothing left to stop
-/// but the evaluation: a signal or stop is recorded as the run's cause (so `train` exits 143 after a
-/// SIGTERM) and the report is still written; a second signal (an abort) skips what is left. Every
-/// other command is refused, so no sender waits for an answer.
-fn poll_finishing(commands: &Receiver<TrainCommand>, out: &mut Emitter, epoch: usize, f: &mut Finishing, already: &Option<String>) {
-    for cmd in commands.try_iter() {
-        let (when, cause) = match &cmd {
-            TrainCommand::Signal(name) if f.cause.is_some() || already.as_deref().is_some_and(|c| c.starts_with("SIG")) => {
-                (StopWhen::Abort, name.clone())
-            }
-            TrainCommand::Signal(name) => (StopWhen::Now, name.clone()),
-            TrainCommand::Abort(cause) => (StopWhen::Abort, cause.clone()),
-            TrainCommand::StopNow | TrainCommand::StopAfterEpoch => (StopWhen::Now, "user".to_string()),
-            _ => {
-                out.emit(TrainEvent::CommandRejected {
-                    command: cmd.describe(),
-                    reason: "training is over: the run is being evaluated".into(),
-                });
-                continue;
-            }
-        };
-        if when == StopWhen::Abort {
-            f.skip_rest = true;
-        }
-        if f.cause.is_none() && already.is_none() {
-            f.cause = Some(cause.clone());
-        }
-        out.emit(TrainEvent::StopRequested { when, epoch, cause });
-    }
 }
 
 /// Everything that changes as training goes on (what `ResumeState` saves).
@@ -324,35 +79,11 @@ struct Progress {
     loss_scale: Option<LossScale>,
 }
 
-fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> Result<(), TrainError> {
-    let cfg = &job.config;
-    let set = &*job.data;
-    let t0 = Instant::now();
-    tch::manual_seed(cfg.seed as i64);
-    if cfg.threads > 0 {
-        tch::set_num_threads(cfg.threads as i32);
-    }
-    let mut vs = nn::VarStore::new(job.device);
-    let net = model::build(&vs, cfg, set.classes.len());
-    net.freeze_stages(cfg.freeze_stages);
-    let pretrained = cfg.pretrained && cfg.model == crate::config::ModelKind::EfficientnetLite0;
-    if pretrained && job.resume.is_none() {
-        crate::model::weights::load_pretrained(&mut vs, &job.weights)?;
-    }
-    // Channels-last weights on every device: libtorch's fast depthwise path on a CPU, cuDNN's
-    // NHWC (tensor-core) kernels on a GPU.
-    crate::model::weights::to_channels_last(&vs)?;
-    if job.device.is_cuda() {
-        // Fixed shapes: let cuDNN time its algorithms once and keep the fastest.
-        tch::Cuda::cudnn_set_benchmark(true);
-    }
-    let mut opt = Adam::new(&vs, cfg.lr, cfg.weight_decay)?;
-    // BatchNorm's running statistics change in the forward pass, before the loss can be checked: a
-    // copy taken before each batch puts them back if the loss is not finite (they are small).
-    let buffers: Vec<tch::Tensor> = vs.variables().into_values().filter(|t| !t.requires_grad()).collect();
-    let mut resume_tensors = None;
-    let mut p = match &job.resume {
-        None => Progress {
+impl Progress {
+    /// A run's start.
+    fn fresh(job: &TrainJob) -> Self {
+        let cfg = &job.config;
+        Progress {
             epoch: 0,
             batch: 0,
             order: job.split.train.clone(),
@@ -365,447 +96,659 @@ fn run(job: &TrainJob, out: &mut Emitter, commands: &Receiver<TrainCommand>) -> 
             elapsed_before: 0.0,
             lr_pinned: false,
             loss_scale: None,
-        },
-        Some(st) => {
-            resume_tensors = Some(resume::load_tensors(&job.run, st, &mut vs, &mut opt).map_err(TrainError::Resume)?);
-            opt.set_lr(st.lr);
-            Progress {
-                epoch: st.epoch,
-                batch: st.batch,
-                order: st.order.clone(),
-                rng: st.rng.clone(),
-                partial: st.partial.clone(),
-                lr: st.lr,
-                plateau: st.plateau.clone(),
-                early: st.early.clone(),
-                best: st.best.clone(),
-                elapsed_before: st.elapsed_seconds,
-                lr_pinned: st.lr_pinned,
-                loss_scale: st.loss_scale.clone(),
+        }
+    }
+
+    /// Where a saved state left off.
+    fn resumed(st: &ResumeState) -> Self {
+        Progress {
+            epoch: st.epoch,
+            batch: st.batch,
+            order: st.order.clone(),
+            rng: st.rng.clone(),
+            partial: st.partial.clone(),
+            lr: st.lr,
+            plateau: st.plateau.clone(),
+            early: st.early.clone(),
+            best: st.best.clone(),
+            elapsed_before: st.elapsed_seconds,
+            lr_pinned: st.lr_pinned,
+            loss_scale: st.loss_scale.clone(),
+        }
+    }
+}
+
+/// How a run ends: why, by whom, and how it stopped (if it did before its last epoch).
+struct Ending {
+    reason: String,
+    stopped_by: Option<String>,
+    stop: Option<StopWhen>,
+    failure: Option<TrainError>,
+}
+
+/// One epoch in progress: its order, the draws made for it, and the batches being built.
+struct Epoch {
+    number: usize,
+    /// When the epoch started, less the time it ran before a resume.
+    started: Instant,
+    order: Vec<usize>,
+    /// The first batch this session trains (0, or where a resumed run stopped).
+    start: usize,
+    /// The generator before each batch's draws: a stop at batch b saves the one from before b.
+    rng_before: Vec<Rng>,
+    /// The order and generator from before the epoch's shuffle (an epoch that starts at batch 0).
+    unshuffled: Option<(Vec<usize>, Rng)>,
+    built: Batches,
+}
+
+/// A training run's state, from set-up to the report.
+struct Trainer<'a> {
+    job: &'a TrainJob,
+    cfg: &'a TrainConfig,
+    set: &'a ImageSet,
+    out: &'a mut Emitter,
+    commands: &'a Receiver<TrainCommand>,
+    vs: nn::VarStore,
+    net: model::Net,
+    opt: Adam,
+    /// BatchNorm's running statistics: copied before each batch, put back if its loss is not finite.
+    buffers: Vec<Tensor>,
+    /// The moving average of the weights and the network it lives in (validation scores it).
+    ema: Option<Ema>,
+    ema_net: Option<model::Net>,
+    p: Progress,
+    c: Control,
+    aug: Option<AugmentParams>,
+    load_watch: Option<LoadWatch>,
+    t0: Instant,
+    batches: usize,
+    end: Ending,
+}
+
+impl<'a> Trainer<'a> {
+    /// Set up the device, the network (pretrained or resumed), the optimiser, the moving average and the
+    /// loss scale, then announce the run (`Started`, and its state).
+    fn new(job: &'a TrainJob, out: &'a mut Emitter, commands: &'a Receiver<TrainCommand>) -> Result<Self, TrainError> {
+        let cfg = &job.config;
+        let set = &*job.data;
+        let t0 = Instant::now();
+        tch::manual_seed(cfg.seed as i64);
+        if cfg.threads > 0 {
+            tch::set_num_threads(cfg.threads as i32);
+        }
+        let (mut vs, net) = build_network(job)?;
+        if job.device.is_cuda() {
+            // Fixed shapes: let cuDNN time its algorithms once and keep the fastest.
+            tch::Cuda::cudnn_set_benchmark(true);
+        }
+        let mut opt = Adam::new(&vs, cfg.lr, cfg.weight_decay)?;
+        // BatchNorm's running statistics change in the forward pass, before the loss can be checked: a
+        // copy taken before each batch puts them back if the loss is not finite (they are small).
+        let buffers: Vec<Tensor> = vs.variables().into_values().filter(|t| !t.requires_grad()).collect();
+        let mut resume_tensors = None;
+        let mut p = match &job.resume {
+            None => Progress::fresh(job),
+            Some(st) => {
+                resume_tensors = Some(resume::load_tensors(&job.run, st, &mut vs, &mut opt).map_err(TrainError::Resume)?);
+                opt.set_lr(st.lr);
+                Progress::resumed(st)
+            }
+        };
+        // fp16 needs a loss scale (a resumed run keeps its own); nothing else does.
+        let fp16 = cfg.amp == Amp::Fp16 && job.device.is_cuda();
+        p.loss_scale = if fp16 { p.loss_scale.take().or_else(|| Some(LossScale::new())) } else { None };
+        let (ema, ema_net) = build_ema(job, &vs, resume_tensors.as_ref())?;
+        drop(resume_tensors);
+        let paused = job.resume.as_ref().is_some_and(|st| st.paused);
+        // Automatic thread counts on a CPU follow the machine's load (see `threads`).
+        let load_watch = super::threads::wanted(cfg.threads, job.device.is_cuda(), |k| std::env::var(k).ok()).then(|| {
+            let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            LoadWatch::new(tch::get_num_threads().max(1) as usize, cores)
+        });
+        let mut t = Trainer {
+            job,
+            cfg,
+            set,
+            out,
+            commands,
+            vs,
+            net,
+            opt,
+            buffers,
+            ema,
+            ema_net,
+            p,
+            c: Control { stop: None, paused, checkpoint_now: false, lr_changed_by_user: None },
+            aug: cfg.augment.then(AugmentParams::default),
+            load_watch,
+            t0,
+            batches: job.split.train.len().div_ceil(cfg.batch_size),
+            end: Ending { reason: format!("completed {} epochs", cfg.epochs), stopped_by: None, stop: None, failure: None },
+        };
+        t.announce();
+        Ok(t)
+    }
+
+    /// `Started` with everything a screen shows of the run, a warning for mixed precision on a CPU, and
+    /// the first state.
+    fn announce(&mut self) {
+        let (job, cfg, set) = (self.job, self.cfg, self.set);
+        let samples = (0..set.classes.len())
+            .map(|c| job.split.train.iter().find(|&&i| set.labels[i] == c).map(|&i| set.paths[i].display().to_string()))
+            .collect();
+        self.out.emit(TrainEvent::Started {
+            info: Box::new(RunInfo {
+                run_dir: job.run.path.display().to_string(),
+                data_root: job.data_root.clone(),
+                synthetic: set.synthetic,
+                model: cfg.model.name().to_string() + if pretrained(cfg) { " (ImageNet)" } else { "" },
+                device: crate::device::describe(job.device)
+                    + &if amp::active(cfg.amp, job.device) { format!(", amp {}", cfg.amp.name()) } else { String::new() },
+                classes: set.classes.clone(),
+                train_counts: counts(set, &job.split.train),
+                val_counts: counts(set, &job.split.val),
+                test_counts: counts(set, &job.split.test),
+                batches_per_epoch: self.batches,
+                config: cfg.clone(),
+                samples,
+                pid: std::process::id(),
+                host: hostname(),
+                resumed: job.resume.as_ref().map(|st| ResumePoint {
+                    epoch: st.epoch,
+                    batch: st.batch,
+                    elapsed_seconds: st.elapsed_seconds,
+                }),
+            }),
+        });
+        if cfg.amp != Amp::Off && !job.device.is_cuda() {
+            self.out.emit(TrainEvent::Warning {
+                message: format!(
+                    "--amp {} applies on CUDA only: this run trains in f32 on {}",
+                    cfg.amp.name(),
+                    crate::device::describe(job.device)
+                ),
+            });
+        }
+        let state = if self.c.paused { RunState::Paused } else { RunState::Training };
+        self.out.emit(TrainEvent::State { state });
+    }
+
+    /// The network validation and the reports score: the moving average when there is one.
+    fn eval_net(&self) -> &model::Net {
+        self.ema_net.as_ref().unwrap_or(&self.net)
+    }
+
+    fn elapsed(&self) -> f64 {
+        self.p.elapsed_before + self.t0.elapsed().as_secs_f64()
+    }
+
+    /// Announce the epoch, shuffle its order (unless it resumes mid-way) and plan every draw of it.
+    fn start_epoch(&mut self) -> Epoch {
+        let number = self.p.epoch + 1;
+        self.out.emit(TrainEvent::EpochStart { epoch: number, epochs: self.cfg.epochs });
+        // The epoch's order and generator from before its shuffle: a stop before its first batch (a
+        // command that came during the last validation, or while paused there) saves these, so the
+        // resumed run shuffles exactly as an uninterrupted one.
+        let unshuffled = (self.p.batch == 0).then(|| (self.p.order.clone(), self.p.rng.clone()));
+        if self.p.batch == 0 {
+            self.p.rng.shuffle(&mut self.p.order);
+            self.p.partial = PartialEpoch::default();
+        }
+        let started = Instant::now() - Duration::from_secs_f64(self.p.partial.wall_seconds);
+        let order = self.p.order.clone();
+        // Every draw of the epoch is made now, in batch order (the generator ends where a batch-by-batch
+        // loop would); a stop at batch b saves the state from before b's draws. A worker thread builds
+        // the batches two ahead of the step.
+        let start = self.p.batch;
+        let planned = pipeline::plan_epoch(&order, self.cfg.batch_size, start, self.aug.as_ref(), &mut self.p.rng);
+        let rng_before: Vec<Rng> = planned.iter().map(|x| x.rng_before.clone()).collect();
+        // On a GPU the step is quicker than one thread can build a batch: the batches are shared out
+        // over the cores, three ahead.
+        let gpu = self.job.device.is_cuda();
+        let plans = planned.into_iter().map(|x| x.plan).collect();
+        let built = Batches::prefetched(self.job.data.clone(), plans, if gpu { 3 } else { 2 }, gpu);
+        Epoch { number, started, order, start, rng_before, unshuffled, built }
+    }
+
+    /// Every batch of the epoch from where it starts: commands before each, then the step. Breaks when
+    /// a stop or a non-finite loss ends the run mid-epoch.
+    fn train_epoch(&mut self, e: &mut Epoch) -> Result<ControlFlow<()>, TrainError> {
+        let order = std::mem::take(&mut e.order);
+        for (b, idx) in batch::chunks(&order, self.cfg.batch_size).enumerate().skip(self.p.batch) {
+            if self.between_batches(e, b).is_break() || self.step(e, b, idx.len())?.is_break() {
+                return Ok(ControlFlow::Break(()));
             }
         }
-    };
-    // fp16 needs a loss scale (a resumed run keeps its own); nothing else does.
-    let fp16 = cfg.amp == Amp::Fp16 && job.device.is_cuda();
-    p.loss_scale = if fp16 { p.loss_scale.take().or_else(|| Some(LossScale::new())) } else { None };
-    // The moving average (if on) is a second network: validation scores it and checkpoints hold it.
-    let mut ema = None;
-    let mut ema_net = None;
-    if cfg.ema_decay > 0.0 {
-        let store = nn::VarStore::new(job.device);
-        let n = model::build(&store, cfg, set.classes.len());
-        crate::model::weights::to_channels_last(&store)?;
-        let mut e = Ema::new(&vs, store, cfg.ema_decay)?;
-        if let Some(t) = &resume_tensors {
-            e.load_state(t).map_err(TrainError::Resume)?;
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// Commands before batch `b`; blocks while paused (a stop request ends the wait). Breaks on a stop
+    /// that does not wait for the epoch's end, with the state from before `b` kept for resuming.
+    fn between_batches(&mut self, e: &Epoch, b: usize) -> ControlFlow<()> {
+        while let Some(cmd) = self.next_command() {
+            self.handle(cmd, e.number, b);
         }
-        ema = Some(e);
-        ema_net = Some(n);
+        let Some((when, cause)) = self.c.stop.clone().filter(|(w, _)| *w != StopWhen::AfterEpoch) else {
+            return ControlFlow::Continue(());
+        };
+        self.keep_place(e, b);
+        if b == 0
+            && let Some((order, rng)) = e.unshuffled.clone()
+        {
+            (self.p.order, self.p.rng) = (order, rng);
+        }
+        self.end.reason = match when {
+            StopWhen::HandOver => format!("handed over to a background process during epoch {}", e.number),
+            _ if cause == "user" => format!("stopped by user during epoch {}", e.number),
+            _ => format!("stopped: {cause} during epoch {}", e.number),
+        };
+        self.end.stopped_by = Some(cause);
+        self.end.stop = Some(when);
+        ControlFlow::Break(())
     }
-    drop(resume_tensors);
-    let eval_net: &model::Net = ema_net.as_ref().unwrap_or(&net);
-    let elapsed = |p: &Progress| p.elapsed_before + t0.elapsed().as_secs_f64();
-    let batches = job.split.train.len().div_ceil(cfg.batch_size);
-    let samples = (0..set.classes.len())
-        .map(|c| job.split.train.iter().find(|&&i| set.labels[i] == c).map(|&i| set.paths[i].display().to_string()))
-        .collect();
-    out.emit(TrainEvent::Started {
-        info: Box::new(RunInfo {
-            run_dir: job.run.path.display().to_string(),
-            data_root: job.data_root.clone(),
-            synthetic: set.synthetic,
-            model: cfg.model.name().to_string() + if pretrained { " (ImageNet)" } else { "" },
-            device: crate::device::describe(job.device)
-                + &if amp::active(cfg.amp, job.device) { format!(", amp {}", cfg.amp.name()) } else { String::new() },
-            classes: set.classes.clone(),
-            train_counts: counts(set, &job.split.train),
-            val_counts: counts(set, &job.split.val),
-            test_counts: counts(set, &job.split.test),
-            batches_per_epoch: batches,
-            config: cfg.clone(),
-            samples,
-            pid: std::process::id(),
-            host: hostname(),
-            resumed: job.resume.as_ref().map(|st| ResumePoint { epoch: st.epoch, batch: st.batch, elapsed_seconds: st.elapsed_seconds }),
-        }),
-    });
-    if cfg.amp != Amp::Off && !job.device.is_cuda() {
-        out.emit(TrainEvent::Warning {
-            message: format!(
-                "--amp {} applies on CUDA only: this run trains in f32 on {}",
-                cfg.amp.name(),
-                crate::device::describe(job.device)
-            ),
+
+    /// The next command to act on before a batch: waits while paused, else takes what is there.
+    fn next_command(&mut self) -> Option<TrainCommand> {
+        loop {
+            if !(self.c.paused && self.c.stop.is_none()) {
+                return self.commands.try_recv().ok();
+            }
+            match self.commands.recv_timeout(Duration::from_millis(200)) {
+                Ok(cmd) => return Some(cmd),
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => self.c.paused = false,
+            }
+        }
+    }
+
+    /// Apply one command at once (also while paused, so the answer comes right away).
+    fn handle(&mut self, cmd: TrainCommand, epoch: usize, b: usize) {
+        apply(cmd, &mut self.c, self.p.lr, &mut self.p.early, self.out, epoch);
+        if let Some(lr) = self.c.lr_changed_by_user.take() {
+            self.opt.set_lr(lr);
+            self.out.emit(TrainEvent::LrChanged { epoch, from: self.p.lr, to: lr, reason: "user".into() });
+            self.p.lr = lr;
+            if self.cfg.schedule == Schedule::Cosine && !self.p.lr_pinned {
+                self.p.lr_pinned = true;
+                self.out.emit(TrainEvent::Warning {
+                    message: format!("the cosine schedule is off for the rest of the run: lr stays {} until changed", fmt_lr(lr)),
+                });
+            }
+        }
+        if self.c.checkpoint_now {
+            self.c.checkpoint_now = false;
+            let path = self.job.run.path.join(format!("manual-epoch{epoch}-batch{b}.safetensors"));
+            // A failed save answers the command as a refusal, so `ctl checkpoint` fails too.
+            if let Err(e) = save(checkpointed(&self.vs, &self.ema), &path, self.job, epoch, None, "user", self.out) {
+                self.out.emit(TrainEvent::CommandRejected {
+                    command: TrainCommand::CheckpointNow.describe(),
+                    reason: format!("{e}; training goes on"),
+                });
+            }
+        }
+    }
+
+    /// Keep the place before batch `b` (for the resume state): the batch, its generator, the time.
+    fn keep_place(&mut self, e: &Epoch, b: usize) {
+        self.p.batch = b;
+        self.p.rng = e.rng_before[b - e.start].clone();
+        self.p.partial.wall_seconds = e.started.elapsed().as_secs_f64();
+    }
+
+    /// One optimiser step on batch `b` of `n` images. A loss that is not finite stops the run before the
+    /// optimiser touches the weights, with BatchNorm's statistics put back.
+    fn step(&mut self, e: &mut Epoch, b: usize, n: usize) -> Result<ControlFlow<()>, TrainError> {
+        let cfg = self.cfg;
+        let epoch = e.number;
+        if cfg.schedule == Schedule::Cosine && !self.p.lr_pinned {
+            let warmup = (cfg.warmup_epochs * self.batches as f64).round() as usize;
+            self.p.lr = cosine_lr(cfg.lr, cfg.min_lr, (epoch - 1) * self.batches + b, warmup, cfg.epochs * self.batches);
+            self.opt.set_lr(self.p.lr);
+        }
+        let tb = Instant::now();
+        tch::manual_seed(batch_seed(cfg.seed, epoch, b));
+        let next = e.built.next().ok_or(TrainError::BatchWorker)?;
+        let (x, y) = batch::from_built(&next, self.set.size, self.job.device)?;
+        let buffers_before: Vec<Tensor> = self.buffers.iter().map(|t| t.copy()).collect();
+        let net = &self.net;
+        let (logits, loss) = amp::autocast(cfg.amp, self.job.device, || -> Result<(Tensor, Tensor), TchError> {
+            let logits = net.forward_t(&x, true);
+            let loss = if cfg.label_smoothing > 0.0 {
+                logits.f_cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Mean, -100, cfg.label_smoothing)?
+            } else {
+                logits.cross_entropy_for_logits(&y)
+            };
+            Ok((logits, loss))
+        })
+        .map_err(TrainError::Amp)??;
+        self.opt.zero_grad();
+        amp::backward(&loss, self.p.loss_scale.as_ref())?;
+        // One read-back per batch, after backward is queued: the loss, the hits and (with a loss
+        // scale) whether the gradients overflowed. The optimiser steps only after the loss is
+        // known to be finite.
+        let hits = logits.f_argmax(-1, false)?.f_eq_tensor(&y)?.f_sum(Kind::Float)?;
+        let (read, overflowed) = amp::read_back(&[loss, hits], &self.opt, self.p.loss_scale.as_ref())?;
+        let (l, hits) = (read[0], read[1].round() as usize);
+        if !l.is_finite() {
+            self.roll_back(&buffers_before);
+            self.end.failure = Some(TrainError::NonFiniteLoss { value: l, epoch, batch: b + 1, lr: fmt_lr(self.p.lr) });
+            self.keep_place(e, b);
+            self.end.stop = Some(StopWhen::Now);
+            return Ok(ControlFlow::Break(()));
+        }
+        // Scaled gradients that overflowed (fp16): the step is skipped and the scale lowered.
+        if amp::step(&mut self.opt, self.p.loss_scale.as_mut(), overflowed)?
+            && let Some(ema) = &mut self.ema
+        {
+            ema.update(self.opt.step)?;
+        }
+        self.count_batch(epoch, b, n, l, hits, tb.elapsed().as_secs_f64());
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// Before the optimiser step: the weights are still those from before this batch; the running
+    /// statistics are put back too.
+    fn roll_back(&mut self, buffers_before: &[Tensor]) {
+        tch::no_grad(|| {
+            for (mut t, before) in self.buffers.iter().map(|t| t.shallow_clone()).zip(buffers_before) {
+                let _ = t.f_copy_(before);
+            }
         });
+        self.opt.zero_grad();
     }
-    let paused = job.resume.as_ref().is_some_and(|st| st.paused);
-    let mut c = Control { stop: None, paused, checkpoint_now: false, lr_changed_by_user: None };
-    out.emit(TrainEvent::State { state: if paused { RunState::Paused } else { RunState::Training } });
-    let aug = cfg.augment.then(AugmentParams::default);
-    let save_state = |p: &Progress, paused: bool, vs: &nn::VarStore, opt: &Adam, ema: Option<&Ema>| -> Result<(), TrainError> {
+
+    /// Add a finished batch to the epoch's figures, say so, and let the thread watch act.
+    fn count_batch(&mut self, epoch: usize, b: usize, n: usize, loss: f64, hits: usize, seconds: f64) {
+        let part = &mut self.p.partial;
+        part.compute_seconds += seconds;
+        part.loss_sum += loss * n as f64;
+        part.correct += hits;
+        part.seen += n;
+        let img_per_s = part.seen as f64 / part.compute_seconds.max(1e-9);
+        let acc = hits as f64 / n as f64;
+        self.out.emit(TrainEvent::BatchEnd { epoch, batch: b + 1, batches: self.batches, loss, acc, img_per_s, lr: self.p.lr });
+        if let Some(c) = self.load_watch.as_mut().and_then(|w| w.tick()) {
+            tch::set_num_threads(c.to as i32);
+            self.out.emit(TrainEvent::ThreadsChanged { from: c.from, to: c.to, busy_elsewhere: c.elsewhere });
+        }
+    }
+
+    /// Validation, the best checkpoint, the plateau schedule, early stopping and the resume state. Breaks
+    /// when early stopping or a stop asked for at the epoch's end ends the run.
+    fn end_epoch(&mut self, e: &Epoch) -> Result<ControlFlow<()>, TrainError> {
+        let epoch = e.number;
+        self.p.epoch = epoch;
+        self.p.batch = 0;
+        let val_acc = self.validate(e)?;
+        if self.p.best.improved(val_acc, epoch)
+            && let Err(err) =
+                save(checkpointed(&self.vs, &self.ema), &self.job.run.best(), self.job, epoch, Some(val_acc), "best val_acc", self.out)
+        {
+            self.out.emit(TrainEvent::Warning { message: format!("{err}; training goes on, the previous best checkpoint is intact") });
+        }
+        if self.cfg.schedule == Schedule::Plateau
+            && let Some(new_lr) = self.p.plateau.step(val_acc, self.p.lr)
+        {
+            self.opt.set_lr(new_lr);
+            self.out.emit(TrainEvent::LrChanged { epoch, from: self.p.lr, to: new_lr, reason: "plateau".into() });
+            self.p.lr = new_lr;
+        }
+        let early_stop = self.p.early.step(val_acc);
+        if let Err(err) = self.save_state() {
+            self.out.emit(TrainEvent::Warning { message: format!("cannot save the resume state: {err}; training goes on") });
+        }
+        if early_stop {
+            self.end.reason = format!("early stopping: val_acc did not improve for {} epochs", self.p.early.patience);
+            return Ok(ControlFlow::Break(()));
+        }
+        if let Some((_, cause)) = &self.c.stop {
+            self.end.reason = if cause == "user" {
+                format!("stopped by user after epoch {epoch}")
+            } else {
+                format!("stopped: {cause} after epoch {epoch}")
+            };
+            self.end.stopped_by = Some(cause.clone());
+            return Ok(ControlFlow::Break(()));
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// Score the validation split, announce the epoch's figures and predictions; its accuracy.
+    fn validate(&mut self, e: &Epoch) -> Result<f64, TrainError> {
+        let seen = self.p.partial.seen.max(1) as f64;
+        let folded = self.eval_net().folded();
+        let net = folded.as_ref().unwrap_or(self.eval_net());
+        let val = evaluate(net, self.set, &self.job.split.val, self.cfg.batch_size * 2, self.job.device)?;
+        let part = &self.p.partial;
+        let metrics = EpochMetrics {
+            epoch: e.number,
+            epochs: self.cfg.epochs,
+            train_loss: part.loss_sum / seen,
+            train_acc: part.correct as f64 / seen,
+            val_loss: val.loss,
+            val_acc: val.accuracy(),
+            lr: self.p.lr,
+            img_per_s: part.seen as f64 / part.compute_seconds.max(1e-9),
+            epoch_seconds: e.started.elapsed().as_secs_f64(),
+            elapsed_seconds: self.elapsed(),
+            confusion: val.confusion.clone(),
+        };
+        let val_acc = metrics.val_acc;
+        self.out.emit(TrainEvent::EpochEnd { metrics });
+        self.out.emit(TrainEvent::Predictions { split: "val".into(), epoch: e.number, items: val.predictions });
+        Ok(val_acc)
+    }
+
+    /// The exact state to resume from (weights, optimiser, schedule, place in the data).
+    fn save_state(&self) -> Result<(), TrainError> {
+        let (p, cfg) = (&self.p, self.cfg);
         let st = ResumeState {
             format: resume::FORMAT,
             model: cfg.model.name().to_string(),
-            classes: set.classes.clone(),
+            classes: self.set.classes.clone(),
             config: cfg.clone(),
-            data_fingerprint: job.data_fingerprint.clone(),
+            data_fingerprint: self.job.data_fingerprint.clone(),
             epoch: p.epoch,
             batch: p.batch,
             order: p.order.clone(),
             rng: p.rng.clone(),
             partial: p.partial.clone(),
             lr: p.lr,
-            adam_step: opt.step,
+            adam_step: self.opt.step,
             plateau: p.plateau.clone(),
             early: p.early.clone(),
             best: p.best.clone(),
-            paused,
-            elapsed_seconds: elapsed(p),
+            paused: self.c.paused,
+            elapsed_seconds: self.elapsed(),
             lr_pinned: p.lr_pinned,
             loss_scale: p.loss_scale.clone(),
         };
-        resume::save(&job.run, &st, vs, opt, ema).map_err(TrainError::Resume)
-    };
-    let mut stop_reason = format!("completed {} epochs", cfg.epochs);
-    let mut stopped_by: Option<String> = None;
-    let mut final_stop: Option<StopWhen> = None;
-    let mut failure: Option<TrainError> = None;
+        resume::save(&self.job.run, &st, &self.vs, &self.opt, self.ema.as_ref()).map_err(TrainError::Resume)
+    }
 
-    // Automatic thread counts on a CPU follow the machine's load (see `threads`).
-    let mut load_watch = super::threads::wanted(cfg.threads, job.device.is_cuda(), |k| std::env::var(k).ok()).then(|| {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        super::threads::LoadWatch::new(tch::get_num_threads().max(1) as usize, cores)
-    });
+    /// The run is over: save where a stop left it, save `last`, score the test split with the best
+    /// weights (after calibrating on validation), write the report and say how it ended. Signals and
+    /// commands are read between these phases.
+    fn finish(mut self) -> Result<(), TrainError> {
+        if self.end.stop.is_some()
+            && let Err(e) = self.save_state()
+        {
+            self.out.emit(TrainEvent::Warning { message: format!("cannot save the resume state: {e}") });
+        }
+        let mut finishing = Finishing::default();
+        poll_finishing(self.commands, self.out, self.p.epoch, &mut finishing, &self.end.stopped_by);
+        // The test report with the run's full thread count, as `eval` scores it.
+        if let Some(w) = self.load_watch.as_ref()
+            && w.current() != w.max()
+        {
+            tch::set_num_threads(w.max() as i32);
+        }
+        // The final save: the only write whose failure fails the run.
+        let mut final_error = None;
+        if self.end.stop != Some(StopWhen::HandOver)
+            && let Err(e) = save(checkpointed(&self.vs, &self.ema), &self.job.run.last(), self.job, self.p.epoch, None, "last", self.out)
+        {
+            self.out.emit(TrainEvent::Warning { message: e.to_string() });
+            final_error = Some(e);
+        }
+        let test_acc = self.test(&mut finishing)?;
+        if let Some(f) = self.end.failure.take() {
+            return Err(f);
+        }
+        if let Some(e) = final_error {
+            return Err(TrainError::FinalSave(Box::new(e)));
+        }
+        poll_finishing(self.commands, self.out, self.p.epoch, &mut finishing, &self.end.stopped_by);
+        if let Some(cause) = finishing.cause.take() {
+            self.end.reason = format!("{}; {cause} during the final evaluation", self.end.reason);
+            self.end.stopped_by = Some(cause);
+        }
+        self.report(test_acc, finishing.skip_rest);
+        Ok(())
+    }
 
-    'epochs: while p.epoch < cfg.epochs {
-        let epoch = p.epoch + 1;
-        out.emit(TrainEvent::EpochStart { epoch, epochs: cfg.epochs });
-        // The epoch's order and generator from before its shuffle: a stop before its first batch (a
-        // command that came during the last validation, or while paused there) saves these, so the
-        // resumed run shuffles exactly as an uninterrupted one.
-        let unshuffled = (p.batch == 0).then(|| (p.order.clone(), p.rng.clone()));
-        if p.batch == 0 {
-            p.rng.shuffle(&mut p.order);
-            p.partial = PartialEpoch::default();
-        }
-        let te = Instant::now() - Duration::from_secs_f64(p.partial.wall_seconds);
-        let order = p.order.clone();
-        // Every draw of the epoch is made now, in batch order (the generator ends where a batch-by-batch
-        // loop would); a stop at batch b saves the state from before b's draws. A worker thread builds
-        // the batches two ahead of the step.
-        let start = p.batch;
-        let planned = pipeline::plan_epoch(&order, cfg.batch_size, start, aug.as_ref(), &mut p.rng);
-        let rng_before: Vec<Rng> = planned.iter().map(|x| x.rng_before.clone()).collect();
-        // On a GPU the step is quicker than one thread can build a batch: the batches are shared out
-        // over the cores, three ahead.
-        let gpu = job.device.is_cuda();
-        let mut built = Batches::prefetched(job.data.clone(), planned.into_iter().map(|x| x.plan).collect(), if gpu { 3 } else { 2 }, gpu);
-        for (b, idx) in batch::chunks(&order, cfg.batch_size).enumerate().skip(p.batch) {
-            // Commands between batches; block while paused (a stop request ends the wait).
-            loop {
-                let cmd = if c.paused && c.stop.is_none() {
-                    match commands.recv_timeout(Duration::from_millis(200)) {
-                        Ok(cmd) => Some(cmd),
-                        Err(RecvTimeoutError::Timeout) => None,
-                        Err(RecvTimeoutError::Disconnected) => {
-                            c.paused = false;
-                            None
-                        }
-                    }
-                } else {
-                    commands.try_recv().ok()
-                };
-                match cmd {
-                    Some(cmd) => {
-                        apply(cmd, &mut c, p.lr, &mut p.early, out, epoch);
-                        // Act at once, also while paused, so the answer comes right away.
-                        if let Some(lr) = c.lr_changed_by_user.take() {
-                            opt.set_lr(lr);
-                            out.emit(TrainEvent::LrChanged { epoch, from: p.lr, to: lr, reason: "user".into() });
-                            p.lr = lr;
-                            if cfg.schedule == Schedule::Cosine && !p.lr_pinned {
-                                p.lr_pinned = true;
-                                out.emit(TrainEvent::Warning {
-                                    message: format!(
-                                        "the cosine schedule is off for the rest of the run: lr stays {} until changed",
-                                        fmt_lr(lr)
-                                    ),
-                                });
-                            }
-                        }
-                        if c.checkpoint_now {
-                            c.checkpoint_now = false;
-                            let path = job.run.path.join(format!("manual-epoch{epoch}-batch{b}.safetensors"));
-                            // A failed save answers the command as a refusal, so `ctl checkpoint` fails too.
-                            if let Err(e) = save(checkpointed(&vs, &ema), &path, job, epoch, None, "user", out) {
-                                out.emit(TrainEvent::CommandRejected {
-                                    command: TrainCommand::CheckpointNow.describe(),
-                                    reason: format!("{e}; training goes on"),
-                                });
-                            }
-                        }
-                    }
-                    None if c.paused && c.stop.is_none() => continue,
-                    None => break,
-                }
-            }
-            if let Some((when, cause)) = c.stop.clone()
-                && when != StopWhen::AfterEpoch
-            {
-                p.batch = b;
-                p.rng = rng_before[b - start].clone();
-                p.partial.wall_seconds = te.elapsed().as_secs_f64();
-                if b == 0
-                    && let Some((order, rng)) = unshuffled.clone()
-                {
-                    (p.order, p.rng) = (order, rng);
-                }
-                stop_reason = match when {
-                    StopWhen::HandOver => format!("handed over to a background process during epoch {epoch}"),
-                    _ if cause == "user" => format!("stopped by user during epoch {epoch}"),
-                    _ => format!("stopped: {cause} during epoch {epoch}"),
-                };
-                stopped_by = Some(cause);
-                final_stop = Some(when);
-                break 'epochs;
-            }
-            if cfg.schedule == Schedule::Cosine && !p.lr_pinned {
-                let warmup = (cfg.warmup_epochs * batches as f64).round() as usize;
-                p.lr = cosine_lr(cfg.lr, cfg.min_lr, (epoch - 1) * batches + b, warmup, cfg.epochs * batches);
-                opt.set_lr(p.lr);
-            }
-            let tb = Instant::now();
-            tch::manual_seed(batch_seed(cfg.seed, epoch, b));
-            let next = built.next().ok_or(TrainError::BatchWorker)?;
-            let (x, y) = batch::from_built(&next, set.size, job.device)?;
-            let buffers_before: Vec<tch::Tensor> = buffers.iter().map(|t| t.copy()).collect();
-            let (logits, loss) = amp::autocast(cfg.amp, job.device, || -> Result<(Tensor, Tensor), TchError> {
-                let logits = net.forward_t(&x, true);
-                let loss = if cfg.label_smoothing > 0.0 {
-                    logits.f_cross_entropy_loss::<Tensor>(&y, None, tch::Reduction::Mean, -100, cfg.label_smoothing)?
-                } else {
-                    logits.cross_entropy_for_logits(&y)
-                };
-                Ok((logits, loss))
-            })
-            .map_err(TrainError::Amp)??;
-            opt.zero_grad();
-            amp::backward(&loss, p.loss_scale.as_ref())?;
-            // One read-back per batch, after backward is queued: the loss, the hits and (with a loss
-            // scale) whether the gradients overflowed. The optimiser steps only after the loss is
-            // known to be finite.
-            let hits = logits.f_argmax(-1, false)?.f_eq_tensor(&y)?.f_sum(Kind::Float)?;
-            let (read, overflowed) = amp::read_back(&[loss, hits], &opt, p.loss_scale.as_ref())?;
-            let (l, hits) = (read[0], read[1].round() as usize);
-            if !l.is_finite() {
-                // Before the optimiser step: the weights are still those from before this batch; the
-                // running statistics are put back too.
-                tch::no_grad(|| {
-                    for (mut t, before) in buffers.iter().map(|t| t.shallow_clone()).zip(&buffers_before) {
-                        let _ = t.f_copy_(before);
-                    }
-                });
-                opt.zero_grad();
-                failure = Some(TrainError::NonFiniteLoss { value: l, epoch, batch: b + 1, lr: fmt_lr(p.lr) });
-                p.batch = b;
-                p.rng = rng_before[b - start].clone();
-                p.partial.wall_seconds = te.elapsed().as_secs_f64();
-                final_stop = Some(StopWhen::Now);
-                break 'epochs;
-            }
-            // Scaled gradients that overflowed (fp16): the step is skipped and the scale lowered.
-            if amp::step(&mut opt, p.loss_scale.as_mut(), overflowed)?
-                && let Some(e) = &mut ema
-            {
-                e.update(opt.step)?;
-            }
-            p.partial.compute_seconds += tb.elapsed().as_secs_f64();
-            p.partial.loss_sum += l * idx.len() as f64;
-            p.partial.correct += hits;
-            p.partial.seen += idx.len();
-            out.emit(TrainEvent::BatchEnd {
-                epoch,
-                batch: b + 1,
-                batches,
-                loss: l,
-                acc: hits as f64 / idx.len() as f64,
-                img_per_s: p.partial.seen as f64 / p.partial.compute_seconds.max(1e-9),
-                lr: p.lr,
-            });
-            if let Some(c) = load_watch.as_mut().and_then(|w| w.tick()) {
-                tch::set_num_threads(c.to as i32);
-                out.emit(TrainEvent::ThreadsChanged { from: c.from, to: c.to, busy_elsewhere: c.elsewhere });
-            }
-        }
-        p.epoch = epoch;
-        p.batch = 0;
-        let seen = p.partial.seen.max(1) as f64;
-        let folded = eval_net.folded();
-        let val = evaluate(folded.as_ref().unwrap_or(eval_net), set, &job.split.val, cfg.batch_size * 2, job.device)?;
-        let metrics = EpochMetrics {
-            epoch,
-            epochs: cfg.epochs,
-            train_loss: p.partial.loss_sum / seen,
-            train_acc: p.partial.correct as f64 / seen,
-            val_loss: val.loss,
-            val_acc: val.accuracy(),
-            lr: p.lr,
-            img_per_s: p.partial.seen as f64 / p.partial.compute_seconds.max(1e-9),
-            epoch_seconds: te.elapsed().as_secs_f64(),
-            elapsed_seconds: elapsed(&p),
-            confusion: val.confusion.clone(),
+    /// Test with the best weights, as the article evaluates its best checkpoint (a stop before the first
+    /// epoch ended has none: then the current weights, and the report says so); the temperature is
+    /// fitted on validation first. None when there is nothing to test or the run was not to be reported.
+    fn test(&mut self, finishing: &mut Finishing) -> Result<Option<f64>, TrainError> {
+        let best = self.p.best.best.filter(|_| self.job.run.best().is_file());
+        let report_weights = match best {
+            Some((a, e)) => Some(format!("best checkpoint (epoch {e}, val_acc {a:.4})")),
+            None if self.end.failure.is_none() => Some("current weights: no epoch finished, so there is no best checkpoint".to_string()),
+            None => None,
         };
-        let val_acc = metrics.val_acc;
-        out.emit(TrainEvent::EpochEnd { metrics });
-        out.emit(TrainEvent::Predictions { split: "val".into(), epoch, items: val.predictions });
-        if p.best.improved(val_acc, epoch)
-            && let Err(e) = save(checkpointed(&vs, &ema), &job.run.best(), job, epoch, Some(val_acc), "best val_acc", out)
-        {
-            out.emit(TrainEvent::Warning { message: format!("{e}; training goes on, the previous best checkpoint is intact") });
+        poll_finishing(self.commands, self.out, self.p.epoch, finishing, &self.end.stopped_by);
+        let Some(weights) = report_weights else { return Ok(None) };
+        if matches!(self.end.stop, Some(StopWhen::Abort | StopWhen::HandOver)) || finishing.skip_rest {
+            return Ok(None);
         }
-        if cfg.schedule == Schedule::Plateau
-            && let Some(new_lr) = p.plateau.step(val_acc, p.lr)
-        {
-            opt.set_lr(new_lr);
-            out.emit(TrainEvent::LrChanged { epoch, from: p.lr, to: new_lr, reason: "plateau".into() });
-            p.lr = new_lr;
-        }
-        let early_stop = p.early.step(val_acc);
-        if let Err(e) = save_state(&p, c.paused, &vs, &opt, ema.as_ref()) {
-            out.emit(TrainEvent::Warning { message: format!("cannot save the resume state: {e}; training goes on") });
-        }
-        if early_stop {
-            stop_reason = format!("early stopping: val_acc did not improve for {} epochs", p.early.patience);
-            break;
-        }
-        if let Some((_, cause)) = &c.stop {
-            stop_reason = if cause == "user" {
-                format!("stopped by user after epoch {epoch}")
-            } else {
-                format!("stopped: {cause} after epoch {epoch}")
-            };
-            stopped_by = Some(cause.clone());
-            break;
-        }
-    }
-    if final_stop.is_some()
-        && let Err(e) = save_state(&p, c.paused, &vs, &opt, ema.as_ref())
-    {
-        out.emit(TrainEvent::Warning { message: format!("cannot save the resume state: {e}") });
-    }
-    let mut finishing = Finishing::default();
-    poll_finishing(commands, out, p.epoch, &mut finishing, &stopped_by);
-    // The test report with the run's full thread count, as `eval` scores it.
-    if let Some(w) = load_watch.as_ref()
-        && w.current() != w.max()
-    {
-        tch::set_num_threads(w.max() as i32);
-    }
-    // The final save: the only write whose failure fails the run.
-    let mut final_error = None;
-    if final_stop != Some(StopWhen::HandOver)
-        && let Err(e) = save(checkpointed(&vs, &ema), &job.run.last(), job, p.epoch, None, "last", out)
-    {
-        out.emit(TrainEvent::Warning { message: e.to_string() });
-        final_error = Some(e);
-    }
-
-    // Test with the best weights, as the article evaluates its best checkpoint (a stop before the
-    // first epoch ended has none: then the current weights, and the report says so).
-    let mut test_acc = None;
-    let best = p.best.best.filter(|_| job.run.best().is_file());
-    let report_weights = match best {
-        Some((a, e)) => Some(format!("best checkpoint (epoch {e}, val_acc {a:.4})")),
-        None if failure.is_none() => Some("current weights: no epoch finished, so there is no best checkpoint".to_string()),
-        None => None,
-    };
-    poll_finishing(commands, out, p.epoch, &mut finishing, &stopped_by);
-    if let Some(weights) = report_weights
-        && !matches!(final_stop, Some(StopWhen::Abort | StopWhen::HandOver))
-        && !finishing.skip_rest
-    {
-        out.emit(TrainEvent::State { state: RunState::Evaluating });
+        self.out.emit(TrainEvent::State { state: RunState::Evaluating });
         if best.is_some() {
-            crate::model::weights::load_checkpoint(ema.as_mut().map_or(&mut vs, |e| &mut e.store), &job.run.best())?;
+            crate::model::weights::load_checkpoint(self.ema.as_mut().map_or(&mut self.vs, |e| &mut e.store), &self.job.run.best())?;
         }
-        let folded = eval_net.folded();
-        let inference_net = folded.as_ref().unwrap_or(eval_net);
-        // Temperature scaling, fitted on the validation split of the weights the test report scores.
-        if !job.split.val.is_empty() {
-            let val = evaluate(inference_net, set, &job.split.val, cfg.batch_size * 2, job.device)?;
-            let probs: Vec<Vec<f32>> = val.predictions.iter().map(|p| p.probs.clone()).collect();
-            let truth: Vec<usize> = val.predictions.iter().map(|p| p.truth).collect();
-            let checkpoint = if best.is_some() { "best.safetensors" } else { "current weights" };
-            let c = crate::calibration::Calibration::fit(&probs, &truth, checkpoint, "val");
-            let path = job.run.path.join("calibration.json");
-            match c.write(&path) {
-                Ok(()) => out.emit(TrainEvent::Calibrated {
-                    temperature: c.temperature,
-                    images: c.images,
-                    ece_before: c.ece_before,
-                    ece_after: c.ece_after,
-                }),
-                Err(e) => out.emit(TrainEvent::Warning { message: format!("{}: cannot write: {e}", path.display()) }),
+        self.calibrate(best.is_some())?;
+        poll_finishing(self.commands, self.out, self.p.epoch, finishing, &self.end.stopped_by);
+        if self.job.split.test.is_empty() || finishing.skip_rest {
+            return Ok(None);
+        }
+        self.score_test(weights).map(Some)
+    }
+
+    /// Temperature scaling, fitted on the validation split of the weights the test report scores.
+    fn calibrate(&mut self, from_best: bool) -> Result<(), TrainError> {
+        if self.job.split.val.is_empty() {
+            return Ok(());
+        }
+        let folded = self.eval_net().folded();
+        let net = folded.as_ref().unwrap_or(self.eval_net());
+        let val = evaluate(net, self.set, &self.job.split.val, self.cfg.batch_size * 2, self.job.device)?;
+        let probs: Vec<Vec<f32>> = val.predictions.iter().map(|p| p.probs.clone()).collect();
+        let truth: Vec<usize> = val.predictions.iter().map(|p| p.truth).collect();
+        let checkpoint = if from_best { "best.safetensors" } else { "current weights" };
+        let c = crate::calibration::Calibration::fit(&probs, &truth, checkpoint, "val");
+        let path = self.job.run.path.join("calibration.json");
+        match c.write(&path) {
+            Ok(()) => self.out.emit(TrainEvent::Calibrated {
+                temperature: c.temperature,
+                images: c.images,
+                ece_before: c.ece_before,
+                ece_after: c.ece_after,
+            }),
+            Err(e) => self.out.emit(TrainEvent::Warning { message: format!("{}: cannot write: {e}", path.display()) }),
+        }
+        Ok(())
+    }
+
+    /// The test split with the config's test-time augmentation: `report.txt`, `report.json`, the test
+    /// predictions and the `TestReport` event; the accuracy.
+    fn score_test(&mut self, weights: String) -> Result<f64, TrainError> {
+        let (job, cfg, set) = (self.job, self.cfg, self.set);
+        // The config's test-time augmentation, if any (validated with the config).
+        let tta = (!cfg.tta.is_empty()).then(|| crate::train::tta::Tta::parse(&cfg.tta).ok()).flatten();
+        let folded = self.eval_net().folded();
+        let net = folded.as_ref().unwrap_or(self.eval_net());
+        let test = crate::train::evaluate::evaluate_with(net, set, &job.split.test, cfg.batch_size * 2, job.device, tta)?;
+        let report = test.confusion.report(&set.classes);
+        let accuracy = report.accuracy;
+        let text = format!("weights: {weights}\n\n{}\n{}", report.to_text(4), report.confusion_text());
+        for (name, bytes) in [("report.txt", text.into_bytes()), ("report.json", serde_json::to_vec_pretty(&report).unwrap_or_default())] {
+            if let Err(e) = crate::run::dir::write_atomic(&job.run.path.join(name), &bytes) {
+                self.out
+                    .emit(TrainEvent::Warning { message: format!("{}: cannot write the report: {e}", job.run.path.join(name).display()) });
             }
         }
-        poll_finishing(commands, out, p.epoch, &mut finishing, &stopped_by);
-        if !job.split.test.is_empty() && !finishing.skip_rest {
-            // The config's test-time augmentation, if any (validated with the config).
-            let tta = (!cfg.tta.is_empty()).then(|| crate::train::tta::Tta::parse(&cfg.tta).ok()).flatten();
-            let test = crate::train::evaluate::evaluate_with(inference_net, set, &job.split.test, cfg.batch_size * 2, job.device, tta)?;
-            let report = test.confusion.report(&set.classes);
-            test_acc = Some(report.accuracy);
-            let text = format!("weights: {weights}\n\n{}\n{}", report.to_text(4), report.confusion_text());
-            for (name, bytes) in
-                [("report.txt", text.into_bytes()), ("report.json", serde_json::to_vec_pretty(&report).unwrap_or_default())]
-            {
-                if let Err(e) = crate::run::dir::write_atomic(&job.run.path.join(name), &bytes) {
-                    out.emit(TrainEvent::Warning {
-                        message: format!("{}: cannot write the report: {e}", job.run.path.join(name).display()),
-                    });
-                }
+        self.out.emit(TrainEvent::Predictions { split: "test".into(), epoch: self.p.epoch, items: test.predictions });
+        self.out.emit(TrainEvent::TestReport { report, weights });
+        Ok(accuracy)
+    }
+
+    /// The figures and report.md, from what the log now holds (an aborted or handed-over run has no
+    /// report yet: `tumorscope report RUN` or the session that finishes it writes one); then the end.
+    fn report(self, test_acc: Option<f64>, skip: bool) {
+        let (best_val_acc, best_epoch) = self.p.best.best.unwrap_or((0.0, 0));
+        let elapsed_seconds = self.elapsed();
+        let Ending { reason, stopped_by, stop, .. } = self.end;
+        let outcome = crate::run::state::Outcome { reason, best_val_acc, best_epoch, test_acc, elapsed_seconds, stopped_by };
+        if !matches!(stop, Some(StopWhen::Abort | StopWhen::HandOver)) && !skip {
+            // Grad-CAM for the misclassification figure, from the checkpoint the test report scored.
+            let checkpoint = crate::explain::Checkpoint::open(&self.job.run.path).ok();
+            let cam = |p: &std::path::Path| {
+                let req = crate::run::explain::ExplainRequest { path: p.to_path_buf(), cam_class: None };
+                checkpoint.as_ref().and_then(|c| c.explain(&req).ok()).map(|e| e.cam)
+            };
+            match crate::report::write_with(&self.job.run, Some(outcome.clone()), Some(&cam)) {
+                Ok(w) => self.out.emit(TrainEvent::ReportWritten { path: w.markdown.display().to_string(), figures: w.figures }),
+                Err(e) => self.out.emit(TrainEvent::Warning { message: format!("cannot write the report: {e}") }),
             }
-            out.emit(TrainEvent::Predictions { split: "test".into(), epoch: p.epoch, items: test.predictions });
-            out.emit(TrainEvent::TestReport { report, weights });
         }
+        let crate::run::state::Outcome { reason, best_val_acc, best_epoch, test_acc, elapsed_seconds, stopped_by } = outcome;
+        self.out.emit(TrainEvent::State { state: RunState::Finished });
+        self.out.emit(TrainEvent::Finished { reason, best_val_acc, best_epoch, test_acc, elapsed_seconds, stopped_by });
     }
-    if let Some(f) = failure {
-        return Err(f);
-    }
-    if let Some(e) = final_error {
-        return Err(TrainError::FinalSave(Box::new(e)));
-    }
-    poll_finishing(commands, out, p.epoch, &mut finishing, &stopped_by);
-    if let Some(cause) = finishing.cause.take() {
-        stop_reason = format!("{stop_reason}; {cause} during the final evaluation");
-        stopped_by = Some(cause);
-    }
-    // The figures and report.md, from what the log now holds (an aborted or handed-over run has no
-    // report yet: `tumorscope report RUN` or the session that finishes it writes one).
-    let (best_val_acc, best_epoch) = p.best.best.unwrap_or((0.0, 0));
-    let outcome =
-        crate::run::state::Outcome { reason: stop_reason, best_val_acc, best_epoch, test_acc, elapsed_seconds: elapsed(&p), stopped_by };
-    if !matches!(final_stop, Some(StopWhen::Abort | StopWhen::HandOver)) && !finishing.skip_rest {
-        // Grad-CAM for the misclassification figure, from the checkpoint the test report scored.
-        let checkpoint = crate::explain::Checkpoint::open(&job.run.path).ok();
-        let cam = |p: &std::path::Path| {
-            let req = crate::run::explain::ExplainRequest { path: p.to_path_buf(), cam_class: None };
-            checkpoint.as_ref().and_then(|c| c.explain(&req).ok()).map(|e| e.cam)
-        };
-        match crate::report::write_with(&job.run, Some(outcome.clone()), Some(&cam)) {
-            Ok(w) => out.emit(TrainEvent::ReportWritten { path: w.markdown.display().to_string(), figures: w.figures }),
-            Err(e) => out.emit(TrainEvent::Warning { message: format!("cannot write the report: {e}") }),
-        }
-    }
-    let crate::run::state::Outcome { reason, best_val_acc, best_epoch, test_acc, elapsed_seconds, stopped_by } = outcome;
-    out.emit(TrainEvent::State { state: RunState::Finished });
-    out.emit(TrainEvent::Finished { reason, best_val_acc, best_epoch, test_acc, elapsed_seconds, stopped_by });
-    Ok(())
 }
 
 /// The weights checkpoints hold: the moving average when there is one, else the trained weights.
 fn checkpointed<'a>(vs: &'a nn::VarStore, ema: &'a Option<Ema>) -> &'a nn::VarStore {
     ema.as_ref().map_or(vs, |e| &e.store)
+}
+
+fn pretrained(cfg: &TrainConfig) -> bool {
+    cfg.pretrained && cfg.model == crate::config::ModelKind::EfficientnetLite0
+}
+
+/// The network on the job's device: built, stages frozen, ImageNet weights for a new pretrained run,
+/// channels-last weights (libtorch's fast depthwise path on a CPU, cuDNN's NHWC kernels on a GPU).
+fn build_network(job: &TrainJob) -> Result<(nn::VarStore, model::Net), TrainError> {
+    let cfg = &job.config;
+    let mut vs = nn::VarStore::new(job.device);
+    let net = model::build(&vs, cfg, job.data.classes.len());
+    net.freeze_stages(cfg.freeze_stages);
+    if pretrained(cfg) && job.resume.is_none() {
+        crate::model::weights::load_pretrained(&mut vs, &job.weights)?;
+    }
+    crate::model::weights::to_channels_last(&vs)?;
+    Ok((vs, net))
+}
+
+/// The moving average (if on): a second network that validation scores and checkpoints hold; a resumed
+/// run takes its saved average.
+fn build_ema(
+    job: &TrainJob,
+    vs: &nn::VarStore,
+    resume_tensors: Option<&HashMap<String, Tensor>>,
+) -> Result<(Option<Ema>, Option<model::Net>), TrainError> {
+    let cfg = &job.config;
+    if cfg.ema_decay <= 0.0 {
+        return Ok((None, None));
+    }
+    let store = nn::VarStore::new(job.device);
+    let n = model::build(&store, cfg, job.data.classes.len());
+    crate::model::weights::to_channels_last(&store)?;
+    let mut e = Ema::new(vs, store, cfg.ema_decay)?;
+    if let Some(t) = resume_tensors {
+        e.load_state(t).map_err(TrainError::Resume)?;
+    }
+    Ok((Some(e), Some(n)))
 }
 
 /// A checkpoint whose header says what it is: model, classes, config and epoch.
