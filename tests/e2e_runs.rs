@@ -149,7 +149,8 @@ fn epochs_ended(run: &Path) -> Vec<usize> {
 
 #[test]
 fn detach_attach_steer_kill_terminal_ctl_runs_and_resume() {
-    let Some(data) = common::real_data("detach_attach_steer_kill_terminal_ctl_runs_and_resume") else { return };
+    let phantoms = tempfile::tempdir().unwrap();
+    let data = common::real_or_synthetic(phantoms.path());
     let env = Env::new(data);
     // 1. Detach: returns at once, naming the run and how to attach.
     let args = env.train_args(30);
@@ -220,7 +221,8 @@ fn detach_attach_steer_kill_terminal_ctl_runs_and_resume() {
 
 #[test]
 fn a_foreground_dashboard_survives_its_terminal() {
-    let Some(data) = common::real_data("a_foreground_dashboard_survives_its_terminal") else { return };
+    let phantoms = tempfile::tempdir().unwrap();
+    let data = common::real_or_synthetic(phantoms.path());
     let env = Env::new(data);
     let tmux = Tmux::start(&format!("ts-fg-{}", std::process::id()), &env.shell(&env.train_args(200)));
     tmux.wait_for(&["TRAINING", "1 Dashboard"], WAIT);
@@ -243,7 +245,8 @@ fn a_foreground_dashboard_survives_its_terminal() {
 
 #[test]
 fn sigterm_on_plain_output_saves_and_reports() {
-    let Some(data) = common::real_data("sigterm_on_plain_output_saves_and_reports") else { return };
+    let phantoms = tempfile::tempdir().unwrap();
+    let data = common::real_or_synthetic(phantoms.path());
     let env = Env::new(data);
     let mut args = env.train_args(2000);
     args.push("--no-tui".into());
@@ -266,7 +269,8 @@ fn sigterm_on_plain_output_saves_and_reports() {
 
 #[test]
 fn a_closed_pipe_never_stops_training() {
-    let Some(data) = common::real_data("a_closed_pipe_never_stops_training") else { return };
+    let phantoms = tempfile::tempdir().unwrap();
+    let data = common::real_or_synthetic(phantoms.path());
     let env = Env::new(data);
     let mut args = env.train_args(3);
     args.push("--no-tui".into());
@@ -284,7 +288,8 @@ fn a_closed_pipe_never_stops_training() {
 /// keep the thread away after the busy loop ends.)
 #[test]
 fn a_run_gives_a_thread_up_to_a_busy_machine() {
-    let Some(data) = common::real_data("a_run_gives_a_thread_up_to_a_busy_machine") else { return };
+    let phantoms = tempfile::tempdir().unwrap();
+    let data = common::real_or_synthetic(phantoms.path());
     if std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) < 2 {
         eprintln!("SKIPPED a_run_gives_a_thread_up_to_a_busy_machine: one core, no thread to give up");
         return;
@@ -362,7 +367,8 @@ fn survives_a_hang_up(env: &Env, args: &[String], ready: impl Fn(u32) -> bool, w
 /// listener: still a pass, never a flaky failure.)
 #[test]
 fn a_hang_up_at_start_up_is_survived() {
-    let Some(data) = common::real_data("a_hang_up_at_start_up_is_survived") else { return };
+    let phantoms = tempfile::tempdir().unwrap();
+    let data = common::real_or_synthetic(phantoms.path());
     let env = Env::new(data);
     let mut args = env.train_args(1);
     args.push("--no-tui".into());
@@ -373,7 +379,8 @@ fn a_hang_up_at_start_up_is_survived() {
 /// on in the background of a gone terminal, its output in the run folder, and finishes.
 #[test]
 fn a_hang_up_while_the_data_loads_is_survived() {
-    let Some(data) = common::real_data("a_hang_up_while_the_data_loads_is_survived") else { return };
+    let phantoms = tempfile::tempdir().unwrap();
+    let data = common::real_or_synthetic(phantoms.path());
     let env = Env::new(data);
     let mut args = env.train_args(1);
     let at = args.iter().position(|a| a == "--limit-per-class").unwrap();
@@ -384,7 +391,8 @@ fn a_hang_up_while_the_data_loads_is_survived() {
 
 #[test]
 fn kill_9_shows_as_crashed_and_resumes() {
-    let Some(data) = common::real_data("kill_9_shows_as_crashed_and_resumes") else { return };
+    let phantoms = tempfile::tempdir().unwrap();
+    let data = common::real_or_synthetic(phantoms.path());
     let env = Env::new(data);
     let args = env.train_args(400);
     let mut detach_args: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
@@ -409,7 +417,8 @@ fn kill_9_shows_as_crashed_and_resumes() {
 /// `train --detach --resume` continues it once more in the background.
 #[test]
 fn the_dashboard_hands_a_run_over_to_a_background_process() {
-    let Some(data) = common::real_data("the_dashboard_hands_a_run_over_to_a_background_process") else { return };
+    let phantoms = tempfile::tempdir().unwrap();
+    let data = common::real_or_synthetic(phantoms.path());
     let env = Env::new(data);
     let tmux =
         Tmux::start(&format!("ts-ho-{}", std::process::id()), &format!("{}; echo EXIT=$?; sleep 30", env.shell(&env.train_args(400))));

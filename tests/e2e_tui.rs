@@ -13,7 +13,8 @@ fn run_dir(runs: &Path) -> std::path::PathBuf {
 
 #[test]
 fn keys_change_lr_and_stop_early_in_a_real_terminal() {
-    let Some(data) = common::real_data("keys_change_lr_and_stop_early_in_a_real_terminal") else { return };
+    let phantoms = tempfile::tempdir().unwrap();
+    let data = common::real_or_synthetic(phantoms.path());
     let t = tempfile::tempdir().unwrap();
     let runs = t.path().join("runs");
     // Tiny epochs run dozens a second: the article's constant rate, with ReduceLROnPlateau out of the
@@ -70,7 +71,8 @@ fn keys_change_lr_and_stop_early_in_a_real_terminal() {
 /// draws the Grad-CAM overlay, and training goes on meanwhile (its epoch counter keeps moving).
 #[test]
 fn open_an_image_and_its_grad_cam_while_training() {
-    let Some(data) = common::real_data("open_an_image_and_its_grad_cam_while_training") else { return };
+    let phantoms = tempfile::tempdir().unwrap();
+    let data = common::real_or_synthetic(phantoms.path());
     let t = tempfile::tempdir().unwrap();
     let runs = t.path().join("runs");
     let name = format!("tumorscope-open-{}", std::process::id());
@@ -90,6 +92,7 @@ fn open_an_image_and_its_grad_cam_while_training() {
     let before = epoch_of(&tmux.screen());
     // A real file: typed up to its folder, the rest completed with Tab (one match).
     let mut files: Vec<_> = std::fs::read_dir(data.join("Training/glioma")).unwrap().flatten().map(|e| e.path()).collect();
+    files.retain(|f| f.extension().is_some_and(|e| e == "jpg"));
     files.sort();
     let file = files[0].display().to_string();
     let typed = &file[..file.len() - 4]; // all but ".jpg"
@@ -116,7 +119,8 @@ fn open_an_image_and_its_grad_cam_while_training() {
 /// misclassified filter and the confusion view work on it; arrow keys move; `q` leaves.
 #[test]
 fn browse_a_folder_with_a_runs_predictions() {
-    let Some(data) = common::real_data("browse_a_folder_with_a_runs_predictions") else { return };
+    let phantoms = tempfile::tempdir().unwrap();
+    let data = common::real_or_synthetic(phantoms.path());
     let t = tempfile::tempdir().unwrap();
     let runs = t.path().join("runs");
     let cache = t.path().join("cache");

@@ -107,7 +107,9 @@ pub fn ensure_synthetic(per_class_train: usize, per_class_test: usize) -> std::i
     Ok(root)
 }
 
-fn write_set(root: &Path, train: usize, test: usize) -> std::io::Result<()> {
+/// Write `train` and `test` phantoms of each class into `root/Training/<class>` and `root/Testing/<class>`
+/// (PNG and JPEG alternately, as real collections mix them).
+pub fn write_set(root: &Path, train: usize, test: usize) -> std::io::Result<()> {
     let mut rng = Rng::new(2024);
     for (split, n) in [("Training", train), ("Testing", test)] {
         for (c, name) in CLASSES.iter().enumerate() {

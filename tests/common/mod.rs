@@ -27,6 +27,21 @@ pub fn kill_recorded_process(run: &Path) {
     }
 }
 
+/// The real data (`$TUMORSCOPE_TEST_DATA`) when it is given; else the built-in synthetic phantoms of the
+/// four classes (`Training/` 24 and `Testing/` 6 per class), written into `dir`. For tests that need real
+/// files but no real pixels (the dashboard, runs that outlive their terminal): they run everywhere.
+pub fn real_or_synthetic(dir: &Path) -> PathBuf {
+    match std::env::var_os("TUMORSCOPE_TEST_DATA").map(PathBuf::from) {
+        Some(p) if p.is_dir() => p,
+        Some(p) => panic!("TUMORSCOPE_TEST_DATA={} is not a folder", p.display()),
+        None => {
+            let root = dir.join("phantoms");
+            tumorscope::data::synthetic::write_set(&root, 24, 6).unwrap();
+            root
+        }
+    }
+}
+
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_tumorscope"))
 }
