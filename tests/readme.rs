@@ -52,3 +52,12 @@ fn every_linked_page_exists_and_readme_stays_short() {
     }
     assert!(pages >= 7, "README links its docs pages ({pages} links)");
 }
+
+/// README's key table is the one the dashboard's key map makes (`tui::keys::markdown_table`): a key
+/// added, changed or dropped in the map shows here until README says the same.
+#[test]
+fn readme_key_table_is_the_key_map() {
+    let text = readme();
+    let want = tumorscope::tui::keys::markdown_table();
+    assert!(text.contains(&want), "README's \"## Keys\" table differs from the key map; it should be:\n{want}");
+}

@@ -154,35 +154,7 @@ fn draw_tabs(f: &mut Frame, app: &App, area: Rect) {
 }
 
 fn draw_footer(f: &mut Frame, app: &App, area: Rect) {
-    let keys: &[(&str, &str)] = match app.view {
-        View::Gallery => &[
-            ("↑↓", "move"),
-            ("f", "filter"),
-            ("O", "sort"),
-            ("g", "Grad-CAM"),
-            ("[ ]", "class"),
-            ("o", "open"),
-            ("v", "val/test"),
-            ("?", "help"),
-            ("q", "quit"),
-        ],
-        View::Runs => &[("↑↓", "move"), ("space", "compare"), ("r", "reread"), ("s", "stop"), ("?", "help"), ("q", "quit")],
-        View::Confusion => {
-            &[("←↑↓→", "cell"), ("⏎", "images"), ("v", "val/test"), ("s", "stop"), ("+/-", "lr"), ("?", "help"), ("q", "quit")]
-        }
-        _ => &[
-            ("s", "stop"),
-            ("S", "stop now"),
-            ("+/-", "lr"),
-            ("l", "set lr"),
-            ("p", "pause"),
-            ("c", "ckpt"),
-            ("e", "early stop"),
-            ("o", "open image"),
-            ("?", "help"),
-            ("q", "quit"),
-        ],
-    };
+    let keys = crate::tui::keys::footer(app.view);
     let mut spans = vec![];
     for (k, what) in keys {
         spans.push(Span::styled(format!(" {k}"), Style::default().fg(app.theme.accent).bold()));

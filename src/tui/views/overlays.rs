@@ -2,7 +2,7 @@
 
 use super::block;
 use crate::tui::app::App;
-use crate::tui::keys::HELP;
+use crate::tui::keys::Scope;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::Style;
@@ -27,25 +27,22 @@ fn popup(f: &mut Frame, app: &App, area: Rect, title: &str, lines: Vec<Line>, w:
 }
 
 pub fn help(f: &mut Frame, app: &App, area: Rect) {
-    let lines: Vec<Line> = HELP
-        .iter()
+    let lines = crate::tui::keys::help_lines(Scope::Views);
+    let width = lines.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
+    let lines: Vec<Line> = lines
+        .into_iter()
         .map(|(k, what)| {
-            Line::from(vec![Span::styled(format!("{k:>30}  "), Style::default().fg(app.theme.accent).bold()), Span::raw(*what)])
+            Line::from(vec![Span::styled(format!("{k:>width$}  "), Style::default().fg(app.theme.accent).bold()), Span::raw(what)])
         })
-        .chain([Line::from(""), Line::from(Span::styled("Esc, Enter or ? closes this help", Style::default().fg(app.theme.muted)))])
         .collect();
-    popup(f, app, area, "keys", lines, 96);
+    popup(f, app, area, "keys · Esc, Enter or ? closes", lines, 120);
 }
 
 pub fn quit_confirm(f: &mut Frame, app: &App, area: Rect) {
-    let k = |s: &str| Span::styled(s.to_string(), Style::default().fg(app.theme.accent).bold());
-    let lines = vec![
-        Line::from("Training is still running."),
-        Line::from(vec![k("s"), Span::raw("  stop now, save the weights, then quit")]),
-        Line::from(vec![k("d"), Span::raw("  keep training in the background (attach later)")]),
-        Line::from(vec![k("c"), Span::raw("  cancel")]),
-    ];
-    popup(f, app, area, "quit?", lines, 56);
+    let k = |s: String| Span::styled(s, Style::default().fg(app.theme.accent).bold());
+    let mut lines = vec![Line::from("Training is still running.")];
+    lines.extend(crate::tui::keys::quit_hints().into_iter().map(|(keys, what)| Line::from(vec![k(keys), Span::raw(format!("  {what}"))])));
+    popup(f, app, area, "quit?", lines, 60);
 }
 
 pub fn open_prompt(f: &mut Frame, app: &App, area: Rect, buf: &str) {
