@@ -143,6 +143,30 @@ fn same_folder(a: &std::path::Path, b: &std::path::Path) -> bool {
     }
 }
 
+/// The images an evaluation scores and what it says about them.
+struct Selection {
+    split_name: String,
+    idx: Vec<usize>,
+    notes: Vec<String>,
+}
+
+/// What one evaluation measured, for printing.
+struct Scored<'a> {
+    args: &'a EvalArgs,
+    lr: &'a LoadedRun,
+    set: &'a crate::data::ImageSet,
+    src: &'a DataSource,
+    sel: &'a Selection,
+    /// The images scored (the selection, less training images when looking for copies).
+    idx: &'a [usize],
+    tta: Option<crate::train::tta::Tta>,
+    seconds: f64,
+    ev: &'a crate::train::evaluate::Evaluation,
+    report: crate::metrics::Report,
+    calib: Calibrated,
+    honest: Option<(&'a Honest, crate::metrics::ConfusionMatrix)>,
+}
+
 pub fn run(args: EvalArgs) -> Result<()> {
     let tta = args.tta.as_deref().map(crate::train::tta::Tta::parse).transpose().map_err(anyhow::Error::msg)?;
     let lr = load_run(&args.run, &args.device, args.bf16)?;
@@ -158,22 +182,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         (None, false) => DataSource { root: PathBuf::from(&lr.meta.data_root), synthetic: false },
     };
     crate::run::privacy::follow(&dir.path);
-    // The recorded split, if any: a record that is there but unreadable is an error, not a reason to
-    // score a different split; a missing one is said at once.
-    let record = match dir.split_record().try_exists() {
-        Ok(true) => Some(crate::data::record::SplitRecord::read(&dir.split_record()).map_err(anyhow::Error::msg)?),
-        _ => {
-            if !other_folder && args.split != "all" {
-                crate::run::output::err(&format!(
-                    "note: {}: missing, so the {} split is recomputed from the seed: exact only if the data and tumorscope's \
-                     splitting are unchanged since the run trained (--split all scores every image)",
-                    dir.split_record().display(),
-                    args.split
-                ));
-            }
-            None
-        }
-    };
+    let record = split_record(&dir, &args, other_folder)?;
     let mut cfg = lr.meta.config.clone();
     if other_folder || record.is_some() {
         cfg.limit_per_class = 0; // every image: the record says which are the split's
@@ -182,66 +191,13 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if set.classes != lr.meta.classes {
         anyhow::bail!("{}: classes {:?} differ from the run's {:?}", src.root.display(), set.classes, lr.meta.classes);
     }
-    let mut notes = vec![];
-    let (split_name, idx): (String, Vec<usize>) = if other_folder || args.split == "all" {
-        if other_folder && args.split != "all" {
-            notes.push(format!("{}: not the run's data folder, so every image in it is evaluated (--split all)", src.root.display()));
-        }
-        ("all".into(), (0..set.len()).collect())
-    } else if let Some(rec) = &record {
-        let m = rec.matched(&set, &src.root, &args.split);
-        notes.extend(m.note(&args.split));
-        (args.split.clone(), m.indices)
-    } else {
-        let split = prepare::split(&set, &lr.meta.config);
-        let idx = match args.split.as_str() {
-            "val" => split.val,
-            "train" => split.train,
-            _ => split.test,
-        };
-        (args.split.clone(), idx)
-    };
-    for n in &notes {
-        crate::run::output::err(&format!("note: {n}"));
-    }
-    let idx = &idx;
-    if idx.is_empty() {
-        anyhow::bail!("{}: the {} split is empty", src.root.display(), split_name);
-    }
-    // The training images the split's copies are looked for among (with --exclude-near-duplicates).
+    let sel = select(&args, &lr, &set, &src, record.as_ref(), other_folder)?;
     let honest = if args.exclude_near_duplicates {
-        if !["test", "all"].contains(&split_name.as_str()) {
-            anyhow::bail!("--exclude-near-duplicates scores a test split (--split test or all), not {split_name}");
-        }
-        let reference: Vec<usize> = match (&record, other_folder || args.split == "all") {
-            (Some(rec), false) => {
-                let mut r = rec.matched(&set, &src.root, "train").indices;
-                r.extend(rec.matched(&set, &src.root, "val").indices);
-                r
-            }
-            _ => (0..set.len()).filter(|&i| !set.from_test_folder[i]).collect(),
-        };
-        let candidates: Vec<usize> = idx.iter().copied().filter(|i| !reference.contains(i)).collect();
-        if reference.is_empty() || candidates.is_empty() {
-            anyhow::bail!(
-                "{}: --exclude-near-duplicates needs training images beside the test images (a Training/ and a Testing/ folder)",
-                src.root.display()
-            );
-        }
-        let threshold = args.near_duplicate_threshold.unwrap_or(match lr.meta.config.near_duplicate_threshold {
-            0 => crate::data::dupes::DEFAULT_NEAR_THRESHOLD,
-            t => t,
-        });
-        let phashes = crate::data::dupes::hash_pixels(&set.pixels, set.size);
-        let (exact, near) = crate::data::dupes::copies_of(&set.hashes, &phashes, threshold, &reference, &candidates);
-        Some(Honest { candidates, exact, near, threshold })
+        Some(copies_of_training(&args, &lr, &set, &src, record.as_ref(), other_folder, &sel)?)
     } else {
         None
     };
-    let idx: &Vec<usize> = match &honest {
-        Some(h) => &h.candidates,
-        None => idx,
-    };
+    let idx: &[usize] = honest.as_ref().map_or(&sel.idx, |h| &h.candidates);
     let t0 = std::time::Instant::now();
     let ev = evaluate_with(&lr.net, &set, idx, 64, lr.device, tta)?;
     let seconds = t0.elapsed().as_secs_f64();
@@ -254,69 +210,170 @@ pub fn run(args: EvalArgs) -> Result<()> {
         cal = Some(fit_temperature(&lr, &args.run, record.as_ref(), &set, &src.root, other_folder)?);
     }
     let calib = Calibrated::of(&ev.predictions, cal.as_ref());
-    let honest_report = honest.as_ref().map(|h| {
-        let drop: std::collections::HashSet<usize> = h.exact.iter().chain(&h.near).copied().collect();
-        let mut cm = crate::metrics::ConfusionMatrix::new(set.classes.len());
-        for (p, i) in ev.predictions.iter().zip(idx.iter()) {
-            if !drop.contains(i) {
-                cm.add(p.truth, p.pred);
-            }
-        }
-        cm
-    });
-    if args.json {
-        let out = serde_json::json!({
-            "run": args.run.display().to_string(),
-            "checkpoint": lr.checkpoint.display().to_string(),
-            "split": split_name,
-            "images": idx.len(),
-            "notes": notes,
-            "tta": tta.map(|t| t.describe()),
-            "precision": if args.bf16 { "bf16" } else { "f32" },
-            "seconds": seconds,
-            "synthetic": set.synthetic,
-            "loss": ev.loss,
-            "report": report,
-            "calibration": calib,
-            "without_copies_of_training": honest.as_ref().zip(honest_report.as_ref()).map(|(h, cm)| serde_json::json!({
-                "threshold": h.threshold,
-                "exact_copies": h.exact.len(),
-                "near_copies": h.near.len(),
-                "images": cm.total(),
-                "report": cm.report(&set.classes),
-            })),
-        });
-        crate::run::output::out(&serde_json::to_string_pretty(&out)?);
-    } else {
-        crate::run::output::out(&format!(
-            "{} split of {}{}: {} images, checkpoint {}{}{}\n",
-            split_name,
-            src.root.display(),
-            if set.synthetic { " [SYNTHETIC]" } else { "" },
-            idx.len(),
-            lr.checkpoint.display(),
-            tta.map(|t| format!(", {}", t.describe())).unwrap_or_default(),
-            if args.bf16 { ", bf16" } else { "" }
+    let honest = honest.as_ref().map(|h| (h, without_copies(h, &ev, idx, set.classes.len())));
+    let scored = Scored { args: &args, lr: &lr, set: &set, src: &src, sel: &sel, idx, tta, seconds, ev: &ev, report, calib, honest };
+    if args.json { print_json(&scored) } else { print_text(&scored) }
+}
+
+/// The run's recorded split, if any: a record that is there but unreadable is an error, not a reason to
+/// score a different split; a missing one is said at once.
+fn split_record(dir: &RunDir, args: &EvalArgs, other_folder: bool) -> Result<Option<crate::data::record::SplitRecord>> {
+    if let Ok(true) = dir.split_record().try_exists() {
+        return Ok(Some(crate::data::record::SplitRecord::read(&dir.split_record()).map_err(anyhow::Error::msg)?));
+    }
+    if !other_folder && args.split != "all" {
+        crate::run::output::err(&format!(
+            "note: {}: missing, so the {} split is recomputed from the seed: exact only if the data and tumorscope's \
+             splitting are unchanged since the run trained (--split all scores every image)",
+            dir.split_record().display(),
+            args.split
         ));
-        crate::run::output::out(&report.to_text(4));
-        crate::run::output::out(&format!("confusion matrix (rows: true, columns: predicted)\n{}", report.confusion_text()));
-        crate::run::output::out(&calib.text());
-        if let (Some(h), Some(cm)) = (&honest, &honest_report) {
-            crate::run::output::out(&format!(
-                "\nwithout copies of training images: {} exact and {} near copies (threshold {} of {} bits) left out\n\
-                 accuracy {:.2}% on {} images (official: {:.2}% on {})\n",
-                h.exact.len(),
-                h.near.len(),
-                h.threshold,
-                crate::data::dupes::HASH_BITS,
-                100.0 * cm.accuracy(),
-                cm.total(),
-                100.0 * ev.accuracy(),
-                idx.len()
-            ));
-            let r = cm.report(&set.classes);
-            crate::run::output::out(&r.to_text(4));
+    }
+    Ok(None)
+}
+
+/// The images to score: every image of another folder (or with `--split all`), else the recorded
+/// split's, else the split recomputed from the seed.
+fn select(
+    args: &EvalArgs,
+    lr: &LoadedRun,
+    set: &crate::data::ImageSet,
+    src: &DataSource,
+    record: Option<&crate::data::record::SplitRecord>,
+    other_folder: bool,
+) -> Result<Selection> {
+    let mut notes = vec![];
+    let (split_name, idx): (String, Vec<usize>) = if other_folder || args.split == "all" {
+        if other_folder && args.split != "all" {
+            notes.push(format!("{}: not the run's data folder, so every image in it is evaluated (--split all)", src.root.display()));
         }
+        ("all".into(), (0..set.len()).collect())
+    } else if let Some(rec) = record {
+        let m = rec.matched(set, &src.root, &args.split);
+        notes.extend(m.note(&args.split));
+        (args.split.clone(), m.indices)
+    } else {
+        let split = prepare::split(set, &lr.meta.config);
+        let idx = match args.split.as_str() {
+            "val" => split.val,
+            "train" => split.train,
+            _ => split.test,
+        };
+        (args.split.clone(), idx)
+    };
+    for n in &notes {
+        crate::run::output::err(&format!("note: {n}"));
+    }
+    if idx.is_empty() {
+        anyhow::bail!("{}: the {} split is empty", src.root.display(), split_name);
+    }
+    Ok(Selection { split_name, idx, notes })
+}
+
+/// `--exclude-near-duplicates`: the selection's images that are exact or near copies of a training
+/// image (the run's recorded training and validation images, or another folder's `Training/`).
+fn copies_of_training(
+    args: &EvalArgs,
+    lr: &LoadedRun,
+    set: &crate::data::ImageSet,
+    src: &DataSource,
+    record: Option<&crate::data::record::SplitRecord>,
+    other_folder: bool,
+    sel: &Selection,
+) -> Result<Honest> {
+    if !["test", "all"].contains(&sel.split_name.as_str()) {
+        anyhow::bail!("--exclude-near-duplicates scores a test split (--split test or all), not {}", sel.split_name);
+    }
+    let reference: Vec<usize> = match (record, other_folder || args.split == "all") {
+        (Some(rec), false) => {
+            let mut r = rec.matched(set, &src.root, "train").indices;
+            r.extend(rec.matched(set, &src.root, "val").indices);
+            r
+        }
+        _ => (0..set.len()).filter(|&i| !set.from_test_folder[i]).collect(),
+    };
+    let candidates: Vec<usize> = sel.idx.iter().copied().filter(|i| !reference.contains(i)).collect();
+    if reference.is_empty() || candidates.is_empty() {
+        anyhow::bail!(
+            "{}: --exclude-near-duplicates needs training images beside the test images (a Training/ and a Testing/ folder)",
+            src.root.display()
+        );
+    }
+    let threshold = args.near_duplicate_threshold.unwrap_or(match lr.meta.config.near_duplicate_threshold {
+        0 => crate::data::dupes::DEFAULT_NEAR_THRESHOLD,
+        t => t,
+    });
+    let phashes = crate::data::dupes::hash_pixels(&set.pixels, set.size);
+    let (exact, near) = crate::data::dupes::copies_of(&set.hashes, &phashes, threshold, &reference, &candidates);
+    Ok(Honest { candidates, exact, near, threshold })
+}
+
+/// The confusion matrix of the scored images less the copies of training images.
+fn without_copies(h: &Honest, ev: &crate::train::evaluate::Evaluation, idx: &[usize], classes: usize) -> crate::metrics::ConfusionMatrix {
+    let drop: std::collections::HashSet<usize> = h.exact.iter().chain(&h.near).copied().collect();
+    let mut cm = crate::metrics::ConfusionMatrix::new(classes);
+    for (p, i) in ev.predictions.iter().zip(idx.iter()) {
+        if !drop.contains(i) {
+            cm.add(p.truth, p.pred);
+        }
+    }
+    cm
+}
+
+fn print_json(s: &Scored) -> Result<()> {
+    let out = serde_json::json!({
+        "run": s.args.run.display().to_string(),
+        "checkpoint": s.lr.checkpoint.display().to_string(),
+        "split": s.sel.split_name,
+        "images": s.idx.len(),
+        "notes": s.sel.notes,
+        "tta": s.tta.map(|t| t.describe()),
+        "precision": if s.args.bf16 { "bf16" } else { "f32" },
+        "seconds": s.seconds,
+        "synthetic": s.set.synthetic,
+        "loss": s.ev.loss,
+        "report": s.report,
+        "calibration": s.calib,
+        "without_copies_of_training": s.honest.as_ref().map(|(h, cm)| serde_json::json!({
+            "threshold": h.threshold,
+            "exact_copies": h.exact.len(),
+            "near_copies": h.near.len(),
+            "images": cm.total(),
+            "report": cm.report(&s.set.classes),
+        })),
+    });
+    crate::run::output::out(&serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+fn print_text(s: &Scored) -> Result<()> {
+    crate::run::output::out(&format!(
+        "{} split of {}{}: {} images, checkpoint {}{}{}\n",
+        s.sel.split_name,
+        s.src.root.display(),
+        if s.set.synthetic { " [SYNTHETIC]" } else { "" },
+        s.idx.len(),
+        s.lr.checkpoint.display(),
+        s.tta.map(|t| format!(", {}", t.describe())).unwrap_or_default(),
+        if s.args.bf16 { ", bf16" } else { "" }
+    ));
+    crate::run::output::out(&s.report.to_text(4));
+    crate::run::output::out(&format!("confusion matrix (rows: true, columns: predicted)\n{}", s.report.confusion_text()));
+    crate::run::output::out(&s.calib.text());
+    if let Some((h, cm)) = &s.honest {
+        crate::run::output::out(&format!(
+            "\nwithout copies of training images: {} exact and {} near copies (threshold {} of {} bits) left out\n\
+             accuracy {:.2}% on {} images (official: {:.2}% on {})\n",
+            h.exact.len(),
+            h.near.len(),
+            h.threshold,
+            crate::data::dupes::HASH_BITS,
+            100.0 * cm.accuracy(),
+            cm.total(),
+            100.0 * s.ev.accuracy(),
+            s.idx.len()
+        ));
+        crate::run::output::out(&cm.report(&s.set.classes).to_text(4));
     }
     Ok(())
 }

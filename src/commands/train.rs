@@ -132,37 +132,81 @@ async fn train(args: TrainArgs) -> Result<u8> {
         (None, Some(dir)) => Some(take_lock(&RunDir { path: dir.clone() }, &args)?),
         (None, None) => None,
     };
-    let (resolved, place) = args.resolve_all()?;
-    // Where the control socket will live, known before minutes of loading: without a safe place the
-    // run trains with steering off, and says so now.
-    let steering = match crate::run::socket::socket_dir() {
-        Ok(_) => true,
-        Err(e) => {
-            output::err(&format!("warning: {e}: training goes on without attach and ctl"));
-            false
-        }
+    let (cfg, place) = settings(&args, resuming.as_ref())?;
+    let steering = steering_available();
+    let device = crate::device::parse_device(&place.device).map_err(anyhow::Error::msg)?;
+    let mut use_tui = !args.no_tui && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
+    let theme = if use_tui { Some(crate::tui::theme::Theme::load(&place.theme)?) } else { None };
+    let data = load_data(&args, &place, &cfg, resuming.as_ref(), &mut listener).await?;
+    if listener.hung_up {
+        // The terminal went while the data loaded: no dashboard; `forward` moves output to the run.
+        use_tui = false;
+    }
+    let split = choose_split(&data, &cfg, resuming.as_ref())?;
+    let run = match (&resuming, &args.run_dir) {
+        (Some(r), _) => r.run.clone(),
+        (None, Some(dir)) => RunDir::open(dir)
+            .or_else(|_| std::fs::create_dir_all(dir).map(|_| RunDir { path: dir.clone() }).map_err(|e| e.to_string()))
+            .map_err(anyhow::Error::msg)?,
+        (None, None) => RunDir::create(&place.runs_dir, cfg.model.name())
+            .with_context(|| format!("{}: cannot create run folder", place.runs_dir.display()))?,
     };
+    if lock.is_none() {
+        lock = Some(run.lock()?);
+    }
+    write_run_files(&run, &cfg, &data, &split, resuming.as_ref())?;
+    let job = TrainJob {
+        config: cfg,
+        data_root: data.root.display().to_string(),
+        data_fingerprint: data.fingerprint,
+        data: Arc::new(data.set),
+        split,
+        device,
+        run: run.clone(),
+        weights: crate::model::weights::lite0_weights_path(),
+        resume: resuming.map(|r| r.state),
+        serve_socket: steering,
+        tensorboard: !args.no_tensorboard,
+    };
+    let handle = train::spawn(job).context("cannot start the trainer")?;
+    let (hangup_tx, hangup_rx) = tokio::sync::watch::channel(false);
+    let first_signal = signals::FirstSignal::default();
+    let sig = tokio::spawn(signals::forward(
+        listener,
+        handle.commands.clone(),
+        run.clone(),
+        args.stop_on_hangup,
+        hangup_tx,
+        first_signal.clone(),
+    ));
+    let (view, handed_over) = follow(handle, theme.filter(|_| use_tui), hangup_rx, &run).await?;
+    sig.abort();
+    if handed_over && view.outcome.as_ref().and_then(|o| o.stopped_by.as_deref()) == Some("hand-over") {
+        detach::continue_in_background(&run, &args, &place, lock.as_ref())?;
+        return Ok(0);
+    }
+    Ok(exit_code_with(&view, first_signal.get().copied()))
+}
+
+/// The settings a run trains with: a resumed run's own (less `--epochs` and `--threads`), else the
+/// flags over the config file over the recipe; and where it runs. Sets who may read what it writes.
+fn settings(args: &TrainArgs, resuming: Option<&Resuming>) -> Result<(TrainConfig, crate::cli::RunPlace)> {
+    let (resolved, place) = args.resolve_all()?;
     // A new run is private unless shared with the group; a resumed one stays as it was made.
-    match &resuming {
+    match resuming {
         Some(r) => crate::run::privacy::follow(&r.run.path),
         None => crate::run::privacy::apply(place.share_with_group),
     }
-    let mut cfg: TrainConfig = match &resuming {
-        Some(r) => r.meta.config.clone(),
-        None => resolved,
-    };
-    if resuming.is_some() {
-        if let Some(e) = args.epochs {
-            cfg.epochs = e;
-        }
-        if let Some(t) = args.threads {
-            cfg.threads = t;
-        }
-        cfg.validate()?;
+    let Some(r) = resuming else { return Ok((resolved, place)) };
+    let mut cfg = r.meta.config.clone();
+    if let Some(e) = args.epochs {
+        cfg.epochs = e;
     }
-    if let Some(r) = &resuming
-        && r.state.epoch >= cfg.epochs
-    {
+    if let Some(t) = args.threads {
+        cfg.threads = t;
+    }
+    cfg.validate()?;
+    if r.state.epoch >= cfg.epochs {
         bail!(
             "{}: all {} epochs are done; pass --epochs N (more than {}) to train further",
             r.run.path.display(),
@@ -170,10 +214,40 @@ async fn train(args: TrainArgs) -> Result<u8> {
             r.state.epoch
         );
     }
-    let device = crate::device::parse_device(&place.device).map_err(anyhow::Error::msg)?;
-    let mut use_tui = !args.no_tui && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
-    let theme = if use_tui { Some(crate::tui::theme::Theme::load(&place.theme)?) } else { None };
-    let src = match &resuming {
+    Ok((cfg, place))
+}
+
+/// Where the control socket will live, known before minutes of loading: without a safe place the run
+/// trains with steering off, and says so now.
+fn steering_available() -> bool {
+    match crate::run::socket::socket_dir() {
+        Ok(_) => true,
+        Err(e) => {
+            output::err(&format!("warning: {e}: training goes on without attach and ctl"));
+            false
+        }
+    }
+}
+
+/// The images a run trains on, where they came from, and their fingerprint.
+struct Loaded {
+    set: crate::data::ImageSet,
+    src: prepare::DataSource,
+    /// The data folder's canonical path.
+    root: std::path::PathBuf,
+    fingerprint: String,
+}
+
+/// Load the data while listening for signals (SIGINT or SIGTERM end the command; a hang-up is
+/// remembered); a resumed run must find the very images it trained on.
+async fn load_data(
+    args: &TrainArgs,
+    place: &crate::cli::RunPlace,
+    cfg: &TrainConfig,
+    resuming: Option<&Resuming>,
+    listener: &mut signals::Listener,
+) -> Result<Loaded> {
+    let src = match resuming {
         Some(r) => {
             prepare::DataSource { root: place.data.clone().unwrap_or_else(|| r.meta.data_root.clone().into()), synthetic: r.meta.synthetic }
         }
@@ -186,16 +260,12 @@ async fn train(args: TrainArgs) -> Result<u8> {
         let (src, cfg) = (src.clone(), cfg.clone());
         listener.during(move || prepare::load(&src, &cfg, false)).await??
     };
-    if listener.hung_up {
-        // The terminal went while the data loaded: no dashboard; `forward` moves output to the run.
-        use_tui = false;
-        if args.stop_on_hangup {
-            return Err(signals::StoppedWhileLoading("SIGHUP").into());
-        }
+    if listener.hung_up && args.stop_on_hangup {
+        return Err(signals::StoppedWhileLoading("SIGHUP").into());
     }
     let root = std::fs::canonicalize(&src.root).unwrap_or(src.root.clone());
     let fingerprint = set.fingerprint(&src.root);
-    if let Some(r) = &resuming
+    if let Some(r) = resuming
         && r.state.data_fingerprint != fingerprint
     {
         bail!(
@@ -206,111 +276,92 @@ async fn train(args: TrainArgs) -> Result<u8> {
             r.state.data_fingerprint
         );
     }
-    // A resumed run keeps the split it recorded (the fingerprint says the images are the same), so a
-    // change in how splits are made never moves an image across it.
+    Ok(Loaded { set, src, root, fingerprint })
+}
+
+/// The split: a resumed run keeps the one it recorded (the fingerprint says the images are the same),
+/// so a change in how splits are made never moves an image across it; a new run makes one and says so.
+fn choose_split(data: &Loaded, cfg: &TrainConfig, resuming: Option<&Resuming>) -> Result<crate::data::Split> {
     let recorded = resuming
-        .as_ref()
         .and_then(|r| crate::data::record::SplitRecord::read(&r.run.split_record()).ok())
-        .map(|rec| rec.to_split(&set, &src.root));
+        .map(|rec| rec.to_split(&data.set, &data.src.root));
     let split = match recorded {
         Some(split) => split,
-        None => prepare::split(&set, &cfg),
+        None => prepare::split(&data.set, cfg),
     };
     if resuming.is_none() {
-        output::err(&prepare::split_summary(&split, &cfg, set.has_test_folder()));
+        output::err(&prepare::split_summary(&split, cfg, data.set.has_test_folder()));
     }
     if split.train.is_empty() || split.val.is_empty() {
         bail!(
             "{}: too few images to split ({} train, {} val); add images or lower --val-fraction",
-            src.root.display(),
+            data.src.root.display(),
             split.train.len(),
             split.val.len()
         );
     }
-    let run = match (&resuming, &args.run_dir) {
-        (Some(r), _) => r.run.clone(),
-        (None, Some(dir)) => RunDir::open(dir)
-            .or_else(|_| std::fs::create_dir_all(dir).map(|_| RunDir { path: dir.clone() }).map_err(|e| e.to_string()))
-            .map_err(anyhow::Error::msg)?,
-        (None, None) => RunDir::create(&place.runs_dir, cfg.model.name())
-            .with_context(|| format!("{}: cannot create run folder", place.runs_dir.display()))?,
-    };
-    if lock.is_none() {
-        lock = Some(run.lock()?);
-    }
-    let data_root = root.display().to_string();
+    Ok(split)
+}
+
+/// `run.json` and `config.toml` (what `eval`, `predict` and `--resume` rebuild from), and a new run's
+/// `split.json`.
+fn write_run_files(run: &RunDir, cfg: &TrainConfig, data: &Loaded, split: &crate::data::Split, resuming: Option<&Resuming>) -> Result<()> {
     let meta = RunMeta {
         config: cfg.clone(),
-        classes: set.classes.clone(),
-        data_root: data_root.clone(),
-        synthetic: src.synthetic,
-        created_unix: resuming.as_ref().map(|r| r.meta.created_unix).unwrap_or_else(now_unix),
-        data_fingerprint: Some(fingerprint.clone()),
+        classes: data.set.classes.clone(),
+        data_root: data.root.display().to_string(),
+        synthetic: data.src.synthetic,
+        created_unix: resuming.map(|r| r.meta.created_unix).unwrap_or_else(now_unix),
+        data_fingerprint: Some(data.fingerprint.clone()),
     };
     run.write_meta(&meta).with_context(|| format!("{}: cannot write run metadata", run.path.display()))?;
     if resuming.is_none() {
-        crate::data::record::SplitRecord::new(&set, &src.root, &split, &fingerprint)
+        crate::data::record::SplitRecord::new(&data.set, &data.src.root, split, &data.fingerprint)
             .write(&run.split_record())
             .with_context(|| format!("{}: cannot write the split record", run.split_record().display()))?;
     }
-    let job = TrainJob {
-        config: cfg,
-        data: Arc::new(set),
-        split,
-        device,
-        run: run.clone(),
-        data_root,
-        weights: crate::model::weights::lite0_weights_path(),
-        data_fingerprint: fingerprint,
-        resume: resuming.map(|r| r.state),
-        serve_socket: steering,
-        tensorboard: !args.no_tensorboard,
-    };
-    let handle = train::spawn(job).context("cannot start the trainer")?;
-    let commands = handle.commands.clone();
-    let (hangup_tx, hangup_rx) = tokio::sync::watch::channel(false);
-    let first_signal = signals::FirstSignal::default();
-    let sig = tokio::spawn(signals::forward(listener, commands.clone(), run.clone(), args.stop_on_hangup, hangup_tx, first_signal.clone()));
+    Ok(())
+}
 
-    let mut handed_over = false;
-    let view = match theme.filter(|_| use_tui) {
-        Some(theme) => {
-            let mut session = crate::tui::Session::local(handle.events, commands.clone(), hangup_rx.clone());
-            session.explain = Some(crate::explain::spawn(run.path.clone()));
-            match crate::tui::dashboard(session, theme).await {
-                Ok(crate::tui::Ending::Over(view)) => view,
-                Ok(crate::tui::Ending::HandOver(events, mut view)) => {
-                    output::out("handing the run over to a background process…");
-                    let _ = commands.send(TrainCommand::HandOver);
-                    handed_over = true;
-                    headless::follow(events, hangup_rx, &mut view, true).await;
-                    view
-                }
-                Ok(crate::tui::Ending::Continue(events, mut view)) => {
-                    headless::follow(events, hangup_rx, &mut view, false).await;
-                    view
-                }
-                Err(e) => {
-                    // The screen failed, not the training: stop it cleanly (weights saved).
-                    let _ = commands.send(TrainCommand::StopNow);
-                    drop(commands);
-                    let _ = handle.thread.join();
-                    return Err(e);
-                }
-            }
+/// Follow the run to its end in the dashboard (with a theme) or as plain lines, and wait for the
+/// trainer: the final view, and whether the dashboard handed the run over to a background process.
+async fn follow(
+    handle: train::TrainerHandle,
+    theme: Option<crate::tui::theme::Theme>,
+    hangup: tokio::sync::watch::Receiver<bool>,
+    run: &RunDir,
+) -> Result<(RunView, bool)> {
+    let commands = handle.commands.clone();
+    let Some(theme) = theme else {
+        let mut view = RunView::default();
+        headless::follow(handle.events, hangup, &mut view, false).await;
+        drop(commands);
+        let _ = handle.thread.join();
+        return Ok((view, false));
+    };
+    let mut session = crate::tui::Session::local(handle.events, commands.clone(), hangup.clone());
+    session.explain = Some(crate::explain::spawn(run.path.clone()));
+    let (view, handed_over) = match crate::tui::dashboard(session, theme).await {
+        Ok(crate::tui::Ending::Over(view)) => (view, false),
+        Ok(crate::tui::Ending::HandOver(events, mut view)) => {
+            output::out("handing the run over to a background process…");
+            let _ = commands.send(TrainCommand::HandOver);
+            headless::follow(events, hangup, &mut view, true).await;
+            (view, true)
         }
-        None => {
-            let mut view = RunView::default();
-            headless::follow(handle.events, hangup_rx, &mut view, false).await;
-            view
+        Ok(crate::tui::Ending::Continue(events, mut view)) => {
+            headless::follow(events, hangup, &mut view, false).await;
+            (view, false)
+        }
+        Err(e) => {
+            // The screen failed, not the training: stop it cleanly (weights saved).
+            let _ = commands.send(TrainCommand::StopNow);
+            drop(commands);
+            let _ = handle.thread.join();
+            return Err(e);
         }
     };
-    sig.abort();
     drop(commands);
     let _ = handle.thread.join();
-    if handed_over && view.outcome.as_ref().and_then(|o| o.stopped_by.as_deref()) == Some("hand-over") {
-        detach::continue_in_background(&run, &args, &place, lock.as_ref())?;
-        return Ok(0);
-    }
-    Ok(exit_code_with(&view, first_signal.get().copied()))
+    Ok((view, handed_over))
 }

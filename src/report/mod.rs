@@ -124,73 +124,76 @@ pub fn write_with(run: &RunDir, outcome: Option<Outcome>, cams: Option<CamSource
     let dir = run.path.join("report");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
     let mut t = Tally::default();
-    let view = &inputs.view;
-    let classes = inputs.meta.classes.clone();
+    draw_curves(&inputs, &dir, &mut t);
+    draw_test_report(&inputs, &dir, &mut t);
+    draw_reliability(&inputs, &dir, &mut t);
+    draw_samples(&inputs, &dir, &mut t);
+    draw_mistakes(&inputs, &dir, cams, &mut t);
+    let markdown = dir.join("report.md");
+    let text = markdown::render(&inputs, &t.figures, &t.skipped);
+    crate::run::dir::write_atomic(&markdown, text.as_bytes()).map_err(|e| format!("{}: {e}", markdown.display()))?;
+    Ok(Written { dir, markdown, figures: t.figures, skipped: t.skipped })
+}
 
+/// Draw one figure as `STEM.png` and `STEM.svg` (the drawing is the same code over two backends).
+macro_rules! png_and_svg {
+    ($t:expr, $dir:expr, $stem:literal, $size:expr, |$a:ident| $draw:expr) => {
+        $t.made(concat!($stem, ".png"), figures::png(&$dir.join(concat!($stem, ".png")), $size, |$a| $draw));
+        $t.made(concat!($stem, ".svg"), figures::svg(&$dir.join(concat!($stem, ".svg")), $size, |$a| $draw));
+    };
+}
+
+/// Accuracy and loss per epoch, with the learning-rate changes marked.
+fn draw_curves(inputs: &Inputs, dir: &Path, t: &mut Tally) {
+    let view = &inputs.view;
     if view.history.is_empty() {
         t.skipped.push("curves: no epoch finished".into());
-    } else {
-        let changes: Vec<(usize, f64)> = view.lr_history.iter().skip(1).copied().collect();
-        let draw = |name: &str| dir.join(name);
-        t.made("curves.png", figures::png(&draw("curves.png"), figures::CURVES_SIZE, |a| figures::curves(a, &view.history, &changes)));
-        t.made("curves.svg", figures::svg(&draw("curves.svg"), figures::CURVES_SIZE, |a| figures::curves(a, &view.history, &changes)));
+        return;
     }
+    let changes: Vec<(usize, f64)> = view.lr_history.iter().skip(1).copied().collect();
+    png_and_svg!(t, dir, "curves", figures::CURVES_SIZE, |a| figures::curves(a, &view.history, &changes));
+}
 
-    match &view.test_report {
-        Some(report) => {
-            let title = format!("Confusion matrix, test split ({} images)", report.confusion.total());
-            let size = figures::HeatmapLayout::new(classes.len()).size();
-            for name in ["confusion.png", "confusion.svg"] {
-                let path = dir.join(name);
-                let r = if name.ends_with("png") {
-                    figures::png(&path, size, |a| figures::confusion(a, &report.confusion, &classes, &title))
-                } else {
-                    figures::svg(&path, size, |a| figures::confusion(a, &report.confusion, &classes, &title))
-                };
-                t.made(name, r);
-            }
-            t.made(
-                "class_scores.png",
-                figures::png(&dir.join("class_scores.png"), figures::SCORES_SIZE, |a| figures::class_scores(a, report)),
-            );
-            t.made(
-                "class_scores.svg",
-                figures::svg(&dir.join("class_scores.svg"), figures::SCORES_SIZE, |a| figures::class_scores(a, report)),
-            );
-        }
-        None => {
-            let why = "no test report (no test split, or the run stopped before testing)";
-            t.skipped.extend(["confusion", "class_scores"].map(|n| format!("{n}: {why}")));
-        }
-    }
+/// The test split's confusion heatmap and per-class scores.
+fn draw_test_report(inputs: &Inputs, dir: &Path, t: &mut Tally) {
+    let classes = &inputs.meta.classes;
+    let Some(report) = &inputs.view.test_report else {
+        let why = "no test report (no test split, or the run stopped before testing)";
+        t.skipped.extend(["confusion", "class_scores"].map(|n| format!("{n}: {why}")));
+        return;
+    };
+    let title = format!("Confusion matrix, test split ({} images)", report.confusion.total());
+    let size = figures::HeatmapLayout::new(classes.len()).size();
+    png_and_svg!(t, dir, "confusion", size, |a| figures::confusion(a, &report.confusion, classes, &title));
+    png_and_svg!(t, dir, "class_scores", figures::SCORES_SIZE, |a| figures::class_scores(a, report));
+}
 
-    if view.test_predictions.is_empty() {
+/// Reliability of the test probabilities, raw and with the fitted temperature.
+fn draw_reliability(inputs: &Inputs, dir: &Path, t: &mut Tally) {
+    if inputs.view.test_predictions.is_empty() {
         t.skipped.push("reliability: no test predictions".into());
-    } else {
-        let cal = inputs.calibration.as_ref().map(|c| c.temperature);
-        let (probs, truth) = inputs.test_probabilities(None);
-        let raw = crate::calibration::reliability(&probs, &truth, crate::calibration::ECE_BINS);
-        let scaled = cal.map(|t| {
-            let (p, tr) = inputs.test_probabilities(Some(t));
-            crate::calibration::reliability(&p, &tr, crate::calibration::ECE_BINS)
-        });
-        let title = match cal {
-            Some(t) => format!("Reliability, test split (temperature {t:.2})"),
-            None => "Reliability, test split (no temperature fitted)".to_string(),
-        };
-        for name in ["reliability.png", "reliability.svg"] {
-            let path = dir.join(name);
-            let r = if name.ends_with("png") {
-                figures::png(&path, figures::RELIABILITY_SIZE, |a| figures::reliability(a, &raw, scaled.as_deref(), &title))
-            } else {
-                figures::svg(&path, figures::RELIABILITY_SIZE, |a| figures::reliability(a, &raw, scaled.as_deref(), &title))
-            };
-            t.made(name, r);
-        }
+        return;
     }
+    let cal = inputs.calibration.as_ref().map(|c| c.temperature);
+    let (probs, truth) = inputs.test_probabilities(None);
+    let raw = crate::calibration::reliability(&probs, &truth, crate::calibration::ECE_BINS);
+    let scaled = cal.map(|t| {
+        let (p, tr) = inputs.test_probabilities(Some(t));
+        crate::calibration::reliability(&p, &tr, crate::calibration::ECE_BINS)
+    });
+    let title = match cal {
+        Some(t) => format!("Reliability, test split (temperature {t:.2})"),
+        None => "Reliability, test split (no temperature fitted)".to_string(),
+    };
+    png_and_svg!(t, dir, "reliability", figures::RELIABILITY_SIZE, |a| figures::reliability(a, &raw, scaled.as_deref(), &title));
+}
 
+/// One sample image of each class, as the run recorded them.
+fn draw_samples(inputs: &Inputs, dir: &Path, t: &mut Tally) {
+    let classes = &inputs.meta.classes;
     let max_px = inputs.meta.config.max_image_pixels;
-    let samples: Vec<tiles::Tile> = view
+    let samples: Vec<tiles::Tile> = inputs
+        .view
         .info
         .as_ref()
         .map(|info| {
@@ -207,55 +210,52 @@ pub fn write_with(run: &RunDir, outcome: Option<Outcome>, cams: Option<CamSource
         .unwrap_or_default();
     if samples.is_empty() {
         t.skipped.push("samples: the run recorded no sample images".into());
-    } else {
-        let size = tiles::grid_size(samples.len(), samples.len());
-        t.made(
-            "samples.png",
-            figures::png(&dir.join("samples.png"), size, |a| tiles::grid(a, "A sample from each label", &samples, samples.len())),
-        );
+        return;
     }
+    let size = tiles::grid_size(samples.len(), samples.len());
+    t.made(
+        "samples.png",
+        figures::png(&dir.join("samples.png"), size, |a| tiles::grid(a, "A sample from each label", &samples, samples.len())),
+    );
+}
 
+/// The most confident mistakes on the test split, with Grad-CAM when a source of maps is given.
+fn draw_mistakes(inputs: &Inputs, dir: &Path, cams: Option<CamSource>, t: &mut Tally) {
+    let classes = &inputs.meta.classes;
     let mistakes = inputs.confident_mistakes(MISTAKES_SHOWN);
-    if view.test_predictions.is_empty() {
+    if inputs.view.test_predictions.is_empty() {
         t.skipped.push("misclassified: no test predictions".into());
-    } else if mistakes.is_empty() {
-        t.skipped.push("misclassified: every test image was classified correctly".into());
-    } else {
-        let name = |k: usize| crate::data::display_class(classes.get(k).map(String::as_str).unwrap_or("?"));
-        // Calibrated confidence when the run has a temperature (the figure's title says which).
-        let temperature = inputs.calibration.as_ref().map(|c| c.temperature);
-        let confidence = |p: &Prediction| match temperature {
-            Some(t) => crate::calibration::with_temperature(&p.probs, t).get(p.pred).copied().unwrap_or(0.0),
-            None => p.confidence(),
-        };
-        let title = format!(
-            "Most confident mistakes (test{}{})",
-            if temperature.is_some() { "; calibrated" } else { "" },
-            if cams.is_some() { "; Grad-CAM: predicted class" } else { "" }
-        );
-        let tiles: Vec<tiles::Tile> = mistakes
-            .iter()
-            .map(|p| {
-                let path = inputs.locate(&p.path);
-                let cam = cams.and_then(|f| f(&path));
-                tiles::Tile::load_with_cam(
-                    &path,
-                    max_px,
-                    cam.as_ref(),
-                    vec![
-                        (format!("true: {}", name(p.truth)), palette::GREEN[3]),
-                        (format!("pred: {} {:.0}%", name(p.pred), 100.0 * confidence(p)), palette::RED[3]),
-                    ],
-                )
-            })
-            .collect();
-        let cols = tiles.len().min(4);
-        let size = tiles::grid_size(tiles.len(), cols);
-        t.made("misclassified.png", figures::png(&dir.join("misclassified.png"), size, |a| tiles::grid(a, &title, &tiles, cols)));
+        return;
     }
-
-    let markdown = dir.join("report.md");
-    let text = markdown::render(&inputs, &t.figures, &t.skipped);
-    crate::run::dir::write_atomic(&markdown, text.as_bytes()).map_err(|e| format!("{}: {e}", markdown.display()))?;
-    Ok(Written { dir, markdown, figures: t.figures, skipped: t.skipped })
+    if mistakes.is_empty() {
+        t.skipped.push("misclassified: every test image was classified correctly".into());
+        return;
+    }
+    let name = |k: usize| crate::data::display_class(classes.get(k).map(String::as_str).unwrap_or("?"));
+    // Calibrated confidence when the run has a temperature (the figure's title says which).
+    let temperature = inputs.calibration.as_ref().map(|c| c.temperature);
+    let confidence = |p: &Prediction| match temperature {
+        Some(t) => crate::calibration::with_temperature(&p.probs, t).get(p.pred).copied().unwrap_or(0.0),
+        None => p.confidence(),
+    };
+    let title = format!(
+        "Most confident mistakes (test{}{})",
+        if temperature.is_some() { "; calibrated" } else { "" },
+        if cams.is_some() { "; Grad-CAM: predicted class" } else { "" }
+    );
+    let tiles: Vec<tiles::Tile> = mistakes
+        .iter()
+        .map(|p| {
+            let path = inputs.locate(&p.path);
+            let cam = cams.and_then(|f| f(&path));
+            let labels = vec![
+                (format!("true: {}", name(p.truth)), palette::GREEN[3]),
+                (format!("pred: {} {:.0}%", name(p.pred), 100.0 * confidence(p)), palette::RED[3]),
+            ];
+            tiles::Tile::load_with_cam(&path, inputs.meta.config.max_image_pixels, cam.as_ref(), labels)
+        })
+        .collect();
+    let cols = tiles.len().min(4);
+    let size = tiles::grid_size(tiles.len(), cols);
+    t.made("misclassified.png", figures::png(&dir.join("misclassified.png"), size, |a| tiles::grid(a, &title, &tiles, cols)));
 }
