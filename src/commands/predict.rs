@@ -97,19 +97,17 @@ pub fn run(args: PredictArgs) -> Result<()> {
     if let Some(n) = note {
         crate::run::output::err(&format!("note: {n}"));
     }
-    let probabilities = match &cal {
-        Some(c) => format!("calibrated probabilities (temperature {:.3}, fitted on {} validation images)", c.temperature, c.images),
-        None if args.uncalibrated => "raw probabilities (--uncalibrated)".to_string(),
-        None => "raw probabilities (the run has no fitted temperature: eval --fit-temperature)".to_string(),
-    };
     if !args.json {
-        crate::run::output::err(&probabilities);
+        crate::run::output::err(&match &cal {
+            Some(c) => format!("calibrated probabilities (temperature {:.3}, fitted on {} validation images)", c.temperature, c.images),
+            None if args.uncalibrated => "raw probabilities (--uncalibrated)".to_string(),
+            None => "raw probabilities (the run has no fitted temperature: eval --fit-temperature)".to_string(),
+        });
     }
     let cam_class = match &args.cam_class {
         None => None,
         Some(c) => Some(class_index(c, &lr.meta.classes)?),
     };
-    let mut used_names = std::collections::HashSet::new();
     let tta = args.tta.as_deref().map(crate::train::tta::Tta::parse).transpose().map_err(anyhow::Error::msg)?;
     if let (Some(t), false) = (tta, args.json) {
         crate::run::output::err(&t.describe());
@@ -118,97 +116,126 @@ pub fn run(args: PredictArgs) -> Result<()> {
     if let Some(dir) = &args.save_cam {
         std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
     }
-    let mut failures = 0;
-    let mut done = 0;
-    // Once whatever reads stdout has closed it (`predict DIR | head`), the remaining images would be
-    // predicted for nobody: stop, as `head`'s other producers do, unless Grad-CAM files are written.
-    let next = || {
-        if args.save_cam.is_none() && crate::run::output::stdout_gone() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
-    };
+    let mut p = Printer { args: &args, lr: &lr, cal, cam_class, explain, show, used_names: Default::default(), failures: 0, done: 0 };
     // The decoded image itself is kept only for the terminal preview and Grad-CAM's overlay.
     let opts = super::batched::Options::new(size, lr.meta.config.max_image_pixels, tta, show || explain, lr.device);
-    super::batched::for_each(&lr.net, expand(&args.paths), opts, |item| {
+    super::batched::for_each(&lr.net, expand(&args.paths), opts, |item| p.handle(item))?;
+    if p.failures > 0 {
+        anyhow::bail!("{} of {} input(s) could not be predicted", p.failures, p.failures + p.done);
+    }
+    Ok(())
+}
+
+/// Prints each prediction as it comes (and writes its Grad-CAM overlay), counting what failed.
+struct Printer<'a> {
+    args: &'a PredictArgs,
+    lr: &'a super::eval::LoadedRun,
+    cal: Option<crate::calibration::Calibration>,
+    cam_class: Option<usize>,
+    explain: bool,
+    show: bool,
+    used_names: std::collections::HashSet<String>,
+    failures: usize,
+    done: usize,
+}
+
+impl Printer<'_> {
+    fn handle(&mut self, item: Result<super::batched::Predicted, String>) -> Result<ControlFlow<()>> {
         let super::batched::Predicted { path, image, input: x, probs } = match item {
             Ok(p) => p,
             Err(e) => {
                 crate::run::output::err(&format!("error: {e}"));
-                failures += 1;
+                self.failures += 1;
                 return Ok(ControlFlow::Continue(()));
             }
         };
-        // Grad-CAM: the same normalised input the prediction used.
-        let cam = if explain {
-            let input = crate::data::batch::normalize(&x);
-            match gradcam::grad_cam(lr.net.as_ref(), &input, cam_class) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    crate::run::output::err(&format!("error: {}: Grad-CAM failed: {e}", path.display()));
-                    failures += 1;
-                    None
-                }
-            }
-        } else {
-            None
-        };
+        let cam = if self.explain { self.grad_cam(&path, &x) } else { None };
         let overlaid = match (&cam, &image) {
             (Some(c), Some(img)) => Some(overlay::overlay(img, &c.map, c.h, c.w, CAM_ALPHA)),
             _ => None,
         };
-        if let (Some(dir), Some(o)) = (&args.save_cam, &overlaid) {
-            let out = dir.join(unique_name(&path, &mut used_names));
+        if let (Some(dir), Some(o)) = (&self.args.save_cam, &overlaid) {
+            let out = dir.join(unique_name(&path, &mut self.used_names));
             if let Err(e) = o.save(&out) {
                 crate::run::output::err(&format!("error: {}: cannot write: {e}", out.display()));
-                failures += 1;
+                self.failures += 1;
             }
         }
-        let probs = match &cal {
+        let probs = match &self.cal {
             Some(c) => crate::calibration::with_temperature(&probs, c.temperature),
             None => probs,
         };
-        let best = probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0);
-        done += 1;
-        if args.json {
-            let p: serde_json::Map<String, serde_json::Value> =
-                lr.meta.classes.iter().zip(&probs).map(|(c, p)| (c.clone(), serde_json::json!(p))).collect();
-            let (w, h) = image.as_ref().map_or((0, 0), |i| (i.width(), i.height()));
-            crate::run::output::out(&format!(
-                "{}",
-                serde_json::json!({"path": path.display().to_string(), "class": lr.meta.classes[best], "confidence": probs[best], "probabilities": p, "calibrated": cal.as_ref().map(|c| c.temperature),
-                "cam": cam.as_ref().map(|c| {
-                    let (px, py) = overlay::peak(&c.map, c.h, c.w, w, h);
-                    serde_json::json!({"class": lr.meta.classes[c.class], "peak": [px, py], "map": c.map, "h": c.h, "w": c.w})
-                })})
-            ));
-            return Ok(next());
+        self.done += 1;
+        if self.args.json {
+            let size = image.as_ref().map_or((0, 0), |i| (i.width(), i.height()));
+            self.print_json(&path, &probs, cam.as_ref(), size);
+        } else {
+            if let (true, Some(img)) = (self.show, image) {
+                let conf = viuer::Config { width: Some(40), absolute_offset: false, ..Default::default() };
+                let shown = if self.args.cam { overlaid.unwrap_or(img) } else { img };
+                let _ = viuer::print(&image::DynamicImage::ImageRgb8(shown), &conf);
+            }
+            self.print_text(&path, &probs, cam.as_ref());
         }
-        if let (true, Some(img)) = (show, image) {
-            let conf = viuer::Config { width: Some(40), absolute_offset: false, ..Default::default() };
-            let shown = if args.cam { overlaid.clone().unwrap_or(img) } else { img };
-            let _ = viuer::print(&image::DynamicImage::ImageRgb8(shown), &conf);
+        // Once whatever reads stdout has closed it (`predict DIR | head`), the remaining images would be
+        // predicted for nobody: stop, as `head`'s other producers do, unless Grad-CAM files are written.
+        Ok(if self.args.save_cam.is_none() && crate::run::output::stdout_gone() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        })
+    }
+
+    /// Grad-CAM on the same normalised input the prediction used (a failure is counted and said).
+    fn grad_cam(&mut self, path: &Path, x: &tch::Tensor) -> Option<gradcam::Cam> {
+        let input = crate::data::batch::normalize(x);
+        match gradcam::grad_cam(self.lr.net.as_ref(), &input, self.cam_class) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                crate::run::output::err(&format!("error: {}: Grad-CAM failed: {e}", path.display()));
+                self.failures += 1;
+                None
+            }
         }
-        let name = display_class(&lr.meta.classes[best]);
+    }
+
+    fn print_json(&self, path: &Path, probs: &[f32], cam: Option<&gradcam::Cam>, (w, h): (u32, u32)) {
+        let classes = &self.lr.meta.classes;
+        let best = best_class(probs);
+        let p: serde_json::Map<String, serde_json::Value> =
+            classes.iter().zip(probs).map(|(c, p)| (c.clone(), serde_json::json!(p))).collect();
+        let cam = cam.map(|c| {
+            let (px, py) = overlay::peak(&c.map, c.h, c.w, w, h);
+            serde_json::json!({"class": classes[c.class], "peak": [px, py], "map": c.map, "h": c.h, "w": c.w})
+        });
+        let line = serde_json::json!({"path": path.display().to_string(), "class": classes[best], "confidence": probs[best],
+            "probabilities": p, "calibrated": self.cal.as_ref().map(|c| c.temperature), "cam": cam});
+        crate::run::output::out(&line.to_string());
+    }
+
+    fn print_text(&self, path: &Path, probs: &[f32], cam: Option<&gradcam::Cam>) {
+        let classes = &self.lr.meta.classes;
+        let best = best_class(probs);
+        let name = display_class(&classes[best]);
         let verdict = if name == "no tumor" { "no tumor detected".to_string() } else { format!("{name} tumor") };
         crate::run::output::out(&format!("{}\n  prediction: {verdict} ({:.1}%)", path.display(), probs[best] * 100.0));
-        let all: Vec<String> = lr.meta.classes.iter().zip(&probs).map(|(c, p)| format!("{} {:.1}%", display_class(c), p * 100.0)).collect();
-        crate::run::output::out(&format!(
-            "  {}{}",
-            all.join("  "),
-            if lr.meta.synthetic { "  [model trained on SYNTHETIC data]" } else { "" }
-        ));
-        if let Some(c) = &cam {
+        let all: Vec<String> = classes.iter().zip(probs).map(|(c, p)| format!("{} {:.1}%", display_class(c), p * 100.0)).collect();
+        let synthetic = if self.lr.meta.synthetic { "  [model trained on SYNTHETIC data]" } else { "" };
+        crate::run::output::out(&format!("  {}{synthetic}", all.join("  ")));
+        if let Some(c) = cam {
             crate::run::output::out(&format!(
                 "  Grad-CAM (plain, last convolutional stage {}×{}) explains {}",
                 c.h,
                 c.w,
-                display_class(&lr.meta.classes[c.class])
+                display_class(&classes[c.class])
             ));
         }
-        Ok(next())
-    })?;
-    if failures > 0 {
-        anyhow::bail!("{failures} of {} input(s) could not be predicted", failures + done);
     }
-    Ok(())
+}
+
+/// The class with the highest probability.
+fn best_class(probs: &[f32]) -> usize {
+    probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -312,109 +312,19 @@ impl App {
 
     /// Apply an action; returns the command for the trainer, if any.
     pub fn update(&mut self, action: Action) -> Option<TrainCommand> {
-        match (&mut self.mode, action) {
-            (Mode::LrPrompt(buf), Action::Char(c)) => {
-                if c.is_ascii_digit() || ".eE-+".contains(c) {
-                    buf.push(c);
-                }
-                None
-            }
-            (Mode::LrPrompt(buf), Action::Backspace) => {
-                buf.pop();
-                None
-            }
-            (Mode::LrPrompt(buf), Action::Enter) => {
-                let text = buf.clone();
-                self.mode = Mode::Normal;
-                match text.trim().parse::<f64>().map_err(|_| format!("'{text}' is not a number")).and_then(crate::run::events::check_lr) {
-                    Ok(lr) => self.control(TrainCommand::SetLr(lr)),
-                    Err(why) => {
-                        self.run.push_log(format!("invalid learning rate: {why}; type a number such as 3e-4"));
-                        None
-                    }
-                }
-            }
-            (Mode::OpenPrompt(buf), Action::Char(c)) => {
-                buf.push(c);
-                None
-            }
-            (Mode::OpenPrompt(buf), Action::Backspace) => {
-                buf.pop();
-                None
-            }
-            (Mode::OpenPrompt(buf), Action::Complete) => {
-                *buf = crate::run::explain::complete(buf);
-                None
-            }
-            (Mode::OpenPrompt(buf), Action::Enter) => {
-                let text = buf.clone();
-                self.open(&text);
-                None
-            }
-            (Mode::Predict, Action::Up) => {
-                self.opened_at = self.opened_at.saturating_sub(1);
-                None
-            }
-            (Mode::Predict, Action::Down) => {
-                self.opened_at = (self.opened_at + 1).min(self.opened.len().saturating_sub(1));
-                None
-            }
-            (Mode::Predict | Mode::Normal, Action::ToggleCam) => {
-                self.cam_on = !self.cam_on;
-                None
-            }
-            (Mode::Predict | Mode::Normal, Action::CamPrevClass) => {
-                self.cycle_cam_class(-1);
-                None
-            }
-            (Mode::Predict | Mode::Normal, Action::CamNextClass) => {
-                self.cycle_cam_class(1);
-                None
-            }
-            (Mode::Predict | Mode::Normal, Action::OpenPrompt) => {
-                self.mode = Mode::OpenPrompt(String::new());
-                None
-            }
-            (Mode::LrPrompt(_), Action::Escape)
-            | (Mode::OpenPrompt(_), Action::Escape)
-            | (Mode::Predict, Action::Escape)
-            | (Mode::Help, Action::Escape)
-            | (Mode::Summary, Action::Escape)
-            | (Mode::QuitConfirm, Action::Escape) => {
-                self.mode = Mode::Normal;
-                None
-            }
-            (Mode::Help, Action::ToggleHelp) => {
-                self.mode = Mode::Normal;
-                None
-            }
-            (Mode::QuitConfirm, Action::QuitStopAndSave) => {
-                self.mode = Mode::Normal;
-                self.quit_when_finished = true;
-                self.run.push_log("stopping and saving before quitting…");
-                Some(TrainCommand::StopNow)
-            }
-            (Mode::QuitConfirm, Action::QuitDetach) => {
+        if let Some(done) = self.update_prompt(&action) {
+            return done;
+        }
+        if let Some(done) = self.update_popup(&action) {
+            return done;
+        }
+        match action {
+            Action::Interrupt => self.interrupt(),
+            Action::Quit if self.attached => {
                 self.exit = Some(Exit::Detach);
                 None
             }
-            (_, Action::Interrupt) => {
-                if self.attached || self.read_only || !self.training() {
-                    self.exit = Some(if self.attached { Exit::Detach } else { Exit::Quit });
-                    None
-                } else if !self.quit_when_finished {
-                    self.quit_when_finished = true;
-                    self.run.push_log("Ctrl-C: stopping now and saving before quitting (Ctrl-C again: skip the report)");
-                    Some(TrainCommand::StopNow)
-                } else {
-                    Some(TrainCommand::Abort("Ctrl-C".into()))
-                }
-            }
-            (_, Action::Quit) if self.attached => {
-                self.exit = Some(Exit::Detach);
-                None
-            }
-            (_, Action::Quit) => {
+            Action::Quit => {
                 if self.training() && !self.read_only {
                     self.mode = Mode::QuitConfirm;
                 } else {
@@ -422,8 +332,81 @@ impl App {
                 }
                 None
             }
-            (Mode::Normal, a) => self.update_normal(a),
+            a if matches!(self.mode, Mode::Normal) => self.update_normal(a),
             _ => None,
+        }
+    }
+
+    /// Typing in the learning-rate or open-image prompt; None when the action is not a prompt's.
+    fn update_prompt(&mut self, action: &Action) -> Option<Option<TrainCommand>> {
+        match (&mut self.mode, action) {
+            (Mode::LrPrompt(buf), Action::Char(c)) => {
+                if c.is_ascii_digit() || ".eE-+".contains(*c) {
+                    buf.push(*c);
+                }
+            }
+            (Mode::OpenPrompt(buf), Action::Char(c)) => buf.push(*c),
+            (Mode::LrPrompt(buf) | Mode::OpenPrompt(buf), Action::Backspace) => {
+                buf.pop();
+            }
+            (Mode::OpenPrompt(buf), Action::Complete) => *buf = crate::run::explain::complete(buf),
+            (Mode::LrPrompt(buf), Action::Enter) => {
+                let text = buf.clone();
+                self.mode = Mode::Normal;
+                let lr = text.trim().parse::<f64>().map_err(|_| format!("'{text}' is not a number")).and_then(crate::run::events::check_lr);
+                return Some(match lr {
+                    Ok(lr) => self.control(TrainCommand::SetLr(lr)),
+                    Err(why) => {
+                        self.run.push_log(format!("invalid learning rate: {why}; type a number such as 3e-4"));
+                        None
+                    }
+                });
+            }
+            (Mode::OpenPrompt(buf), Action::Enter) => {
+                let text = buf.clone();
+                self.open(&text);
+            }
+            _ => return None,
+        }
+        Some(None)
+    }
+
+    /// The opened image, Grad-CAM keys, closing a popup and the quit dialog; None when the action is
+    /// not theirs.
+    fn update_popup(&mut self, action: &Action) -> Option<Option<TrainCommand>> {
+        let in_views = matches!(self.mode, Mode::Predict | Mode::Normal);
+        match (&self.mode, action) {
+            (Mode::Predict, Action::Up) => self.opened_at = self.opened_at.saturating_sub(1),
+            (Mode::Predict, Action::Down) => self.opened_at = (self.opened_at + 1).min(self.opened.len().saturating_sub(1)),
+            (_, Action::ToggleCam) if in_views => self.cam_on = !self.cam_on,
+            (_, Action::CamPrevClass) if in_views => self.cycle_cam_class(-1),
+            (_, Action::CamNextClass) if in_views => self.cycle_cam_class(1),
+            (_, Action::OpenPrompt) if in_views => self.mode = Mode::OpenPrompt(String::new()),
+            (Mode::Normal, _) => return None,
+            (_, Action::Escape) | (Mode::Help, Action::ToggleHelp) => self.mode = Mode::Normal,
+            (Mode::QuitConfirm, Action::QuitStopAndSave) => {
+                self.mode = Mode::Normal;
+                self.quit_when_finished = true;
+                self.run.push_log("stopping and saving before quitting…");
+                return Some(Some(TrainCommand::StopNow));
+            }
+            (Mode::QuitConfirm, Action::QuitDetach) => self.exit = Some(Exit::Detach),
+            _ => return None,
+        }
+        Some(None)
+    }
+
+    /// Ctrl-C: leave a client or a finished run; stop and save a running one (again: skip the report).
+    fn interrupt(&mut self) -> Option<TrainCommand> {
+        if self.attached || self.read_only || !self.training() {
+            self.exit = Some(if self.attached { Exit::Detach } else { Exit::Quit });
+            None
+        } else if !self.quit_when_finished {
+            self.quit_when_finished = true;
+            self.run.push_log("Ctrl-C: stopping now and saving before quitting (Ctrl-C again: skip the report)");
+            Some(TrainCommand::StopNow)
+        } else {
+            Some(TrainCommand::Abort("Ctrl-C".into()))
         }
     }
 
