@@ -25,6 +25,15 @@ fn started_lines(view: &RunView) -> Option<String> {
     ))
 }
 
+/// A progress bar for an epoch's batches, starting where the run is.
+fn epoch_bar(epoch: usize, epochs: usize, view: &RunView) -> ProgressBar {
+    let b = ProgressBar::new(view.batches as u64);
+    b.set_style(ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}").unwrap().progress_chars("=> "));
+    b.set_prefix(format!("{epoch}/{epochs}"));
+    b.set_position(view.batch as u64);
+    b
+}
+
 /// Print records until the trainer's stream ends, folding them into `view`. `quiet` prints only the
 /// log lines and the end (after a dashboard closed, its screen already showed the rest).
 pub async fn follow(
@@ -55,13 +64,7 @@ pub async fn follow(
                 }
                 continue;
             }
-            TrainEvent::EpochStart { epoch, epochs } if bars && !hung_up => {
-                let b = ProgressBar::new(view.batches as u64);
-                b.set_style(ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}").unwrap().progress_chars("=> "));
-                b.set_prefix(format!("{epoch}/{epochs}"));
-                b.set_position(view.batch as u64);
-                bar = Some(b);
-            }
+            TrainEvent::EpochStart { epoch, epochs } if bars && !hung_up => bar = Some(epoch_bar(*epoch, *epochs, view)),
             TrainEvent::BatchEnd { batch, batches, loss, img_per_s, .. } => {
                 if let Some(b) = &bar {
                     b.set_length(*batches as u64);
@@ -76,12 +79,8 @@ pub async fn follow(
                 output::out(&epoch_line(metrics, view.eta_seconds()));
             }
             TrainEvent::TestReport { report, weights } if !quiet => {
-                output::out(&format!(
-                    "\ntest set ({} images, {weights}):\n{}\n{}",
-                    report.confusion.total(),
-                    report.to_text(4),
-                    report.confusion_text()
-                ));
+                let (n, text, cm) = (report.confusion.total(), report.to_text(4), report.confusion_text());
+                output::out(&format!("\ntest set ({n} images, {weights}):\n{text}\n{cm}"));
             }
             TrainEvent::Finished { reason, best_val_acc, best_epoch, test_acc, elapsed_seconds, .. } => {
                 output::out(&finished_line(reason, *best_val_acc, *best_epoch, *test_acc, *elapsed_seconds));

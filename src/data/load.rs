@@ -101,54 +101,16 @@ pub fn load_dataset(
     }
     let paths: Vec<PathBuf> = d.entries.iter().map(|e| e.path.clone()).collect();
     let per = (size * size * 3) as usize;
-    let key = cache::cache_key(&paths, size);
-    let cpath = cache::cache_path(key);
-    let mut from_cache = false;
-    let (items, pixels) = match cache::read(&cpath, paths.len(), per) {
+    let cpath = cache::cache_path(cache::cache_key(&paths, size));
+    let cached = cache::read(&cpath, paths.len(), per);
+    let from_cache = cached.is_some();
+    let (items, pixels) = match cached {
         Some(hit) => {
-            from_cache = true;
             progress(paths.len(), paths.len());
             hit
         }
         None => {
-            let done = AtomicUsize::new(0);
-            // Each image is decoded straight into its slot of the one pixel buffer (no second copy of
-            // the whole set in memory); slots of files that failed are closed up afterwards.
-            let mut pixels = vec![0u8; paths.len() * per];
-            let results: Vec<Result<u64, decode::DecodeError>> = pixels
-                .par_chunks_mut(per.max(1))
-                .zip(paths.par_iter())
-                .map(|(slot, p)| {
-                    let r = decode::decode_file(p, size, max_pixels).map(|d| {
-                        slot.copy_from_slice(&d.rgb);
-                        d.content_hash
-                    });
-                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    if n.is_multiple_of(64) || n == paths.len() {
-                        progress(n, paths.len());
-                    }
-                    r
-                })
-                .collect();
-            let mut items = Vec::with_capacity(results.len());
-            let mut io_failures = 0;
-            let mut kept = 0;
-            for (k, r) in results.into_iter().enumerate() {
-                match r {
-                    Ok(hash) => {
-                        items.push(CachedItem { hash, error: None });
-                        if kept != k {
-                            pixels.copy_within(k * per..(k + 1) * per, kept * per);
-                        }
-                        kept += 1;
-                    }
-                    Err(e) => {
-                        io_failures += e.is_io() as usize;
-                        items.push(CachedItem { hash: 0, error: Some(e.to_string()) });
-                    }
-                }
-            }
-            pixels.truncate(kept * per);
+            let (items, pixels, io_failures) = decode_all(&paths, size, max_pixels, progress);
             // A file that could not be read (permissions, I/O) may read next time: cache only
             // outcomes that depend on the bytes alone.
             if io_failures > 0 {
@@ -161,6 +123,59 @@ pub fn load_dataset(
             (items, pixels)
         }
     };
+    let report = LoadReport { files: paths.len(), warnings: std::mem::take(&mut d.warnings), from_cache, ..Default::default() };
+    let (set, mut report) = keep_readable(&d, size, pixels, &items, report);
+    check_every_class(root, &d.classes, &set)?;
+    report.seconds = t0.elapsed().as_secs_f64();
+    Ok((set, report))
+}
+
+/// Decode every file in parallel, each straight into its slot of one pixel buffer (no second copy of
+/// the whole set in memory); slots of files that failed are closed up afterwards. Each file's outcome,
+/// the pixels of those that decoded, and how many could not be read at all.
+fn decode_all(paths: &[PathBuf], size: u32, max_pixels: u64, progress: Progress) -> (Vec<CachedItem>, Vec<u8>, usize) {
+    let per = (size * size * 3) as usize;
+    let done = AtomicUsize::new(0);
+    let mut pixels = vec![0u8; paths.len() * per];
+    let results: Vec<Result<u64, decode::DecodeError>> = pixels
+        .par_chunks_mut(per.max(1))
+        .zip(paths.par_iter())
+        .map(|(slot, p)| {
+            let r = decode::decode_file(p, size, max_pixels).map(|d| {
+                slot.copy_from_slice(&d.rgb);
+                d.content_hash
+            });
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_multiple_of(64) || n == paths.len() {
+                progress(n, paths.len());
+            }
+            r
+        })
+        .collect();
+    let mut items = Vec::with_capacity(results.len());
+    let mut io_failures = 0;
+    let mut kept = 0;
+    for (k, r) in results.into_iter().enumerate() {
+        match r {
+            Ok(hash) => {
+                items.push(CachedItem { hash, error: None });
+                if kept != k {
+                    pixels.copy_within(k * per..(k + 1) * per, kept * per);
+                }
+                kept += 1;
+            }
+            Err(e) => {
+                io_failures += e.is_io() as usize;
+                items.push(CachedItem { hash: 0, error: Some(e.to_string()) });
+            }
+        }
+    }
+    pixels.truncate(kept * per);
+    (items, pixels, io_failures)
+}
+
+/// The set of the images that decoded; the others go into the report with why.
+fn keep_readable(d: &Discovered, size: u32, pixels: Vec<u8>, items: &[CachedItem], mut report: LoadReport) -> (ImageSet, LoadReport) {
     let mut set = ImageSet {
         size,
         classes: d.classes.clone(),
@@ -171,8 +186,7 @@ pub fn load_dataset(
         from_test_folder: vec![],
         synthetic: false,
     };
-    let mut report = LoadReport { files: paths.len(), warnings: d.warnings, from_cache, ..Default::default() };
-    for (entry, item) in d.entries.iter().zip(&items) {
+    for (entry, item) in d.entries.iter().zip(items) {
         match &item.error {
             None => {
                 set.labels.push(entry.label);
@@ -184,16 +198,19 @@ pub fn load_dataset(
         }
     }
     report.decoded = set.len();
-    // Every class needs training images, unless the folder holds only test images (a `Testing/`-only
-    // layout, scored by eval).
+    (set, report)
+}
+
+/// Every class needs training images, unless the folder holds only test images (a `Testing/`-only
+/// layout, scored by eval).
+fn check_every_class(root: &Path, classes: &[String], set: &ImageSet) -> Result<(), DataError> {
     let only_test = !set.from_test_folder.iter().any(|t| !t);
-    for (label, class) in d.classes.iter().enumerate() {
+    for (label, class) in classes.iter().enumerate() {
         if !set.labels.iter().zip(&set.from_test_folder).any(|(l, t)| *l == label && (only_test || !t)) {
             return Err(DataError::EmptyClass { path: root.display().to_string(), class: class.clone() });
         }
     }
-    report.seconds = t0.elapsed().as_secs_f64();
-    Ok((set, report))
+    Ok(())
 }
 
 #[cfg(test)]

@@ -190,26 +190,16 @@ impl RunView {
         self.last_seq = Some(rec.seq);
         let prev = self.state;
         let ev = &rec.event;
+        self.fold(rec.time, ev);
+        let line = log_line(ev, prev)?;
+        self.push_log(line.clone());
+        Some(line)
+    }
+
+    /// What one event changes in the view.
+    fn fold(&mut self, time: f64, ev: &TrainEvent) {
         match ev {
-            TrainEvent::Started { info } => {
-                // A resumed session continues the same history; only the session's facts change.
-                self.session_time = rec.time;
-                self.elapsed_before = info.resumed.map(|r| r.elapsed_seconds).unwrap_or(0.0);
-                self.epochs = info.config.epochs;
-                if info.resumed.is_none() {
-                    self.lr = info.config.lr;
-                    self.lr_history = vec![(0, info.config.lr)];
-                    self.early_stopping = info.config.early_stopping;
-                }
-                self.batches = info.batches_per_epoch;
-                self.outcome = None;
-                self.error = None;
-                // A new process starts with all its threads.
-                self.threads_given_up = None;
-                self.crashed = false;
-                self.state = RunState::Loading;
-                self.info = Some((**info).clone());
-            }
+            TrainEvent::Started { info } => self.started(time, info),
             TrainEvent::State { state } => self.state = *state,
             TrainEvent::EpochStart { epoch, epochs } => {
                 self.epoch = *epoch;
@@ -225,14 +215,7 @@ impl RunView {
                 self.lr = *lr;
                 self.batch_losses.push(*loss);
             }
-            TrainEvent::EpochEnd { metrics } => {
-                self.img_per_s = metrics.img_per_s;
-                if self.best.is_none_or(|(b, _)| metrics.val_acc > b) {
-                    self.best = Some((metrics.val_acc, metrics.epoch));
-                }
-                self.history.retain(|m| m.epoch < metrics.epoch);
-                self.history.push(metrics.clone());
-            }
+            TrainEvent::EpochEnd { metrics } => self.epoch_ended(metrics),
             TrainEvent::LrChanged { epoch, to, .. } => {
                 self.lr = *to;
                 self.lr_history.push((*epoch, *to));
@@ -249,14 +232,9 @@ impl RunView {
             TrainEvent::ReportWritten { path, .. } => self.report = Some(path.clone()),
             TrainEvent::Calibrated { temperature, .. } => self.temperature = Some(*temperature),
             TrainEvent::Finished { reason, best_val_acc, best_epoch, test_acc, elapsed_seconds, stopped_by } => {
-                self.outcome = Some(Outcome {
-                    reason: reason.clone(),
-                    best_val_acc: *best_val_acc,
-                    best_epoch: *best_epoch,
-                    test_acc: *test_acc,
-                    elapsed_seconds: *elapsed_seconds,
-                    stopped_by: stopped_by.clone(),
-                });
+                let (reason, stopped_by) = (reason.clone(), stopped_by.clone());
+                let (best_val_acc, best_epoch, test_acc, elapsed_seconds) = (*best_val_acc, *best_epoch, *test_acc, *elapsed_seconds);
+                self.outcome = Some(Outcome { reason, best_val_acc, best_epoch, test_acc, elapsed_seconds, stopped_by });
                 self.state = RunState::Finished;
             }
             TrainEvent::Failed { error } => {
@@ -272,9 +250,36 @@ impl RunView {
                 self.threads_given_up = (to < &full).then_some((*to, full));
             }
         }
-        let line = log_line(ev, prev)?;
-        self.push_log(line.clone());
-        Some(line)
+    }
+
+    /// A session starts: a resumed one continues the same history; only the session's facts change.
+    fn started(&mut self, time: f64, info: &RunInfo) {
+        self.session_time = time;
+        self.elapsed_before = info.resumed.map(|r| r.elapsed_seconds).unwrap_or(0.0);
+        self.epochs = info.config.epochs;
+        if info.resumed.is_none() {
+            self.lr = info.config.lr;
+            self.lr_history = vec![(0, info.config.lr)];
+            self.early_stopping = info.config.early_stopping;
+        }
+        self.batches = info.batches_per_epoch;
+        self.outcome = None;
+        self.error = None;
+        // A new process starts with all its threads.
+        self.threads_given_up = None;
+        self.crashed = false;
+        self.state = RunState::Loading;
+        self.info = Some(info.clone());
+    }
+
+    /// An epoch's figures: the best so far, and the history (a resumed epoch replaces its earlier try).
+    fn epoch_ended(&mut self, metrics: &EpochMetrics) {
+        self.img_per_s = metrics.img_per_s;
+        if self.best.is_none_or(|(b, _)| metrics.val_acc > b) {
+            self.best = Some((metrics.val_acc, metrics.epoch));
+        }
+        self.history.retain(|m| m.epoch < metrics.epoch);
+        self.history.push(metrics.clone());
     }
 
     /// Mark the run as crashed: its process is gone and it never said it ended.

@@ -283,6 +283,75 @@ fn crashed(remote: &Option<RunDir>) -> bool {
     remote.as_ref().is_some_and(RunDir::process_gone)
 }
 
+/// What the loop keeps between turns.
+struct LoopState {
+    dirty: bool,
+    events_open: bool,
+    last_clock: Instant,
+    last_liveness: Instant,
+}
+
+/// Send a command the way this session reaches its trainer.
+fn send_command(commands: &mut CommandSink, app: &mut App, cmd: TrainCommand) {
+    match commands {
+        CommandSink::ReadOnly => {}
+        CommandSink::Local(c) => {
+            let _ = c.send(cmd);
+        }
+        CommandSink::Socket(s) => {
+            if let Err(e) = crate::run::socket::send(s, &cmd) {
+                app.run.push_log(format!("cannot reach the trainer: {e}"));
+            }
+        }
+    }
+}
+
+/// A record arrived (or the stream ended): fold it and whatever else is waiting.
+fn on_record(app: &mut App, ev: Option<Record>, events: &mut UnboundedReceiver<Record>, st: &mut LoopState, remote: &Option<RunDir>) {
+    match ev {
+        Some(ev) => {
+            app.on_event(&ev);
+            while let Ok(ev) = events.try_recv() {
+                app.on_event(&ev);
+            }
+            st.dirty = true;
+        }
+        None => {
+            st.events_open = false;
+            if !app.run.is_over() && crashed(remote) {
+                app.run.mark_crashed();
+                st.dirty = true;
+            }
+        }
+    }
+}
+
+/// A frame's tick: Grad-CAM answers, the clock, a remote run's liveness, and the redraw when anything
+/// changed. False when the terminal cannot be drawn on.
+fn on_tick(term: &mut Terminal<CrosstermBackend<Stdout>>, app: &mut App, st: &mut LoopState, remote: &Option<RunDir>) -> bool {
+    if app.poll_explanations() {
+        st.dirty = true;
+    }
+    if st.last_clock.elapsed() >= Duration::from_secs(1) && !app.run.is_over() {
+        st.last_clock = Instant::now();
+        st.dirty = true;
+    }
+    if remote.is_some() && !app.run.is_over() && st.last_liveness.elapsed() >= Duration::from_secs(2) {
+        st.last_liveness = Instant::now();
+        if crashed(remote) {
+            app.run.mark_crashed();
+            st.dirty = true;
+        }
+    }
+    if st.dirty {
+        if term.draw(|f| views::draw(f, app)).is_err() {
+            return false;
+        }
+        st.dirty = false;
+    }
+    true
+}
+
 /// The loop: keys → actions → commands; records → state; redraw when dirty, ≤ 10/s.
 async fn event_loop(
     term: &mut Terminal<CrosstermBackend<Stdout>>,
@@ -295,54 +364,24 @@ async fn event_loop(
     let client_signal = |k: tokio::signal::unix::SignalKind| if local { None } else { tokio::signal::unix::signal(k).ok() };
     let mut client_hup = client_signal(tokio::signal::unix::SignalKind::hangup());
     let mut client_term = client_signal(tokio::signal::unix::SignalKind::terminate());
-    let Session { records: mut events, mut commands, hangup, remote, .. } = session;
+    let Session { records: mut events, mut commands, mut hangup, remote, .. } = session;
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(FRAME);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let mut hangup = hangup;
-    let mut dirty = true;
-    let mut events_open = true;
-    let mut last_clock = Instant::now();
-    let mut last_liveness = Instant::now();
-    let mut send = |app: &mut App, cmd: TrainCommand| match &mut commands {
-        CommandSink::ReadOnly => {}
-        CommandSink::Local(c) => {
-            let _ = c.send(cmd);
-        }
-        CommandSink::Socket(s) => {
-            if let Err(e) = crate::run::socket::send(s, &cmd) {
-                app.run.push_log(format!("cannot reach the trainer: {e}"));
-            }
-        }
-    };
+    let mut st = LoopState { dirty: true, events_open: true, last_clock: Instant::now(), last_liveness: Instant::now() };
     loop {
         tokio::select! {
-            ev = events.recv(), if events_open => match ev {
-                Some(ev) => {
-                    app.on_event(&ev);
-                    while let Ok(ev) = events.try_recv() {
-                        app.on_event(&ev);
-                    }
-                    dirty = true;
-                }
-                None => {
-                    events_open = false;
-                    if !app.run.is_over() && crashed(&remote) {
-                        app.run.mark_crashed();
-                        dirty = true;
-                    }
-                }
-            },
+            ev = events.recv(), if st.events_open => on_record(app, ev, &mut events, &mut st, &remote),
             k = keys.next() => match k {
                 Some(Ok(Event::Key(key))) if key.kind == KeyEventKind::Press => {
                     if let Some(action) = keys::map(&app.mode, key) {
                         if let Some(cmd) = app.update(action) {
-                            send(app, cmd);
+                            send_command(&mut commands, app, cmd);
                         }
-                        dirty = true;
+                        st.dirty = true;
                     }
                 }
-                Some(Ok(Event::Resize(_, _))) => dirty = true,
+                Some(Ok(Event::Resize(_, _))) => st.dirty = true,
                 Some(Ok(_)) => {}
                 // The terminal is gone: this screen is done; training is not.
                 Some(Err(_)) | None => return Ok((events, Exit::Quit)),
@@ -356,32 +395,15 @@ async fn event_loop(
             }
             _ = next_signal(&mut client_term) => return Ok((events, Exit::Quit)),
             _ = tick.tick() => {
-                if app.poll_explanations() {
-                    dirty = true;
-                }
-                if last_clock.elapsed() >= Duration::from_secs(1) && !app.run.is_over() {
-                    last_clock = Instant::now();
-                    dirty = true;
-                }
-                if remote.is_some() && !app.run.is_over() && last_liveness.elapsed() >= Duration::from_secs(2) {
-                    last_liveness = Instant::now();
-                    if crashed(&remote) {
-                        app.run.mark_crashed();
-                        dirty = true;
-                    }
-                }
-                if dirty {
-                    if term.draw(|f| views::draw(f, app)).is_err() {
-                        return Ok((events, Exit::Quit));
-                    }
-                    dirty = false;
+                if !on_tick(term, app, &mut st, &remote) {
+                    return Ok((events, Exit::Quit));
                 }
             }
         }
         if let Some(exit) = app.exit {
             return Ok((events, exit));
         }
-        if !events_open && app.quit_when_finished {
+        if !st.events_open && app.quit_when_finished {
             return Ok((events, Exit::Quit));
         }
     }

@@ -3,6 +3,7 @@
 
 use super::block;
 use crate::data::display_class;
+use crate::run::events::Prediction;
 use crate::tui::app::App;
 use crate::tui::gallery::Split;
 use ratatui::Frame;
@@ -13,7 +14,6 @@ use ratatui::widgets::{List, ListItem, ListState, Paragraph, Wrap};
 use ratatui_image::{Resize, StatefulImage};
 
 pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
-    let classes: Vec<String> = app.run.classes().iter().map(|c| display_class(c)).collect();
     let sel = app.gallery_selection();
     let items = app.gallery_items().to_vec();
     let split = if app.gallery_split == Split::Test && !app.run.test_predictions.is_empty() { "test" } else { "validation" };
@@ -24,7 +24,6 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
         if sel.is_empty() { 0 } else { app.selected + 1 },
         sel.len()
     );
-    let t = app.theme.clone();
     let [list_area, preview_area] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
     if items.is_empty() {
         f.render_widget(
@@ -33,13 +32,35 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
         );
         return;
     }
-    let name = |i: usize| classes.get(i).cloned().unwrap_or_default();
-    // Once the run fitted a temperature, probabilities are shown calibrated (and the caption says so).
-    let temperature = app.run.temperature;
-    let shown = |p: &crate::run::events::Prediction| match temperature {
+    draw_list(f, app, list_area, &sel, &items, title);
+    let Some(&i) = sel.get(app.selected) else {
+        f.render_widget(Paragraph::new("No image matches this filter (f: change filter).").block(block(app, " preview ")), preview_area);
+        return;
+    };
+    let p = items[i].clone();
+    let caption_h = (app.run.classes().len() as u16 + 4).min(preview_area.height / 2);
+    let [img_area, caption] = Layout::vertical([Constraint::Min(0), Constraint::Length(caption_h)]).areas(preview_area);
+    draw_preview(f, app, img_area, &p);
+    draw_caption(f, app, caption, &p);
+}
+
+fn class_names(app: &App) -> Vec<String> {
+    app.run.classes().iter().map(|c| display_class(c)).collect()
+}
+
+/// The probabilities shown: calibrated once the run fitted a temperature (the caption says so).
+fn shown(app: &App, p: &Prediction) -> Vec<f32> {
+    match app.run.temperature {
         Some(t) => crate::calibration::with_temperature(&p.probs, t),
         None => p.probs.clone(),
-    };
+    }
+}
+
+/// One row per selected image: right or wrong, true → predicted, confidence, file name.
+fn draw_list(f: &mut Frame, app: &App, area: Rect, sel: &[usize], items: &[Prediction], title: String) {
+    let t = &app.theme;
+    let classes = class_names(app);
+    let name = |i: usize| classes.get(i).cloned().unwrap_or_default();
     let rows: Vec<ListItem> = sel
         .iter()
         .map(|&i| {
@@ -55,7 +76,7 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
                     "{:<10} → {:<10} {:>5.1}% ",
                     name(p.truth),
                     name(p.pred),
-                    shown(p).get(p.pred).copied().unwrap_or(0.0) * 100.0
+                    shown(app, p).get(p.pred).copied().unwrap_or(0.0) * 100.0
                 )),
                 Span::styled(file, Style::default().fg(t.muted)),
             ]))
@@ -66,42 +87,47 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
         .block(block(app, title))
         .highlight_style(Style::default().bg(t.surface).add_modifier(Modifier::BOLD))
         .highlight_symbol("▶ ");
-    f.render_stateful_widget(list, list_area, &mut state);
+    f.render_stateful_widget(list, area, &mut state);
+}
 
-    let Some(&i) = sel.get(app.selected) else {
-        f.render_widget(Paragraph::new("No image matches this filter (f: change filter).").block(block(app, " preview ")), preview_area);
-        return;
-    };
-    let p = items[i].clone();
-    let caption_h = (classes.len() as u16 + 4).min(preview_area.height / 2);
-    let [img_area, caption] = Layout::vertical([Constraint::Min(0), Constraint::Length(caption_h)]).areas(preview_area);
+/// The selected image, or its Grad-CAM overlay from the explain worker (asked on first view).
+fn draw_preview(f: &mut Frame, app: &mut App, area: Rect, p: &Prediction) {
+    let classes = class_names(app);
     let cam_title = match (app.cam_on, app.cam_class) {
         (false, _) => String::new(),
         (true, None) => "Grad-CAM: predicted · ".to_string(),
-        (true, Some(c)) => format!("Grad-CAM: {} · ", name(c)),
+        (true, Some(c)) => format!("Grad-CAM: {} · ", classes.get(c).cloned().unwrap_or_default()),
     };
     let b = block(app, format!(" preview · {cam_title}{} ", app.images.protocol()));
-    let inner = b.inner(img_area);
-    f.render_widget(b, img_area);
+    let inner = b.inner(area);
+    f.render_widget(b, area);
+    let warning = app.theme.warning;
+    let muted = app.theme.muted;
     let fit = || StatefulImage::default().resize(Resize::Scale(Some(image::imageops::FilterType::Triangle)));
-    if app.cam_on {
-        // The overlay comes from the explain worker (the run's checkpoint), asked on first view.
-        let generation = app.explain_generation;
-        match app.explanation(std::path::Path::new(&p.path)).cloned() {
-            Some(Ok(e)) => {
-                let key = format!("{}#cam#{}#{generation}", p.path, e.cam.class);
-                let proto = app.images.get_made(&key, || crate::report::overlay::overlay(&e.image, &e.cam.map, e.cam.h, e.cam.w, 0.55));
-                f.render_stateful_widget(fit(), inner, proto);
-            }
-            Some(Err(e)) => f.render_widget(Paragraph::new(e).wrap(Wrap { trim: true }).style(Style::default().fg(t.warning)), inner),
-            None => f.render_widget(Paragraph::new("computing Grad-CAM…").style(Style::default().fg(t.muted)), inner),
-        }
-    } else {
+    if !app.cam_on {
         match app.images.get(&p.path) {
             Ok(proto) => f.render_stateful_widget(fit(), inner, proto),
-            Err(e) => f.render_widget(Paragraph::new(e).wrap(Wrap { trim: true }).style(Style::default().fg(t.warning)), inner),
+            Err(e) => f.render_widget(Paragraph::new(e).wrap(Wrap { trim: true }).style(Style::default().fg(warning)), inner),
         }
+        return;
     }
+    let generation = app.explain_generation;
+    match app.explanation(std::path::Path::new(&p.path)).cloned() {
+        Some(Ok(e)) => {
+            let key = format!("{}#cam#{}#{generation}", p.path, e.cam.class);
+            let proto = app.images.get_made(&key, || crate::report::overlay::overlay(&e.image, &e.cam.map, e.cam.h, e.cam.w, 0.55));
+            f.render_stateful_widget(fit(), inner, proto);
+        }
+        Some(Err(e)) => f.render_widget(Paragraph::new(e).wrap(Wrap { trim: true }).style(Style::default().fg(warning)), inner),
+        None => f.render_widget(Paragraph::new("computing Grad-CAM…").style(Style::default().fg(muted)), inner),
+    }
+}
+
+/// True and predicted class, the loss, and a bar per class probability.
+fn draw_caption(f: &mut Frame, app: &App, area: Rect, p: &Prediction) {
+    let t = &app.theme;
+    let classes = class_names(app);
+    let name = |i: usize| classes.get(i).cloned().unwrap_or_default();
     let verdict = if p.correct() {
         Span::styled("correct", Style::default().fg(t.accent).bold())
     } else {
@@ -111,16 +137,16 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
         Line::from(vec![Span::raw(format!("true {} · predicted {} ", name(p.truth), name(p.pred))), verdict]),
         Line::from(format!("loss {:.4}", p.loss)),
     ];
-    for (c, prob) in shown(&p).iter().enumerate() {
+    for (c, prob) in shown(app, p).iter().enumerate() {
         let bar = "█".repeat((prob * 20.0).round() as usize);
         lines.push(Line::from(vec![
             Span::raw(format!("{:<11}{:>6.1}% ", name(c), prob * 100.0)),
             Span::styled(bar, Style::default().fg(if c == p.truth { t.train } else { t.val })),
         ]));
     }
-    let title = match temperature {
+    let title = match app.run.temperature {
         Some(t) => format!(" prediction · calibrated (T = {t:.2}) "),
         None => " prediction ".to_string(),
     };
-    f.render_widget(Paragraph::new(lines).block(block(app, title)), caption);
+    f.render_widget(Paragraph::new(lines).block(block(app, title)), area);
 }
