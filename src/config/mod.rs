@@ -1,8 +1,24 @@
 //! The resolved training configuration: defaults (the article's) → TOML file → command-line flags.
 //! It is saved beside every checkpoint so `eval` and `predict` rebuild the same network and split.
 
+pub mod tta;
+
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+/// Images above this many pixels are refused (about 8000 × 8000; MRI slices are far smaller). The
+/// setting `max_image_pixels` changes it.
+pub const DEFAULT_MAX_PIXELS: u64 = 64_000_000;
+
+/// Bits of the perceptual hash: a 16×16 gradient hash. (8×8 was too coarse for MRI: dark slices of
+/// different patients came within a few bits of each other.)
+pub const HASH_BITS: u32 = 256;
+
+/// Default Hamming threshold (bits of the 256) for near duplicates.
+pub const DEFAULT_NEAR_THRESHOLD: u32 = 16;
+
+/// EfficientNet-Lite0's stages after the stem (`freeze_stages` freezes up to all of them).
+pub const LITE0_STAGES: usize = 7;
 
 /// Settings a config file may hold beside the training recipe: where and how to run, not what to
 /// train (so they are not saved with the run). Same names as the flags.
@@ -77,15 +93,6 @@ impl Amp {
             Amp::Off => "off",
             Amp::Bf16 => "bf16",
             Amp::Fp16 => "fp16",
-        }
-    }
-
-    /// The kind autocast casts to (None: off).
-    pub fn kind(self) -> Option<tch::Kind> {
-        match self {
-            Amp::Off => None,
-            Amp::Bf16 => Some(tch::Kind::BFloat16),
-            Amp::Fp16 => Some(tch::Kind::Half),
         }
     }
 }
@@ -230,8 +237,8 @@ impl TrainConfig {
             early_stopping_patience: 5,
             limit_per_class: 0,
             threads: 0,
-            max_image_pixels: crate::data::decode::DEFAULT_MAX_PIXELS,
-            near_duplicate_threshold: crate::data::dupes::DEFAULT_NEAR_THRESHOLD,
+            max_image_pixels: DEFAULT_MAX_PIXELS,
+            near_duplicate_threshold: DEFAULT_NEAR_THRESHOLD,
             tta: String::new(),
             schedule: Schedule::Plateau,
             warmup_epochs: 0.0,
@@ -370,16 +377,16 @@ impl TrainConfig {
                 return bad(format!("{name} {v} must be in [0, 0.9)"));
             }
         }
-        if self.near_duplicate_threshold > crate::data::dupes::HASH_BITS / 2 {
+        if self.near_duplicate_threshold > HASH_BITS / 2 {
             return bad(format!(
                 "near_duplicate_threshold must be at most {} (of {} bits); {} would group unrelated images",
-                crate::data::dupes::HASH_BITS / 2,
-                crate::data::dupes::HASH_BITS,
+                HASH_BITS / 2,
+                HASH_BITS,
                 self.near_duplicate_threshold
             ));
         }
         if !self.tta.is_empty() {
-            crate::train::tta::Tta::parse(&self.tta).map_err(|e| ConfigError::Invalid(e.replace("--tta", "tta =")))?;
+            tta::Tta::parse(&self.tta).map_err(|e| ConfigError::Invalid(e.replace("--tta", "tta =")))?;
         }
         if self.max_image_pixels == 0 {
             return bad("max_image_pixels must be at least 1".into());
@@ -396,7 +403,7 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&self.ema_decay) {
             return bad(format!("ema_decay {} must be in [0, 1) (0 = off)", self.ema_decay));
         }
-        let stages = crate::model::lite0::STAGES.len();
+        let stages = LITE0_STAGES;
         if self.freeze_stages > stages {
             return bad(format!("freeze_stages {} must be at most {stages} (Lite0's stages)", self.freeze_stages));
         }
@@ -462,7 +469,7 @@ mod tests {
 
     #[test]
     fn shipped_example_config_equals_defaults() {
-        let text = include_str!("../tumorscope.example.toml");
+        let text = include_str!("../../tumorscope.example.toml");
         let c: TrainConfig = toml::from_str(text).unwrap();
         assert_eq!(c, TrainConfig::default());
     }

@@ -7,9 +7,7 @@ use image::{DynamicImage, ImageDecoder, ImageReader};
 use std::io::{BufRead, Seek};
 use std::path::Path;
 
-/// Images above this many pixels are refused (about 8000 × 8000; MRI slices are far smaller). The
-/// setting `max_image_pixels` changes it.
-pub const DEFAULT_MAX_PIXELS: u64 = 64_000_000;
+pub use crate::config::DEFAULT_MAX_PIXELS;
 
 /// A file decoded and resized: `size*size*3` bytes, row-major HWC.
 #[derive(Debug)]

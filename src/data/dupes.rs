@@ -7,11 +7,7 @@ use image_hasher::{HashAlg, HasherConfig};
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap};
 
-/// Bits of the perceptual hash: a 16×16 gradient hash. (8×8 was too coarse for MRI: dark slices of
-/// different patients came within a few bits of each other.)
-pub const HASH_BITS: u32 = 256;
-/// Default Hamming threshold (bits of the 256) for near duplicates.
-pub const DEFAULT_NEAR_THRESHOLD: u32 = 16;
+pub use crate::config::{DEFAULT_NEAR_THRESHOLD, HASH_BITS};
 
 pub type Phash = [u64; 4];
 

@@ -17,6 +17,7 @@ pub const STAGES: [(i64, i64, i64, i64, i64, usize); 7] = [
     (6, 5, 2, 112, 192, 4),
     (6, 3, 1, 192, 320, 1),
 ];
+const _: () = assert!(STAGES.len() == crate::config::LITE0_STAGES);
 
 pub const FEATURES: i64 = 1280;
 

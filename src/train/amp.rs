@@ -7,10 +7,19 @@ use super::adam::Adam;
 use crate::config::Amp;
 use tch::{Device, Kind, TchError, Tensor};
 
+/// The kind autocast casts to (None: off).
+pub fn kind(amp: Amp) -> Option<Kind> {
+    match amp {
+        Amp::Off => None,
+        Amp::Bf16 => Some(Kind::BFloat16),
+        Amp::Fp16 => Some(Kind::Half),
+    }
+}
+
 /// Run `f` (the forward pass and loss) under autocast at `amp`'s precision on `device`; as it is for
 /// `off` and on a CPU.
 pub fn autocast<T>(amp: Amp, device: Device, f: impl FnOnce() -> T) -> Result<T, String> {
-    match (amp.kind(), device) {
+    match (kind(amp), device) {
         (Some(kind), Device::Cuda(_)) => crate::cuda_runtime::with_cuda_autocast(kind, f),
         _ => Ok(f()),
     }
