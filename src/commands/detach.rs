@@ -48,7 +48,7 @@ fn print_started(run: &RunDir, pid: u32, what: &str) {
 
 /// `train --detach`: check what can be checked here, create the run folder, start the child.
 pub fn start(args: &TrainArgs) -> Result<u8> {
-    let (run, lock) = match super::train::open_resume(args)? {
+    let (run, lock) = match super::resuming::open_resume(args)? {
         Some(r) => {
             crate::run::privacy::follow(&r.run.path);
             (r.run, r.lock)

@@ -13,6 +13,7 @@ pub mod headless;
 pub mod predict;
 pub mod prepare;
 pub mod report;
+pub mod resuming;
 pub mod runs;
 pub mod signals;
 pub mod train;

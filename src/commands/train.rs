@@ -2,12 +2,12 @@
 //! its socket, then show the dashboard (terminal) or plain progress lines. With `--detach` the run
 //! starts as a background process instead; with `--resume` it continues a stopped run exactly.
 
+use super::resuming::{Resuming, open_resume, take_lock};
 use super::{detach, headless, prepare, signals};
 use crate::cli::TrainArgs;
 use crate::config::TrainConfig;
-use crate::run::dir::{RunDir, RunMeta, TrainerLock, now_unix};
+use crate::run::dir::{RunDir, RunMeta, now_unix};
 use crate::run::{RunView, TrainCommand, TrainEvent, output};
-use crate::train::resume::{self, ResumeState};
 use crate::train::{self, TrainJob};
 use anyhow::{Context, Result, bail};
 use std::io::IsTerminal;
@@ -33,52 +33,6 @@ pub fn exit_code_with(view: &RunView, signal: Option<&str>) -> u8 {
         0 => signal.and_then(signals::exit_code).unwrap_or(0),
         code => code,
     }
-}
-
-/// What a resumed run needs: its folder, state and settings.
-pub(super) struct Resuming {
-    pub run: RunDir,
-    pub meta: RunMeta,
-    pub state: ResumeState,
-    /// Held from before the data loads to the end: no second trainer can start on the run.
-    pub lock: Option<TrainerLock>,
-}
-
-/// The run's trainer lock for this process: a detached child adopts the one its parent took for it.
-pub(super) fn take_lock(run: &RunDir, args: &TrainArgs) -> Result<TrainerLock> {
-    Ok(if args.detached_child { run.adopt_lock()? } else { run.lock()? })
-}
-
-pub(super) fn open_resume(args: &TrainArgs) -> Result<Option<Resuming>> {
-    let Some(path) = &args.resume else { return Ok(None) };
-    let run = RunDir::open(path).map_err(anyhow::Error::msg)?;
-    let meta = run.read_meta().map_err(anyhow::Error::msg)?;
-    let lock = take_lock(&run, args)?;
-    let fixed = args.fixed_on_resume();
-    if !fixed.is_empty() {
-        bail!(
-            "{}: a resumed run keeps its settings; drop {} (only --epochs, --threads and --device may change)",
-            run.path.display(),
-            fixed.join(", ")
-        );
-    }
-    if let Some(m) = args.model
-        && m != meta.config.model
-    {
-        bail!("{}: the run trained {}, not {}: a resume cannot change the model", run.path.display(), meta.config.model.name(), m.name());
-    }
-    let state = resume::read_state(&run).map_err(anyhow::Error::msg)?;
-    if state.model != meta.config.model.name() || state.classes != meta.classes {
-        bail!(
-            "{}: resume.json is for {} {:?}, run.json for {} {:?}",
-            run.path.display(),
-            state.model,
-            state.classes,
-            meta.config.model.name(),
-            meta.classes
-        );
-    }
-    Ok(Some(Resuming { run, meta, state, lock: Some(lock) }))
 }
 
 pub async fn run(args: TrainArgs) -> Result<u8> {

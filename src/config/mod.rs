@@ -255,6 +255,30 @@ impl TrainConfig {
 /// that many threads).
 pub const MAX_THREADS: usize = 1024;
 
+/// Learning rates a command may set: the `l` prompt, `+`/`-` and `ctl lr` share these bounds.
+pub const MAX_LR: f64 = 10.0;
+pub const MIN_LR: f64 = 1e-9;
+
+/// The one learning-rate rule, for `--lr`, `lr =` in a config file, `ctl lr`, `ctl lr-scale`, `l`, `+`
+/// and `-`: a finite number in [MIN_LR, MAX_LR). The error says why, without the value's name.
+pub fn check_lr(lr: f64) -> Result<f64, String> {
+    if !lr.is_finite() || lr <= 0.0 {
+        return Err(format!("{lr} is not a positive number"));
+    }
+    if lr >= MAX_LR {
+        return Err(format!("{lr} is not below the ceiling {MAX_LR}"));
+    }
+    if lr < MIN_LR {
+        return Err(format!("{lr} is below the floor {MIN_LR:e}"));
+    }
+    Ok(lr)
+}
+
+/// A factor for `ctl lr-scale`: finite and positive (the rate it gives is checked by `check_lr`).
+pub fn check_factor(f: f64) -> Result<f64, String> {
+    if f.is_finite() && f > 0.0 { Ok(f) } else { Err(format!("{f} is not a positive number")) }
+}
+
 /// A configuration value that makes no sense.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -351,7 +375,7 @@ impl TrainConfig {
         if self.epochs == 0 {
             return bad("epochs must be at least 1".into());
         }
-        if let Err(why) = crate::run::events::check_lr(self.lr) {
+        if let Err(why) = check_lr(self.lr) {
             return bad(format!("lr {why} (the range `ctl lr` and the dashboard accept)"));
         }
         for (name, v) in [("weight_decay", self.weight_decay), ("plateau_min_delta", self.plateau_min_delta), ("min_lr", self.min_lr)] {
@@ -529,7 +553,7 @@ mod tests {
         // The learning rate's range is the one `ctl lr` and the dashboard use.
         assert!(TrainConfig { lr: 9.99, ..Default::default() }.validate().is_ok());
         assert!(TrainConfig { lr: 10.0, ..Default::default() }.validate().is_err());
-        assert!(crate::run::events::check_lr(10.0).is_err());
+        assert!(check_lr(10.0).is_err());
     }
 
     #[test]

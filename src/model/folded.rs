@@ -5,7 +5,7 @@
 //!
 //! The copy holds its own tensors, detached from the VarStore: fold again after the weights change.
 
-use super::lite0::{relu6, same_conv_padding, same_input};
+use super::same::{relu6, same_conv_padding, same_input};
 use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
 

@@ -3,6 +3,7 @@
 pub mod folded;
 pub mod gradcam;
 pub mod lite0;
+pub mod same;
 pub mod small_cnn;
 pub mod weights;
 

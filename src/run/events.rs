@@ -251,29 +251,7 @@ pub struct Record {
     pub event: TrainEvent,
 }
 
-/// Learning rates a command may set: the `l` prompt, `+`/`-` and `ctl lr` share these bounds.
-pub const MAX_LR: f64 = 10.0;
-pub const MIN_LR: f64 = 1e-9;
-
-/// The one learning-rate rule, for `--lr`, `lr =` in a config file, `ctl lr`, `ctl lr-scale`, `l`, `+`
-/// and `-`: a finite number in [MIN_LR, MAX_LR). The error says why, without the value's name.
-pub fn check_lr(lr: f64) -> Result<f64, String> {
-    if !lr.is_finite() || lr <= 0.0 {
-        return Err(format!("{lr} is not a positive number"));
-    }
-    if lr >= MAX_LR {
-        return Err(format!("{lr} is not below the ceiling {MAX_LR}"));
-    }
-    if lr < MIN_LR {
-        return Err(format!("{lr} is below the floor {MIN_LR:e}"));
-    }
-    Ok(lr)
-}
-
-/// A factor for `ctl lr-scale`: finite and positive (the rate it gives is checked by `check_lr`).
-pub fn check_factor(f: f64) -> Result<f64, String> {
-    if f.is_finite() && f > 0.0 { Ok(f) } else { Err(format!("{f} is not a positive number")) }
-}
+pub use crate::config::{MAX_LR, MIN_LR, check_factor, check_lr};
 
 /// What the user (keys, `ctl`, signals) can ask of a running trainer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

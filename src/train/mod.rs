@@ -6,12 +6,15 @@ pub mod callbacks;
 pub mod control;
 pub mod ema;
 pub mod evaluate;
+pub mod explain;
 pub mod job;
 pub mod resume;
 pub mod spread;
+pub mod thread;
 pub mod threads;
 pub mod trainer;
 pub mod tta;
 
 pub use crate::run::events::{Prediction, RunInfo, RunState, TrainCommand, TrainEvent};
-pub use job::{TrainError, TrainJob, TrainerHandle, spawn};
+pub use job::{TrainError, TrainJob};
+pub use thread::{TrainerHandle, spawn};

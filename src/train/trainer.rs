@@ -691,7 +691,7 @@ impl<'a> Trainer<'a> {
         let outcome = crate::run::state::Outcome { reason, best_val_acc, best_epoch, test_acc, elapsed_seconds, stopped_by };
         if !matches!(stop, Some(StopWhen::Abort | StopWhen::HandOver)) && !skip {
             // Grad-CAM for the misclassification figure, from the checkpoint the test report scored.
-            let checkpoint = crate::explain::Checkpoint::open(&self.job.run.path).ok();
+            let checkpoint = super::explain::Checkpoint::open(&self.job.run.path).ok();
             let cam = |p: &std::path::Path| {
                 let req = crate::run::explain::ExplainRequest { path: p.to_path_buf(), cam_class: None };
                 checkpoint.as_ref().and_then(|c| c.explain(&req).ok()).map(|e| e.cam)

@@ -1,0 +1,99 @@
+//! A run's checkpoint asked about one image: its class probabilities (calibrated, with the run's
+//! test-time augmentation) and its Grad-CAM. The dashboard's worker (`crate::explain`), `report` and the
+//! trainer's report all use it.
+
+use crate::model::gradcam;
+use crate::run::explain::{CamMap, ExplainRequest, Explained};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// A run's checkpoint, loaded for questions about single images.
+pub struct Checkpoint {
+    net: crate::model::Net,
+    _vs: tch::nn::VarStore,
+    classes: usize,
+    size: u32,
+    max_pixels: u64,
+    checkpoint: PathBuf,
+    modified: Option<SystemTime>,
+    temperature: Option<f64>,
+    tta: Option<crate::config::tta::Tta>,
+}
+
+fn modified(p: &Path) -> Option<SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+impl Checkpoint {
+    /// The run's best checkpoint (else its last), with its fitted temperature when it has one.
+    pub fn open(run: &Path) -> Result<Checkpoint, String> {
+        load(run)
+    }
+
+    /// Whether a newer checkpoint was saved since this one was loaded (or the best replaced the last).
+    pub fn is_stale(&self, run: &Path) -> bool {
+        modified(&self.checkpoint) != self.modified
+            || crate::run::RunDir { path: run.to_path_buf() }.checkpoint().as_ref() != Some(&self.checkpoint)
+    }
+
+    /// Classify and explain one image.
+    pub fn explain(&self, req: &ExplainRequest) -> Result<Explained, String> {
+        answer(self, req)
+    }
+}
+
+fn load(run: &Path) -> Result<Checkpoint, String> {
+    let dir = crate::run::RunDir::open(run)?;
+    let meta = dir.read_meta()?;
+    let checkpoint = dir.checkpoint().ok_or_else(|| format!("{}: no checkpoint yet (the first epoch has not ended)", run.display()))?;
+    let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let net = crate::model::build(&vs, &meta.config, meta.classes.len());
+    crate::model::weights::load_checkpoint(&mut vs, &checkpoint).map_err(|e| format!("{}: {e}", checkpoint.display()))?;
+    let net = net.folded().unwrap_or(net);
+    let name = checkpoint.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let temperature =
+        crate::calibration::Calibration::read(&run.join("calibration.json")).ok().filter(|c| c.checkpoint == name).map(|c| c.temperature);
+    Ok(Checkpoint {
+        net,
+        _vs: vs,
+        classes: meta.classes.len(),
+        size: meta.config.image_size,
+        max_pixels: meta.config.max_image_pixels,
+        modified: modified(&checkpoint),
+        checkpoint,
+        temperature,
+        tta: crate::config::tta::Tta::parse(&meta.config.tta).ok(),
+    })
+}
+
+fn answer(l: &Checkpoint, req: &ExplainRequest) -> Result<Explained, String> {
+    let path = &req.path;
+    let img = crate::data::decode::open_rgb(path, l.max_pixels).map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(c) = req.cam_class
+        && c >= l.classes
+    {
+        return Err(format!("class {c} out of range ({} classes)", l.classes));
+    }
+    let x = super::evaluate::image_input(&img, l.size, tch::Device::Cpu).map_err(|e| format!("{}: {e}", path.display()))?;
+    let input = crate::data::batch::normalize(&x);
+    let cam = gradcam::grad_cam(l.net.as_ref(), &input, req.cam_class).map_err(|e| format!("{}: Grad-CAM failed: {e}", path.display()))?;
+    // With the run's test-time augmentation, the probabilities average its views (the map stays the
+    // plain image's).
+    let raw = match l.tta {
+        Some(_) => super::evaluate::image_probabilities(&l.net, &x, l.tta).map_err(|e| format!("{}: {e}", path.display()))?,
+        None => cam.probs.clone(),
+    };
+    let probs = match l.temperature {
+        Some(t) => crate::calibration::with_temperature(&raw, t),
+        None => raw,
+    };
+    let pred = probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(k, _)| k).unwrap_or(0);
+    Ok(Explained {
+        probs,
+        temperature: l.temperature,
+        pred,
+        cam: CamMap { class: cam.class, map: cam.map, h: cam.h, w: cam.w },
+        checkpoint: l.checkpoint.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default(),
+        image: img,
+    })
+}
