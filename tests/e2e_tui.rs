@@ -43,7 +43,7 @@ fn keys_change_lr_and_stop_early_in_a_real_terminal() {
     let events: Vec<TrainEvent> =
         tumorscope::run::log::read_log(&run.join("events.jsonl")).unwrap().records.into_iter().map(|r| r.event).collect();
     assert!(
-        events.iter().any(|e| matches!(e, TrainEvent::LrChanged { from, to, reason, .. } if reason == "user" && (*from - 1e-3).abs() < 1e-12 && (*to - 5e-4).abs() < 1e-12)),
+        events.iter().any(|e| matches!(e, TrainEvent::LrChanged { from, to, reason, .. } if *reason == tumorscope::run::events::LrReason::User && (*from - 1e-3).abs() < 1e-12 && (*to - 5e-4).abs() < 1e-12)),
         "events.jsonl lacks the user LR change"
     );
     assert!(events.iter().any(|e| matches!(e, TrainEvent::StopRequested { when: StopWhen::AfterEpoch, cause, .. } if cause == "user")));

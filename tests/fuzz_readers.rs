@@ -36,7 +36,7 @@ fn sample_log() -> Vec<u8> {
     let mut log = EventLog::open(&p).unwrap();
     for e in [
         TrainEvent::EpochStart { epoch: 1, epochs: 3 },
-        TrainEvent::LrChanged { epoch: 1, from: 1e-3, to: 5e-4, reason: "user".into() },
+        TrainEvent::LrChanged { epoch: 1, from: 1e-3, to: 5e-4, reason: tumorscope::run::events::LrReason::User },
         TrainEvent::Warning { message: "naïve ünïcode".into() },
     ] {
         let r = log.stamp(e);

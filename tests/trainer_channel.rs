@@ -55,14 +55,17 @@ fn commands_are_obeyed_echoed_and_logged() {
     // While paused: LR, checkpoint and early-stopping changes still take effect at once.
     h.commands.send(TrainCommand::SetLr(0.01)).unwrap();
     let e = until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::LrChanged { .. }));
-    assert!(matches!(e, TrainEvent::LrChanged { from, to, ref reason, .. } if from == 1e-3 && to == 0.01 && reason == "user"), "{e:?}");
+    assert!(
+        matches!(e, TrainEvent::LrChanged { from, to, ref reason, .. } if from == 1e-3 && to == 0.01 && *reason == tumorscope::run::events::LrReason::User),
+        "{e:?}"
+    );
     h.commands.send(TrainCommand::ScaleLr(0.5)).unwrap();
     let e = until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::LrChanged { .. }));
     assert!(matches!(e, TrainEvent::LrChanged { to, .. } if (to - 0.005).abs() < 1e-12), "{e:?}");
     h.commands.send(TrainCommand::CheckpointNow).unwrap();
     let e = until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::Checkpointed { .. }));
     let TrainEvent::Checkpointed { path, reason, .. } = e else { unreachable!() };
-    assert_eq!(reason, "user");
+    assert_eq!(reason, tumorscope::run::events::CheckpointReason::User);
     assert!(std::path::Path::new(&path).exists());
     h.commands.send(TrainCommand::SetEarlyStopping(false)).unwrap();
     until(&mut h.events, &mut seen, |e| matches!(e, TrainEvent::EarlyStopping { enabled: false, .. }));

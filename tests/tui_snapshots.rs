@@ -110,26 +110,26 @@ fn script(dir: &Path, finished: bool) -> Vec<Record> {
                 confusion: confusion(epoch),
             },
         });
-        ev.push(TrainEvent::Predictions { split: "val".into(), epoch, items: predictions(dir) });
+        ev.push(TrainEvent::Predictions { split: tumorscope::run::events::SplitName::Val, epoch, items: predictions(dir) });
         ev.push(TrainEvent::Checkpointed {
             epoch,
             path: "runs/20261125-120000-efficientnet-lite0/best.safetensors".into(),
             val_acc: Some(*va),
-            reason: "best val_acc".into(),
+            reason: tumorscope::run::events::CheckpointReason::BestValAcc,
         });
         if epoch == 2 {
-            ev.push(TrainEvent::LrChanged { epoch, from: lr, to: 3e-4, reason: "plateau".into() });
+            ev.push(TrainEvent::LrChanged { epoch, from: lr, to: 3e-4, reason: tumorscope::run::events::LrReason::Plateau });
             lr = 3e-4;
         }
     }
     ev.push(TrainEvent::EpochStart { epoch: 4, epochs: 12 });
     ev.push(TrainEvent::BatchEnd { epoch: 4, batch: 60, batches: 137, loss: 0.12, acc: 0.97, img_per_s: 45.1, lr });
-    ev.push(TrainEvent::LrChanged { epoch: 4, from: lr, to: 1.5e-4, reason: "user".into() });
+    ev.push(TrainEvent::LrChanged { epoch: 4, from: lr, to: 1.5e-4, reason: tumorscope::run::events::LrReason::User });
     if finished {
         let report = confusion(4).report(&CLASSES.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         ev.push(TrainEvent::StopRequested { when: StopWhen::AfterEpoch, epoch: 4, cause: "user".into() });
         ev.push(TrainEvent::State { state: RunState::Evaluating });
-        ev.push(TrainEvent::Predictions { split: "test".into(), epoch: 4, items: predictions(dir) });
+        ev.push(TrainEvent::Predictions { split: tumorscope::run::events::SplitName::Test, epoch: 4, items: predictions(dir) });
         ev.push(TrainEvent::TestReport { report, weights: "best checkpoint (epoch 3, val_acc 0.9240)".into() });
         ev.push(TrainEvent::Calibrated { temperature: 1.5, images: 485, ece_before: 0.031, ece_after: 0.012 });
         ev.push(TrainEvent::ReportWritten {

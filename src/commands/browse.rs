@@ -119,7 +119,7 @@ fn as_events(args: &PredictArgs, lr: &super::eval::LoadedRun, p: Predictions) ->
     let weights = format!("{} of {}", lr.checkpoint.display(), args.run.display());
     let mut events = vec![
         TrainEvent::Started { info: Box::new(info) },
-        TrainEvent::Predictions { split: "test".into(), epoch: 0, items: p.items },
+        TrainEvent::Predictions { split: crate::run::events::SplitName::Test, epoch: 0, items: p.items },
         TrainEvent::TestReport { report: cm.report(classes), weights },
     ];
     if p.labelled < n {

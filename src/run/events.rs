@@ -155,13 +155,13 @@ pub enum TrainEvent {
         epoch: usize,
         from: f64,
         to: f64,
-        reason: String,
+        reason: LrReason,
     },
     Checkpointed {
         epoch: usize,
         path: String,
         val_acc: Option<f64>,
-        reason: String,
+        reason: CheckpointReason,
     },
     /// Early stopping was switched on or off.
     EarlyStopping {
@@ -194,7 +194,7 @@ pub enum TrainEvent {
         message: String,
     },
     Predictions {
-        split: String,
+        split: SplitName,
         epoch: usize,
         items: Vec<Prediction>,
     },
@@ -238,6 +238,60 @@ impl TrainEvent {
     pub fn is_final(&self) -> bool {
         matches!(self, TrainEvent::Finished { .. } | TrainEvent::Failed { .. })
     }
+}
+
+/// Why the learning rate changed (the words the log and `events.jsonl` use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LrReason {
+    /// `ctl lr`, `l`, `+` or `-`.
+    User,
+    /// ReduceLROnPlateau cut it.
+    Plateau,
+}
+
+/// Why a checkpoint was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CheckpointReason {
+    /// A new best validation accuracy (`best.safetensors`).
+    #[serde(rename = "best val_acc")]
+    BestValAcc,
+    /// The final weights (`last.safetensors`).
+    #[serde(rename = "last")]
+    Last,
+    /// Asked for (`c`, `ctl checkpoint`).
+    #[serde(rename = "user")]
+    User,
+}
+
+/// Which split a set of predictions is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitName {
+    Val,
+    Test,
+}
+
+/// The word each protocol enum is written as, in the log and on screen.
+macro_rules! words {
+    ($($t:ty { $($v:ident => $w:literal),* })*) => {$(
+        impl $t {
+            pub fn word(self) -> &'static str {
+                match self { $(Self::$v => $w),* }
+            }
+        }
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.word())
+            }
+        }
+    )*};
+}
+
+words! {
+    LrReason { User => "user", Plateau => "plateau" }
+    CheckpointReason { BestValAcc => "best val_acc", Last => "last", User => "user" }
+    SplitName { Val => "val", Test => "test" }
 }
 
 /// An event as logged and streamed: its sequence number in the run and its unix time.
@@ -290,10 +344,10 @@ impl TrainCommand {
                 | TrainCommand::HandOver,
                 TrainEvent::StopRequested { .. },
             ) => true,
-            (TrainCommand::SetLr(_) | TrainCommand::ScaleLr(_), TrainEvent::LrChanged { reason, .. }) => reason == "user",
+            (TrainCommand::SetLr(_) | TrainCommand::ScaleLr(_), TrainEvent::LrChanged { reason, .. }) => *reason == LrReason::User,
             (TrainCommand::Pause, TrainEvent::State { state }) => *state == RunState::Paused,
             (TrainCommand::Resume, TrainEvent::State { state }) => *state == RunState::Training,
-            (TrainCommand::CheckpointNow, TrainEvent::Checkpointed { reason, .. }) => reason == "user",
+            (TrainCommand::CheckpointNow, TrainEvent::Checkpointed { reason, .. }) => *reason == CheckpointReason::User,
             (TrainCommand::SetEarlyStopping(_), TrainEvent::EarlyStopping { .. }) => true,
             _ => false,
         }
@@ -326,7 +380,7 @@ mod tests {
         let r = Record {
             seq: 7,
             time: 1_795_000_000.125,
-            event: TrainEvent::LrChanged { epoch: 2, from: 0.1 + 0.2, to: 3e-4, reason: "user".into() },
+            event: TrainEvent::LrChanged { epoch: 2, from: 0.1 + 0.2, to: 3e-4, reason: LrReason::User },
         };
         let line = serde_json::to_string(&r).unwrap();
         assert!(line.starts_with("{\"seq\":7,\"time\":1795000000.125,\"event\":\"lr_changed\""), "{line}");
@@ -338,9 +392,9 @@ mod tests {
         let stop = TrainEvent::StopRequested { when: StopWhen::Now, epoch: 1, cause: "user".into() };
         assert!(TrainCommand::StopNow.acknowledged_by(&stop));
         assert!(TrainCommand::Signal("SIGTERM".into()).acknowledged_by(&stop));
-        let lr = TrainEvent::LrChanged { epoch: 1, from: 1e-3, to: 5e-4, reason: "user".into() };
+        let lr = TrainEvent::LrChanged { epoch: 1, from: 1e-3, to: 5e-4, reason: LrReason::User };
         assert!(TrainCommand::ScaleLr(0.5).acknowledged_by(&lr));
-        let plateau = TrainEvent::LrChanged { epoch: 1, from: 1e-3, to: 3e-4, reason: "plateau".into() };
+        let plateau = TrainEvent::LrChanged { epoch: 1, from: 1e-3, to: 3e-4, reason: LrReason::Plateau };
         assert!(!TrainCommand::ScaleLr(0.5).acknowledged_by(&plateau));
         assert!(TrainCommand::Pause.acknowledged_by(&TrainEvent::State { state: RunState::Paused }));
         assert!(!TrainCommand::Pause.acknowledged_by(&TrainEvent::State { state: RunState::Training }));

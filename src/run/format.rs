@@ -75,7 +75,7 @@ pub fn log_line(ev: &TrainEvent, prev: RunState) -> Option<String> {
         },
         TrainEvent::State { state: RunState::Paused } => "paused".into(),
         TrainEvent::State { state: RunState::Training } if prev == RunState::Paused => "resumed".into(),
-        TrainEvent::LrChanged { from, to, reason, .. } if reason == "plateau" => {
+        TrainEvent::LrChanged { from, to, reason, .. } if *reason == super::events::LrReason::Plateau => {
             format!("ReduceLROnPlateau: lr {} → {}", fmt_lr(*from), fmt_lr(*to))
         }
         TrainEvent::LrChanged { from, to, reason, .. } => format!("lr {} → {} ({reason})", fmt_lr(*from), fmt_lr(*to)),
@@ -142,7 +142,7 @@ mod tests {
 
     #[test]
     fn log_lines_come_from_typed_events() {
-        let lr = TrainEvent::LrChanged { epoch: 1, from: 1e-3, to: 5e-4, reason: "user".into() };
+        let lr = TrainEvent::LrChanged { epoch: 1, from: 1e-3, to: 5e-4, reason: crate::run::events::LrReason::User };
         assert_eq!(log_line(&lr, RunState::Training).unwrap(), "lr 1e-3 → 5e-4 (user)");
         let resumed = TrainEvent::State { state: RunState::Training };
         assert_eq!(log_line(&resumed, RunState::Paused).unwrap(), "resumed");

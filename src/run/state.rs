@@ -1,7 +1,7 @@
 //! What any client knows about a run, built only from `Record`s (live, streamed or replayed from
 //! `events.jsonl`). No tensors, no I/O, no clock: times come from the events.
 
-use super::events::{EpochMetrics, Prediction, Record, RunInfo, RunState, TrainEvent};
+use super::events::{EpochMetrics, Prediction, Record, RunInfo, RunState, SplitName, TrainEvent};
 use super::format::log_line;
 use crate::metrics::Report;
 use std::collections::VecDeque;
@@ -221,9 +221,9 @@ impl RunView {
                 self.lr_history.push((*epoch, *to));
             }
             TrainEvent::EarlyStopping { enabled, .. } => self.early_stopping = *enabled,
-            TrainEvent::Predictions { split, items, .. } => match split.as_str() {
-                "test" => self.test_predictions = items.clone(),
-                _ => self.val_predictions = items.clone(),
+            TrainEvent::Predictions { split, items, .. } => match split {
+                SplitName::Test => self.test_predictions = items.clone(),
+                SplitName::Val => self.val_predictions = items.clone(),
             },
             TrainEvent::TestReport { report, weights } => {
                 self.test_report = Some(report.clone());

@@ -23,7 +23,9 @@ use crate::model;
 use crate::rng::Rng;
 use crate::run::dir::hostname;
 use crate::run::emitter::Emitter;
-use crate::run::events::{EpochMetrics, ResumePoint, RunInfo, RunState, StopWhen, TrainCommand, TrainEvent};
+use crate::run::events::{
+    CheckpointReason, EpochMetrics, LrReason, ResumePoint, RunInfo, RunState, SplitName, StopWhen, TrainCommand, TrainEvent,
+};
 use crate::run::format::fmt_lr;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -366,7 +368,7 @@ impl<'a> Trainer<'a> {
         apply(cmd, &mut self.c, self.p.lr, &mut self.p.early, self.out, epoch);
         if let Some(lr) = self.c.lr_changed_by_user.take() {
             self.opt.set_lr(lr);
-            self.out.emit(TrainEvent::LrChanged { epoch, from: self.p.lr, to: lr, reason: "user".into() });
+            self.out.emit(TrainEvent::LrChanged { epoch, from: self.p.lr, to: lr, reason: LrReason::User });
             self.p.lr = lr;
             if self.cfg.schedule == Schedule::Cosine && !self.p.lr_pinned {
                 self.p.lr_pinned = true;
@@ -379,7 +381,7 @@ impl<'a> Trainer<'a> {
             self.c.checkpoint_now = false;
             let path = self.job.run.path.join(format!("manual-epoch{epoch}-batch{b}.safetensors"));
             // A failed save answers the command as a refusal, so `ctl checkpoint` fails too.
-            if let Err(e) = save(checkpointed(&self.vs, &self.ema), &path, self.job, epoch, None, "user", self.out) {
+            if let Err(e) = save(checkpointed(&self.vs, &self.ema), &path, self.job, epoch, None, CheckpointReason::User, self.out) {
                 self.out.emit(TrainEvent::CommandRejected {
                     command: TrainCommand::CheckpointNow.describe(),
                     reason: format!("{e}; training goes on"),
@@ -481,8 +483,15 @@ impl<'a> Trainer<'a> {
         self.p.batch = 0;
         let val_acc = self.validate(e)?;
         if self.p.best.improved(val_acc, epoch)
-            && let Err(err) =
-                save(checkpointed(&self.vs, &self.ema), &self.job.run.best(), self.job, epoch, Some(val_acc), "best val_acc", self.out)
+            && let Err(err) = save(
+                checkpointed(&self.vs, &self.ema),
+                &self.job.run.best(),
+                self.job,
+                epoch,
+                Some(val_acc),
+                CheckpointReason::BestValAcc,
+                self.out,
+            )
         {
             self.out.emit(TrainEvent::Warning { message: format!("{err}; training goes on, the previous best checkpoint is intact") });
         }
@@ -490,7 +499,7 @@ impl<'a> Trainer<'a> {
             && let Some(new_lr) = self.p.plateau.step(val_acc, self.p.lr)
         {
             self.opt.set_lr(new_lr);
-            self.out.emit(TrainEvent::LrChanged { epoch, from: self.p.lr, to: new_lr, reason: "plateau".into() });
+            self.out.emit(TrainEvent::LrChanged { epoch, from: self.p.lr, to: new_lr, reason: LrReason::Plateau });
             self.p.lr = new_lr;
         }
         let early_stop = self.p.early.step(val_acc);
@@ -535,7 +544,7 @@ impl<'a> Trainer<'a> {
         };
         let val_acc = metrics.val_acc;
         self.out.emit(TrainEvent::EpochEnd { metrics });
-        self.out.emit(TrainEvent::Predictions { split: "val".into(), epoch: e.number, items: val.predictions });
+        self.out.emit(TrainEvent::Predictions { split: SplitName::Val, epoch: e.number, items: val.predictions });
         Ok(val_acc)
     }
 
@@ -586,7 +595,15 @@ impl<'a> Trainer<'a> {
         // The final save: the only write whose failure fails the run.
         let mut final_error = None;
         if self.end.stop != Some(StopWhen::HandOver)
-            && let Err(e) = save(checkpointed(&self.vs, &self.ema), &self.job.run.last(), self.job, self.p.epoch, None, "last", self.out)
+            && let Err(e) = save(
+                checkpointed(&self.vs, &self.ema),
+                &self.job.run.last(),
+                self.job,
+                self.p.epoch,
+                None,
+                CheckpointReason::Last,
+                self.out,
+            )
         {
             self.out.emit(TrainEvent::Warning { message: e.to_string() });
             final_error = Some(e);
@@ -677,7 +694,7 @@ impl<'a> Trainer<'a> {
                     .emit(TrainEvent::Warning { message: format!("{}: cannot write the report: {e}", job.run.path.join(name).display()) });
             }
         }
-        self.out.emit(TrainEvent::Predictions { split: "test".into(), epoch: self.p.epoch, items: test.predictions });
+        self.out.emit(TrainEvent::Predictions { split: SplitName::Test, epoch: self.p.epoch, items: test.predictions });
         self.out.emit(TrainEvent::TestReport { report, weights });
         Ok(accuracy)
     }
@@ -758,7 +775,7 @@ fn save(
     job: &TrainJob,
     epoch: usize,
     val_acc: Option<f64>,
-    reason: &str,
+    reason: CheckpointReason,
     out: &mut Emitter,
 ) -> Result<(), TrainError> {
     let meta = HashMap::from([
@@ -770,6 +787,6 @@ fn save(
         ("data_fingerprint".to_string(), job.data_fingerprint.clone()),
     ]);
     crate::model::weights::save(vs, path, &meta).map_err(|source| TrainError::Checkpoint { path: path.display().to_string(), source })?;
-    out.emit(TrainEvent::Checkpointed { epoch, path: path.display().to_string(), val_acc, reason: reason.to_string() });
+    out.emit(TrainEvent::Checkpointed { epoch, path: path.display().to_string(), val_acc, reason });
     Ok(())
 }
