@@ -262,7 +262,7 @@ fn sigterm_on_plain_output_saves_and_reports() {
     assert!(run.join("last.safetensors").exists() && run.join("resume.json").exists());
     let v = view(&run);
     let o = v.outcome.expect("a finished event");
-    assert_eq!(o.stopped_by.as_deref(), Some("SIGTERM"));
+    assert_eq!(o.stopped_by.as_ref().map(|s| s.as_str()), Some("SIGTERM"));
     assert!(o.reason.starts_with("stopped: SIGTERM"), "{}", o.reason);
     assert!(run.join("report.json").exists(), "the report from the best checkpoint");
 }

@@ -404,7 +404,7 @@ fn sigterm_while_the_terminal_is_blocked_is_acted_on() {
     }
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
     wait_until("the stop is acted on while the output is blocked", || view(&run).is_over());
-    assert_eq!(view(&run).outcome.and_then(|o| o.stopped_by).as_deref(), Some("SIGTERM"));
+    assert_eq!(view(&run).outcome.and_then(|o| o.stopped_by).map(String::from).as_deref(), Some("SIGTERM"));
     tmux.keys("C-q");
     tmux.wait_for(&["EXIT=143"], WAIT);
 }

@@ -51,12 +51,7 @@ pub struct StoppedWhileLoading(pub &'static str);
 
 /// 128 + the signal's number, the exit code of a command a signal stopped (None: not a signal).
 pub fn exit_code(name: &str) -> Option<u8> {
-    match name {
-        "SIGHUP" => Some(129),
-        "SIGINT" => Some(130),
-        "SIGTERM" => Some(143),
-        _ => None,
-    }
+    crate::run::events::StopCause::from(name).exit_code()
 }
 
 impl StoppedWhileLoading {

@@ -19,7 +19,7 @@ pub fn exit_code(view: &RunView) -> u8 {
     if view.error.is_some() {
         return 1;
     }
-    match view.outcome.as_ref().map(|o| o.stopped_by.as_deref().and_then(signals::exit_code)) {
+    match view.outcome.as_ref().map(|o| o.stopped_by.as_ref().and_then(crate::run::events::StopCause::exit_code)) {
         Some(Some(code)) => code,
         Some(None) => 0,
         None => 1,
@@ -135,7 +135,7 @@ async fn train(args: TrainArgs) -> Result<u8> {
     ));
     let (view, handed_over) = follow(handle, theme.filter(|_| use_tui), hangup_rx, &run).await?;
     sig.abort();
-    if handed_over && view.outcome.as_ref().and_then(|o| o.stopped_by.as_deref()) == Some("hand-over") {
+    if handed_over && view.outcome.as_ref().and_then(|o| o.stopped_by.as_ref()) == Some(&crate::run::events::StopCause::HandOver) {
         detach::continue_in_background(&run, &args, &place, lock.as_ref())?;
         return Ok(0);
     }

@@ -64,7 +64,7 @@ fn outcome(inputs: &Inputs) -> String {
     if let Some(o) = &view.outcome {
         rows.push(("ended".into(), o.reason.clone()));
         if let Some(by) = &o.stopped_by {
-            rows.push(("stopped by".into(), by.clone()));
+            rows.push(("stopped by".into(), by.to_string()));
         }
     }
     if let Some((acc, epoch)) = view.best {

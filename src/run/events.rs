@@ -175,7 +175,7 @@ pub enum TrainEvent {
     StopRequested {
         when: StopWhen,
         epoch: usize,
-        cause: String,
+        cause: StopCause,
     },
     /// A command that could not be carried out.
     CommandRejected {
@@ -226,7 +226,7 @@ pub enum TrainEvent {
         elapsed_seconds: f64,
         /// Who stopped the run early: `user`, a signal name, or `hand-over`. None: it ran its course.
         #[serde(default)]
-        stopped_by: Option<String>,
+        stopped_by: Option<StopCause>,
     },
     Failed {
         error: String,
@@ -292,6 +292,92 @@ words! {
     LrReason { User => "user", Plateau => "plateau" }
     CheckpointReason { BestValAcc => "best val_acc", Last => "last", User => "user" }
     SplitName { Val => "val", Test => "test" }
+}
+
+/// Who or what stopped a run, written as the word the log has always used: `user`, `hand-over`, a
+/// signal's name (`SIGHUP`, `SIGINT`, `SIGTERM`), `Ctrl-C`, or another cause as it was given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum StopCause {
+    User,
+    HandOver,
+    Sighup,
+    Sigint,
+    Sigterm,
+    CtrlC,
+    Other(String),
+}
+
+impl StopCause {
+    pub fn as_str(&self) -> &str {
+        match self {
+            StopCause::User => "user",
+            StopCause::HandOver => "hand-over",
+            StopCause::Sighup => "SIGHUP",
+            StopCause::Sigint => "SIGINT",
+            StopCause::Sigterm => "SIGTERM",
+            StopCause::CtrlC => "Ctrl-C",
+            StopCause::Other(s) => s,
+        }
+    }
+
+    /// 128 + the signal's number: the exit code of a `train` this signal stopped (None: not a signal).
+    pub fn exit_code(&self) -> Option<u8> {
+        match self {
+            StopCause::Sighup => Some(129),
+            StopCause::Sigint => Some(130),
+            StopCause::Sigterm => Some(143),
+            _ => None,
+        }
+    }
+
+    pub fn is_signal(&self) -> bool {
+        self.exit_code().is_some()
+    }
+}
+
+impl From<&str> for StopCause {
+    fn from(s: &str) -> Self {
+        match s {
+            "user" => StopCause::User,
+            "hand-over" => StopCause::HandOver,
+            "SIGHUP" => StopCause::Sighup,
+            "SIGINT" => StopCause::Sigint,
+            "SIGTERM" => StopCause::Sigterm,
+            "Ctrl-C" => StopCause::CtrlC,
+            other => StopCause::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<String> for StopCause {
+    fn from(s: String) -> Self {
+        StopCause::from(s.as_str())
+    }
+}
+
+impl From<StopCause> for String {
+    fn from(c: StopCause) -> Self {
+        c.as_str().to_string()
+    }
+}
+
+impl std::fmt::Display for StopCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for StopCause {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for StopCause {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 /// An event as logged and streamed: its sequence number in the run and its unix time.
@@ -385,6 +471,27 @@ mod tests {
         let line = serde_json::to_string(&r).unwrap();
         assert!(line.starts_with("{\"seq\":7,\"time\":1795000000.125,\"event\":\"lr_changed\""), "{line}");
         assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), r);
+    }
+
+    /// Stop causes are written as the words the log always had, and read back from them; the exit
+    /// code is the signal's.
+    #[test]
+    fn stop_causes_keep_their_words_and_exit_codes() {
+        for (c, w, code) in [
+            (StopCause::User, "user", None),
+            (StopCause::HandOver, "hand-over", None),
+            (StopCause::Sighup, "SIGHUP", Some(129)),
+            (StopCause::Sigint, "SIGINT", Some(130)),
+            (StopCause::Sigterm, "SIGTERM", Some(143)),
+            (StopCause::CtrlC, "Ctrl-C", None),
+            (StopCause::Other("watchdog".into()), "watchdog", None),
+        ] {
+            assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{w}\""));
+            assert_eq!(serde_json::from_str::<StopCause>(&format!("\"{w}\"")).unwrap(), c);
+            assert_eq!((c.as_str(), c.exit_code()), (w, code));
+        }
+        assert_eq!(serde_json::to_string(&CheckpointReason::BestValAcc).unwrap(), "\"best val_acc\"");
+        assert_eq!(serde_json::from_str::<SplitName>("\"test\"").unwrap(), SplitName::Test);
     }
 
     #[test]

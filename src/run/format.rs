@@ -87,7 +87,7 @@ pub fn log_line(ev: &TrainEvent, prev: RunState) -> Option<String> {
             format!("early stopping {} (patience {patience}, waited {waited})", if *enabled { "on" } else { "off" })
         }
         TrainEvent::StopRequested { when, epoch, cause } => {
-            let by = if cause == "user" { String::new() } else { format!("{cause}: ") };
+            let by = if *cause == super::events::StopCause::User { String::new() } else { format!("{cause}: ") };
             match when {
                 StopWhen::AfterEpoch => format!("{by}early stop requested: stopping after epoch {epoch}"),
                 StopWhen::Now => format!("{by}stop now requested: saving current weights"),

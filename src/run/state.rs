@@ -16,7 +16,7 @@ pub struct Outcome {
     pub best_epoch: usize,
     pub test_acc: Option<f64>,
     pub elapsed_seconds: f64,
-    pub stopped_by: Option<String>,
+    pub stopped_by: Option<super::events::StopCause>,
 }
 
 #[derive(Debug, Clone)]
@@ -338,7 +338,7 @@ mod tests {
                 best_epoch: 1,
                 test_acc: None,
                 elapsed_seconds: 40.0,
-                stopped_by: Some("user".into()),
+                stopped_by: Some(crate::run::events::StopCause::User),
             },
         ));
         assert_eq!(v.status(), "stopped");

@@ -3,13 +3,13 @@
 
 use super::callbacks::EarlyStopping;
 use crate::run::emitter::Emitter;
-use crate::run::events::{MAX_LR, MIN_LR, RunState, StopWhen, TrainCommand, TrainEvent};
+use crate::run::events::{MAX_LR, MIN_LR, RunState, StopCause, StopWhen, TrainCommand, TrainEvent};
 use crate::run::format::fmt_lr;
 use std::sync::mpsc::Receiver;
 
 /// Mutable control state, changed by commands.
 pub(super) struct Control {
-    pub stop: Option<(StopWhen, String)>,
+    pub stop: Option<(StopWhen, StopCause)>,
     pub paused: bool,
     pub checkpoint_now: bool,
     pub lr_changed_by_user: Option<f64>,
@@ -26,7 +26,7 @@ fn rank(w: StopWhen) -> u8 {
 
 /// Apply one command; every command is answered with an event.
 pub(super) fn apply(cmd: TrainCommand, c: &mut Control, lr: f64, early: &mut EarlyStopping, out: &mut Emitter, epoch: usize) {
-    let stop = |c: &mut Control, out: &mut Emitter, when: StopWhen, cause: String| {
+    let stop = |c: &mut Control, out: &mut Emitter, when: StopWhen, cause: StopCause| {
         if c.stop.as_ref().is_none_or(|(w, _)| rank(when) > rank(*w)) {
             c.stop = Some((when, cause.clone()));
         }
@@ -37,11 +37,11 @@ pub(super) fn apply(cmd: TrainCommand, c: &mut Control, lr: f64, early: &mut Ear
         out.emit(TrainEvent::State { state: RunState::Stopping });
     };
     match cmd {
-        TrainCommand::StopAfterEpoch => stop(c, out, StopWhen::AfterEpoch, "user".into()),
-        TrainCommand::StopNow => stop(c, out, StopWhen::Now, "user".into()),
-        TrainCommand::Signal(name) => stop(c, out, StopWhen::Now, name),
-        TrainCommand::Abort(cause) => stop(c, out, StopWhen::Abort, cause),
-        TrainCommand::HandOver => stop(c, out, StopWhen::HandOver, "hand-over".into()),
+        TrainCommand::StopAfterEpoch => stop(c, out, StopWhen::AfterEpoch, StopCause::User),
+        TrainCommand::StopNow => stop(c, out, StopWhen::Now, StopCause::User),
+        TrainCommand::Signal(name) => stop(c, out, StopWhen::Now, name.into()),
+        TrainCommand::Abort(cause) => stop(c, out, StopWhen::Abort, cause.into()),
+        TrainCommand::HandOver => stop(c, out, StopWhen::HandOver, StopCause::HandOver),
         TrainCommand::SetLr(v) | TrainCommand::ScaleLr(v) if !(v.is_finite() && v > 0.0) => {
             out.emit(TrainEvent::CommandRejected { command: cmd.describe(), reason: "the value must be a positive number".into() })
         }
@@ -84,7 +84,7 @@ pub(super) fn apply(cmd: TrainCommand, c: &mut Control, lr: f64, early: &mut Ear
 #[derive(Default)]
 pub(super) struct Finishing {
     /// The first stop's cause (a signal's name): the run's exit code follows it.
-    pub cause: Option<String>,
+    pub cause: Option<StopCause>,
     /// A second signal, or an abort: skip what is left (calibration, test, report).
     pub skip_rest: bool,
 }
@@ -98,16 +98,16 @@ pub(super) fn poll_finishing(
     out: &mut Emitter,
     epoch: usize,
     f: &mut Finishing,
-    already: &Option<String>,
+    already: &Option<StopCause>,
 ) {
     for cmd in commands.try_iter() {
         let (when, cause) = match &cmd {
-            TrainCommand::Signal(name) if f.cause.is_some() || already.as_deref().is_some_and(|c| c.starts_with("SIG")) => {
-                (StopWhen::Abort, name.clone())
+            TrainCommand::Signal(name) if f.cause.is_some() || already.as_ref().is_some_and(|c| c.is_signal()) => {
+                (StopWhen::Abort, StopCause::from(name.as_str()))
             }
-            TrainCommand::Signal(name) => (StopWhen::Now, name.clone()),
-            TrainCommand::Abort(cause) => (StopWhen::Abort, cause.clone()),
-            TrainCommand::StopNow | TrainCommand::StopAfterEpoch => (StopWhen::Now, "user".to_string()),
+            TrainCommand::Signal(name) => (StopWhen::Now, StopCause::from(name.as_str())),
+            TrainCommand::Abort(cause) => (StopWhen::Abort, StopCause::from(cause.as_str())),
+            TrainCommand::StopNow | TrainCommand::StopAfterEpoch => (StopWhen::Now, StopCause::User),
             _ => {
                 out.emit(TrainEvent::CommandRejected {
                     command: cmd.describe(),

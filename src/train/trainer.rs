@@ -23,6 +23,7 @@ use crate::model;
 use crate::rng::Rng;
 use crate::run::dir::hostname;
 use crate::run::emitter::Emitter;
+use crate::run::events::StopCause;
 use crate::run::events::{
     CheckpointReason, EpochMetrics, LrReason, ResumePoint, RunInfo, RunState, SplitName, StopWhen, TrainCommand, TrainEvent,
 };
@@ -123,7 +124,7 @@ impl Progress {
 /// How a run ends: why, by whom, and how it stopped (if it did before its last epoch).
 struct Ending {
     reason: String,
-    stopped_by: Option<String>,
+    stopped_by: Option<StopCause>,
     stop: Option<StopWhen>,
     failure: Option<TrainError>,
 }
@@ -341,7 +342,7 @@ impl<'a> Trainer<'a> {
         }
         self.end.reason = match when {
             StopWhen::HandOver => format!("handed over to a background process during epoch {}", e.number),
-            _ if cause == "user" => format!("stopped by user during epoch {}", e.number),
+            _ if cause == StopCause::User => format!("stopped by user during epoch {}", e.number),
             _ => format!("stopped: {cause} during epoch {}", e.number),
         };
         self.end.stopped_by = Some(cause);
