@@ -20,15 +20,9 @@ pub struct LoadedRun {
 
 /// `bf16`: the folded copy in bfloat16 (`--bf16`).
 pub fn load_run(run: &std::path::Path, device: &str, bf16: bool) -> Result<LoadedRun> {
-    let dir = RunDir::open(run).map_err(anyhow::Error::msg)?;
-    let meta = dir.read_meta().map_err(anyhow::Error::msg)?;
-    let checkpoint =
-        dir.checkpoint().with_context(|| format!("{}: no checkpoint (best.safetensors or last.safetensors)", run.display()))?;
     let device = crate::device::parse_device(device).map_err(anyhow::Error::msg)?;
-    let mut vs = VarStore::new(device);
-    let net = crate::model::build(&vs, &meta.config, meta.classes.len());
-    crate::model::weights::load_checkpoint(&mut vs, &checkpoint)?;
-    crate::model::weights::to_channels_last(&vs)?;
+    let crate::model::weights::RunNetwork { meta, vs, net, checkpoint } =
+        crate::model::weights::load_run_network(run, device, true).map_err(anyhow::Error::msg)?;
     // Inference only from here: the BatchNorm-folded copy where the network has one.
     let net = if bf16 {
         net.folded_bf16().with_context(|| {

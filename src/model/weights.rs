@@ -101,6 +101,33 @@ pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>, String> {
 }
 
 /// Load a checkpoint written by `save` (every variable must be present).
+/// A run's trained network, as every command that infers with a run loads it.
+pub struct RunNetwork {
+    pub meta: crate::run::RunMeta,
+    pub vs: VarStore,
+    pub net: crate::model::Net,
+    /// The checkpoint loaded: the best, else the last.
+    pub checkpoint: PathBuf,
+}
+
+/// The one checkpoint loader for a run folder: its settings, its network built and loaded from the best
+/// checkpoint (else the last) on `device`, channels-last when asked (as training keeps the weights).
+/// Each failure is one line naming the folder or file.
+pub fn load_run_network(run: &Path, device: tch::Device, channels_last: bool) -> Result<RunNetwork, String> {
+    let dir = crate::run::RunDir::open(run)?;
+    let meta = dir.read_meta()?;
+    let checkpoint = dir.checkpoint().ok_or_else(|| {
+        format!("{}: no checkpoint yet (best.safetensors or last.safetensors; the first epoch has not ended)", run.display())
+    })?;
+    let mut vs = VarStore::new(device);
+    let net = crate::model::build(&vs, &meta.config, meta.classes.len());
+    load_checkpoint(&mut vs, &checkpoint).map_err(|e| format!("{}: {e}", checkpoint.display()))?;
+    if channels_last {
+        to_channels_last(&vs).map_err(|e| format!("{}: {e}", checkpoint.display()))?;
+    }
+    Ok(RunNetwork { meta, vs, net, checkpoint })
+}
+
 pub fn load_checkpoint(vs: &mut VarStore, path: &Path) -> Result<(), WeightsError> {
     let err = |m: String| WeightsError::Load { path: path.display().to_string(), message: m };
     if !path.exists() {

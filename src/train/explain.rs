@@ -43,12 +43,8 @@ impl Checkpoint {
 }
 
 fn load(run: &Path) -> Result<Checkpoint, String> {
-    let dir = crate::run::RunDir::open(run)?;
-    let meta = dir.read_meta()?;
-    let checkpoint = dir.checkpoint().ok_or_else(|| format!("{}: no checkpoint yet (the first epoch has not ended)", run.display()))?;
-    let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
-    let net = crate::model::build(&vs, &meta.config, meta.classes.len());
-    crate::model::weights::load_checkpoint(&mut vs, &checkpoint).map_err(|e| format!("{}: {e}", checkpoint.display()))?;
+    let crate::model::weights::RunNetwork { meta, vs, net, checkpoint } =
+        crate::model::weights::load_run_network(run, tch::Device::Cpu, false)?;
     let net = net.folded().unwrap_or(net);
     let name = checkpoint.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let temperature =
