@@ -170,11 +170,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     // Another folder than the run's is scored whole: none of it was split for this run.
     let other_folder = args.data.as_ref().is_some_and(|d| !same_folder(d, std::path::Path::new(&lr.meta.data_root)));
-    let src = match (&args.data, lr.meta.synthetic) {
-        (Some(d), _) => DataSource { root: d.clone(), synthetic: false },
-        (None, true) => prepare::resolve_source(None, true)?,
-        (None, false) => DataSource { root: PathBuf::from(&lr.meta.data_root), synthetic: false },
-    };
+    let src = prepare::run_source(&lr.meta, args.data.as_deref())?;
     crate::run::privacy::follow(&dir.path);
     let record = split_record(&dir, &args, other_folder)?;
     let mut cfg = lr.meta.config.clone();

@@ -35,6 +35,16 @@ pub fn resolve_source(data: Option<&Path>, force_synthetic: bool) -> Result<Data
     Ok(DataSource { root, synthetic: true })
 }
 
+/// Where a trained run's data is now (for `eval`, `train --resume`): `--data` when given, else the folder
+/// it trained on; a synthetic run's phantoms are written again if the cache was cleaned since.
+pub fn run_source(meta: &crate::run::RunMeta, data: Option<&Path>) -> Result<DataSource> {
+    match (data, meta.synthetic) {
+        (Some(d), _) => Ok(DataSource { root: d.to_path_buf(), synthetic: false }),
+        (None, true) => resolve_source(None, true),
+        (None, false) => Ok(DataSource { root: PathBuf::from(&meta.data_root), synthetic: false }),
+    }
+}
+
 /// Decode (or load the cache) with a progress bar on stderr, and print what was skipped.
 pub fn load(src: &DataSource, cfg: &TrainConfig, quiet: bool) -> Result<(ImageSet, LoadReport)> {
     let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };

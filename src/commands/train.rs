@@ -202,9 +202,7 @@ async fn load_data(
     listener: &mut signals::Listener,
 ) -> Result<Loaded> {
     let src = match resuming {
-        Some(r) => {
-            prepare::DataSource { root: place.data.clone().unwrap_or_else(|| r.meta.data_root.clone().into()), synthetic: r.meta.synthetic }
-        }
+        Some(r) => prepare::run_source(&r.meta, place.data.as_deref())?,
         None => prepare::resolve_source(place.data.as_deref(), args.synthetic)?,
     };
     if src.synthetic && resuming.is_none() {
