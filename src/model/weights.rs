@@ -114,8 +114,8 @@ pub struct RunNetwork {
 /// checkpoint (else the last) on `device`, channels-last when asked (as training keeps the weights).
 /// Each failure is one line naming the folder or file.
 pub fn load_run_network(run: &Path, device: tch::Device, channels_last: bool) -> Result<RunNetwork, String> {
-    let dir = crate::run::RunDir::open(run)?;
-    let meta = dir.read_meta()?;
+    let dir = crate::run::RunDir::open(run).map_err(|e| e.to_string())?;
+    let meta = dir.read_meta().map_err(|e| e.to_string())?;
     let checkpoint = dir.checkpoint().ok_or_else(|| {
         format!("{}: no checkpoint yet (best.safetensors or last.safetensors; the first epoch has not ended)", run.display())
     })?;

@@ -38,7 +38,7 @@ pub struct Inputs {
 
 impl Inputs {
     pub fn read(run: &RunDir) -> Result<Inputs, String> {
-        let meta = run.read_meta()?;
+        let meta = run.read_meta().map_err(|e| e.to_string())?;
         let (view, _) = crate::run::status::load_view(run)?;
         let record = SplitRecord::read(&run.split_record()).ok();
         let calibration = crate::calibration::Calibration::read(&run.path.join("calibration.json")).ok();

@@ -42,6 +42,21 @@ pub enum Liveness {
     Unknown,
 }
 
+/// Why a run folder cannot be used. Each names the folder or file.
+#[derive(Debug, thiserror::Error)]
+pub enum RunDirError {
+    #[error("{0}: no such run folder")]
+    Missing(String),
+    #[error("{0}: not a folder")]
+    NotAFolder(String),
+    #[error("{0}: not a tumorscope run folder (no run.json or events.jsonl)")]
+    NotARun(String),
+    #[error("{path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: invalid run metadata: {source}")]
+    Meta { path: String, source: serde_json::Error },
+}
+
 /// A run's folder and its files.
 #[derive(Debug, Clone)]
 pub struct RunDir {
@@ -177,16 +192,17 @@ impl RunDir {
     }
 
     /// An existing run folder (one with `run.json` or `events.jsonl`).
-    pub fn open(path: &Path) -> Result<RunDir, String> {
+    pub fn open(path: &Path) -> Result<RunDir, RunDirError> {
+        let shown = || path.display().to_string();
         if !path.exists() {
-            return Err(format!("{}: no such run folder", path.display()));
+            return Err(RunDirError::Missing(shown()));
         }
         if !path.is_dir() {
-            return Err(format!("{}: not a folder", path.display()));
+            return Err(RunDirError::NotAFolder(shown()));
         }
         let d = RunDir { path: path.to_path_buf() };
         if !d.meta_path().exists() && !d.events().exists() && !d.process_path().exists() {
-            return Err(format!("{}: not a tumorscope run folder (no run.json or events.jsonl)", path.display()));
+            return Err(RunDirError::NotARun(shown()));
         }
         Ok(d)
     }
@@ -282,10 +298,10 @@ impl RunDir {
         write_atomic(&self.path.join("config.toml"), meta.config.to_toml().as_bytes())
     }
 
-    pub fn read_meta(&self) -> Result<RunMeta, String> {
+    pub fn read_meta(&self) -> Result<RunMeta, RunDirError> {
         let p = self.meta_path();
-        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        serde_json::from_str(&text).map_err(|e| format!("{}: invalid run metadata: {e}", p.display()))
+        let text = std::fs::read_to_string(&p).map_err(|source| RunDirError::Read { path: p.display().to_string(), source })?;
+        serde_json::from_str(&text).map_err(|source| RunDirError::Meta { path: p.display().to_string(), source })
     }
 
     /// The checkpoint to use: best if present, else last.
@@ -452,7 +468,7 @@ mod tests {
     #[test]
     fn open_names_what_is_wrong() {
         let t = tempfile::tempdir().unwrap();
-        assert!(RunDir::open(&t.path().join("nope")).unwrap_err().contains("no such run folder"));
-        assert!(RunDir::open(t.path()).unwrap_err().contains("not a tumorscope run folder"));
+        assert!(RunDir::open(&t.path().join("nope")).unwrap_err().to_string().contains("no such run folder"));
+        assert!(RunDir::open(t.path()).unwrap_err().to_string().contains("not a tumorscope run folder"));
     }
 }
