@@ -19,6 +19,8 @@ pub enum TrainError {
     Checkpoint { path: String, source: tch::TchError },
     #[error("resume state: {0}")]
     Resume(String),
+    #[error("resume state: {0}")]
+    ResumeState(#[from] super::resume::ResumeError),
     #[error(
         "loss became {value} at epoch {epoch}, batch {batch} (lr {lr}): stopped before the weights were touched; lower the learning rate"
     )]

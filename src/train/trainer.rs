@@ -192,7 +192,7 @@ impl<'a> Trainer<'a> {
         let mut p = match &job.resume {
             None => Progress::fresh(job),
             Some(st) => {
-                resume_tensors = Some(resume::load_tensors(&job.run, st, &mut vs, &mut opt).map_err(TrainError::Resume)?);
+                resume_tensors = Some(resume::load_tensors(&job.run, st, &mut vs, &mut opt)?);
                 opt.set_lr(st.lr);
                 Progress::resumed(st)
             }
@@ -573,7 +573,7 @@ impl<'a> Trainer<'a> {
             lr_pinned: p.lr_pinned,
             loss_scale: p.loss_scale.clone(),
         };
-        resume::save(&self.job.run, &st, &self.vs, &self.opt, self.ema.as_ref()).map_err(TrainError::Resume)
+        Ok(resume::save(&self.job.run, &st, &self.vs, &self.opt, self.ema.as_ref())?)
     }
 
     /// The run is over: save where a stop left it, save `last`, score the test split with the best
