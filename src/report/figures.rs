@@ -33,12 +33,17 @@ fn centered(size: u32, color: RGBColor) -> TextStyle<'static> {
 
 pub type Area<DB> = DrawingArea<DB, Shift>;
 
-fn err<E: std::fmt::Display>(e: E) -> String {
-    e.to_string()
+/// A figure that could not be drawn or written (plotters' or the image encoder's message).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DrawError(pub String);
+
+pub(super) fn err<E: std::fmt::Display>(e: E) -> DrawError {
+    DrawError(e.to_string())
 }
 
 /// Draw into a PNG of `w×h` at `path`.
-pub fn png(path: &Path, (w, h): (u32, u32), draw: impl FnOnce(&Area<BitMapBackend<'_>>) -> Result<(), String>) -> Result<(), String> {
+pub fn png(path: &Path, (w, h): (u32, u32), draw: impl FnOnce(&Area<BitMapBackend<'_>>) -> Result<(), DrawError>) -> Result<(), DrawError> {
     register_font();
     let mut buf = vec![0u8; (w * h * 3) as usize];
     {
@@ -46,23 +51,23 @@ pub fn png(path: &Path, (w, h): (u32, u32), draw: impl FnOnce(&Area<BitMapBacken
         draw(&root)?;
         root.present().map_err(err)?;
     }
-    let img = image::RgbImage::from_raw(w, h, buf).ok_or("pixel buffer of the wrong size")?;
-    img.save(path).map_err(|e| format!("{}: {e}", path.display()))
+    let img = image::RgbImage::from_raw(w, h, buf).ok_or_else(|| err("pixel buffer of the wrong size"))?;
+    img.save(path).map_err(|e| err(format!("{}: {e}", path.display())))
 }
 
 /// Draw into an SVG of `w×h` at `path`.
-pub fn svg(path: &Path, size: (u32, u32), draw: impl FnOnce(&Area<SVGBackend<'_>>) -> Result<(), String>) -> Result<(), String> {
+pub fn svg(path: &Path, size: (u32, u32), draw: impl FnOnce(&Area<SVGBackend<'_>>) -> Result<(), DrawError>) -> Result<(), DrawError> {
     register_font();
     let root = SVGBackend::new(path, size).into_drawing_area();
     draw(&root)?;
-    root.present().map_err(|e| format!("{}: {e}", path.display()))
+    root.present().map_err(|e| err(format!("{}: {e}", path.display())))
 }
 
 pub const CURVES_SIZE: (u32, u32) = (1200, 480);
 
 /// The article's two-panel figure: accuracy (left) and loss (right) against epoch, training in
 /// green and validation in red, with each learning-rate change marked.
-pub fn curves<DB: DrawingBackend>(root: &Area<DB>, history: &[EpochMetrics], lr_changes: &[(usize, f64)]) -> Result<(), String> {
+pub fn curves<DB: DrawingBackend>(root: &Area<DB>, history: &[EpochMetrics], lr_changes: &[(usize, f64)]) -> Result<(), DrawError> {
     root.fill(&BACKGROUND).map_err(err)?;
     let (w, _) = root.dim_in_pixel();
     let (left, right) = root.split_horizontally(w / 2);
@@ -154,7 +159,7 @@ impl HeatmapLayout {
 
 /// The confusion heatmap: one cell per (true, predicted), its brightness following the count, with
 /// the count and the row percentage written in it.
-pub fn confusion<DB: DrawingBackend>(root: &Area<DB>, cm: &ConfusionMatrix, classes: &[String], title: &str) -> Result<(), String> {
+pub fn confusion<DB: DrawingBackend>(root: &Area<DB>, cm: &ConfusionMatrix, classes: &[String], title: &str) -> Result<(), DrawError> {
     root.fill(&BACKGROUND).map_err(err)?;
     let lay = HeatmapLayout::new(classes.len());
     let (w, h) = lay.size();
@@ -191,7 +196,7 @@ pub fn confusion<DB: DrawingBackend>(root: &Area<DB>, cm: &ConfusionMatrix, clas
 pub const SCORES_SIZE: (u32, u32) = (900, 460);
 
 /// Per-class precision, recall and F1 as grouped bars.
-pub fn class_scores<DB: DrawingBackend>(root: &Area<DB>, report: &Report) -> Result<(), String> {
+pub fn class_scores<DB: DrawingBackend>(root: &Area<DB>, report: &Report) -> Result<(), DrawError> {
     root.fill(&BACKGROUND).map_err(err)?;
     let (w, h) = root.dim_in_pixel();
     let (left, top, right, bottom) = (70i32, 60i32, w as i32 - 20, h as i32 - 70);
@@ -236,7 +241,7 @@ pub fn reliability<DB: DrawingBackend>(
     raw: &[crate::calibration::Bin],
     calibrated: Option<&[crate::calibration::Bin]>,
     title: &str,
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     root.fill(&BACKGROUND).map_err(err)?;
     let mut chart = ChartBuilder::on(root)
         .caption(title, font(18, TEXT))
@@ -277,7 +282,7 @@ fn line_with_dots<'a, DB: DrawingBackend + 'a>(
     points: Vec<(f64, f64)>,
     color: RGBColor,
     dot: u32,
-) -> Result<(), String> {
+) -> Result<(), DrawError> {
     chart
         .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
         .map_err(err)?
@@ -288,7 +293,7 @@ fn line_with_dots<'a, DB: DrawingBackend + 'a>(
 }
 
 /// The series legend in the page's style.
-fn legend<'a, DB: DrawingBackend + 'a>(chart: &mut Chart<'a, DB>, position: SeriesLabelPosition) -> Result<(), String> {
+fn legend<'a, DB: DrawingBackend + 'a>(chart: &mut Chart<'a, DB>, position: SeriesLabelPosition) -> Result<(), DrawError> {
     chart
         .configure_series_labels()
         .position(position)

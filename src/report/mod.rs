@@ -36,10 +36,24 @@ pub struct Inputs {
     pub calibration: Option<crate::calibration::Calibration>,
 }
 
+/// Why a report could not be written (a figure that cannot be drawn is only skipped, and said).
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Run(#[from] crate::run::dir::RunDirError),
+    /// The run's events could not be read.
+    #[error("{0}")]
+    Events(String),
+    #[error("{path}: cannot create: {source}")]
+    CreateDir { path: String, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Write { path: String, source: std::io::Error },
+}
+
 impl Inputs {
-    pub fn read(run: &RunDir) -> Result<Inputs, String> {
-        let meta = run.read_meta().map_err(|e| e.to_string())?;
-        let (view, _) = crate::run::status::load_view(run)?;
+    pub fn read(run: &RunDir) -> Result<Inputs, ReportError> {
+        let meta = run.read_meta()?;
+        let (view, _) = crate::run::status::load_view(run).map_err(ReportError::Events)?;
         let record = SplitRecord::read(&run.split_record()).ok();
         let calibration = crate::calibration::Calibration::read(&run.path.join("calibration.json")).ok();
         Ok(Inputs { run: run.clone(), meta, view, record, calibration })
@@ -89,7 +103,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn made(&mut self, name: &str, r: Result<(), String>) {
+    fn made(&mut self, name: &str, r: Result<(), figures::DrawError>) {
         match r {
             Ok(()) => self.figures.push(name.to_string()),
             Err(e) => self.skipped.push(format!("{name}: {e}")),
@@ -101,7 +115,7 @@ impl Tally {
 pub const MISTAKES_SHOWN: usize = 8;
 
 /// Write `RUN/report/`: every figure the run's records allow, then `report.md`.
-pub fn write(run: &RunDir) -> Result<Written, String> {
+pub fn write(run: &RunDir) -> Result<Written, ReportError> {
     write_ending(run, None)
 }
 
@@ -109,20 +123,20 @@ pub fn write(run: &RunDir) -> Result<Written, String> {
 pub type CamSource<'a> = &'a dyn Fn(&Path) -> Option<crate::run::explain::CamMap>;
 
 /// As `write`, for the trainer that is about to log how the run ended (`outcome`).
-pub fn write_ending(run: &RunDir, outcome: Option<Outcome>) -> Result<Written, String> {
+pub fn write_ending(run: &RunDir, outcome: Option<Outcome>) -> Result<Written, ReportError> {
     write_with(run, outcome, None)
 }
 
 /// As `write`, with the ending the trainer is about to log and a source of Grad-CAM maps for the
 /// misclassification figure.
-pub fn write_with(run: &RunDir, outcome: Option<Outcome>, cams: Option<CamSource>) -> Result<Written, String> {
+pub fn write_with(run: &RunDir, outcome: Option<Outcome>, cams: Option<CamSource>) -> Result<Written, ReportError> {
     let mut inputs = Inputs::read(run)?;
     if let Some(o) = outcome {
         inputs.view.outcome = Some(o);
         inputs.view.state = crate::run::events::RunState::Finished;
     }
     let dir = run.path.join("report");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: cannot create: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).map_err(|source| ReportError::CreateDir { path: dir.display().to_string(), source })?;
     let mut t = Tally::default();
     draw_curves(&inputs, &dir, &mut t);
     draw_test_report(&inputs, &dir, &mut t);
@@ -131,7 +145,8 @@ pub fn write_with(run: &RunDir, outcome: Option<Outcome>, cams: Option<CamSource
     draw_mistakes(&inputs, &dir, cams, &mut t);
     let markdown = dir.join("report.md");
     let text = markdown::render(&inputs, &t.figures, &t.skipped);
-    crate::run::dir::write_atomic(&markdown, text.as_bytes()).map_err(|e| format!("{}: {e}", markdown.display()))?;
+    crate::run::dir::write_atomic(&markdown, text.as_bytes())
+        .map_err(|source| ReportError::Write { path: markdown.display().to_string(), source })?;
     Ok(Written { dir, markdown, figures: t.figures, skipped: t.skipped })
 }
 

@@ -51,8 +51,8 @@ pub fn grid_size(n: usize, cols: usize) -> (u32, u32) {
 }
 
 /// Draw `tiles` in `cols` columns under `title`.
-pub fn grid<DB: DrawingBackend>(root: &Area<DB>, title: &str, tiles: &[Tile], cols: usize) -> Result<(), String> {
-    let e = |x: plotters::drawing::DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+pub fn grid<DB: DrawingBackend>(root: &Area<DB>, title: &str, tiles: &[Tile], cols: usize) -> Result<(), super::figures::DrawError> {
+    let e = |x: plotters::drawing::DrawingAreaErrorKind<DB::ErrorType>| super::figures::err(x);
     root.fill(&BACKGROUND).map_err(e)?;
     let (w, _) = root.dim_in_pixel();
     root.draw(&Text::new(title.to_string(), (w as i32 / 2, 24), font(17, TEXT).pos(Pos::new(HPos::Center, VPos::Center)))).map_err(e)?;
@@ -62,7 +62,8 @@ pub fn grid<DB: DrawingBackend>(root: &Area<DB>, title: &str, tiles: &[Tile], co
         let y = (TITLE + (k / cols) as u32 * (TILE + CAPTION + PAD)) as i32;
         match &t.image {
             Ok(img) => {
-                let el = BitMapElement::with_owned_buffer((x, y), (TILE, TILE), img.as_raw().clone()).ok_or("tile of the wrong size")?;
+                let el = BitMapElement::with_owned_buffer((x, y), (TILE, TILE), img.as_raw().clone())
+                    .ok_or_else(|| super::figures::err("tile of the wrong size"))?;
                 root.draw(&el).map_err(e)?;
             }
             Err(why) => {
