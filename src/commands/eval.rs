@@ -181,12 +181,9 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if set.classes != lr.meta.classes {
         anyhow::bail!("{}: classes {:?} differ from the run's {:?}", src.root.display(), set.classes, lr.meta.classes);
     }
-    let sel = select(&args, &lr, &set, &src, record.as_ref(), other_folder)?;
-    let honest = if args.exclude_near_duplicates {
-        Some(copies_of_training(&args, &lr, &set, &src, record.as_ref(), other_folder, &sel)?)
-    } else {
-        None
-    };
+    let scope = Scope { args: &args, lr: &lr, set: &set, src: &src, record: record.as_ref(), other_folder };
+    let sel = select(&scope)?;
+    let honest = if args.exclude_near_duplicates { Some(copies_of_training(&scope, &sel)?) } else { None };
     let idx: &[usize] = honest.as_ref().map_or(&sel.idx, |h| &h.candidates);
     let t0 = std::time::Instant::now();
     let ev = evaluate_with(&lr.net, &set, idx, 64, lr.device, tta)?;
@@ -222,16 +219,21 @@ fn split_record(dir: &RunDir, args: &EvalArgs, other_folder: bool) -> Result<Opt
     Ok(None)
 }
 
+/// What choosing the images to score looks at: the command, the run, the loaded folder and its record.
+struct Scope<'a> {
+    args: &'a EvalArgs,
+    lr: &'a LoadedRun,
+    set: &'a crate::data::ImageSet,
+    src: &'a DataSource,
+    record: Option<&'a crate::data::record::SplitRecord>,
+    /// The folder is not the one the run trained on: it is scored whole.
+    other_folder: bool,
+}
+
 /// The images to score: every image of another folder (or with `--split all`), else the recorded
 /// split's, else the split recomputed from the seed.
-fn select(
-    args: &EvalArgs,
-    lr: &LoadedRun,
-    set: &crate::data::ImageSet,
-    src: &DataSource,
-    record: Option<&crate::data::record::SplitRecord>,
-    other_folder: bool,
-) -> Result<Selection> {
+fn select(scope: &Scope) -> Result<Selection> {
+    let Scope { args, lr, set, src, record, other_folder } = *scope;
     let mut notes = vec![];
     let (split_name, idx): (String, Vec<usize>) = if other_folder || args.split == "all" {
         if other_folder && args.split != "all" {
@@ -262,15 +264,8 @@ fn select(
 
 /// `--exclude-near-duplicates`: the selection's images that are exact or near copies of a training
 /// image (the run's recorded training and validation images, or another folder's `Training/`).
-fn copies_of_training(
-    args: &EvalArgs,
-    lr: &LoadedRun,
-    set: &crate::data::ImageSet,
-    src: &DataSource,
-    record: Option<&crate::data::record::SplitRecord>,
-    other_folder: bool,
-    sel: &Selection,
-) -> Result<Honest> {
+fn copies_of_training(scope: &Scope, sel: &Selection) -> Result<Honest> {
+    let Scope { args, lr, set, src, record, other_folder } = *scope;
     if !["test", "all"].contains(&sel.split_name.as_str()) {
         anyhow::bail!("--exclude-near-duplicates scores a test split (--split test or all), not {}", sel.split_name);
     }
