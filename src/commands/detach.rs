@@ -49,10 +49,7 @@ fn print_started(run: &RunDir, pid: u32, what: &str) {
 /// `train --detach`: check what can be checked here, create the run folder, start the child.
 pub fn start(args: &TrainArgs) -> Result<u8> {
     let (run, lock) = match super::resuming::open_resume(args)? {
-        Some(r) => {
-            crate::run::privacy::follow(&r.run.path);
-            (r.run, r.lock)
-        }
+        Some((r, lock)) => (r.run, lock),
         None => {
             let (cfg, place) = args.resolve_all()?;
             crate::run::privacy::apply(place.share_with_group);
@@ -65,10 +62,9 @@ pub fn start(args: &TrainArgs) -> Result<u8> {
             let run = RunDir::create(&place.runs_dir, cfg.model.name())
                 .with_context(|| format!("{}: cannot create run folder", place.runs_dir.display()))?;
             let lock = run.lock()?;
-            (run, Some(lock))
+            (run, lock)
         }
     };
-    let lock = lock.context("no lock")?;
     let child_args = child_args(std::env::args_os().skip(1), &run);
     let pid = spawn_child(&run, child_args, &lock)?;
     print_started(&run, pid, if args.resume.is_some() { "resuming" } else { "started" });
@@ -84,7 +80,7 @@ fn child_args(user: impl Iterator<Item = OsString>, run: &RunDir) -> Vec<OsStrin
 }
 
 /// After a hand-over: a detached `train --resume` continues the run the dashboard just saved.
-pub fn continue_in_background(run: &RunDir, args: &TrainArgs, place: &crate::cli::RunPlace, lock: Option<&TrainerLock>) -> Result<()> {
+pub fn continue_in_background(run: &RunDir, args: &TrainArgs, place: &crate::cli::RunPlace, lock: &TrainerLock) -> Result<()> {
     let mut child_args: Vec<OsString> = vec!["train".into(), "--resume".into(), run.path.clone().into_os_string()];
     child_args.extend(["--device".into(), place.device.clone().into()]);
     if let Some(t) = args.threads {
@@ -97,7 +93,6 @@ pub fn continue_in_background(run: &RunDir, args: &TrainArgs, place: &crate::cli
         child_args.push("--stop-on-hangup".into());
     }
     child_args.extend(["--detached-child".into(), "--no-tui".into()]);
-    let lock = lock.context("no lock to hand over")?;
     let pid = spawn_child(run, child_args, lock)?;
     print_started(run, pid, "training continues:");
     Ok(())

@@ -12,8 +12,6 @@ pub struct Resuming {
     pub run: RunDir,
     pub meta: RunMeta,
     pub state: ResumeState,
-    /// Held from before the data loads to the end: no second trainer can start on the run.
-    pub lock: Option<TrainerLock>,
 }
 
 /// The run's trainer lock for this process: a detached child adopts the one its parent took for it.
@@ -21,11 +19,15 @@ pub fn take_lock(run: &RunDir, args: &TrainArgs) -> Result<TrainerLock> {
     Ok(if args.detached_child { run.adopt_lock()? } else { run.lock()? })
 }
 
-pub fn open_resume(args: &TrainArgs) -> Result<Option<Resuming>> {
+/// The run `--resume` names, checked, with its trainer lock (held from before the data loads to the
+/// end: no second trainer can start on the run). What is written from here on follows the folder's
+/// privacy (shared with the group only if it is).
+pub fn open_resume(args: &TrainArgs) -> Result<Option<(Resuming, TrainerLock)>> {
     let Some(path) = &args.resume else { return Ok(None) };
     let run = RunDir::open(path).map_err(anyhow::Error::msg)?;
     let meta = run.read_meta().map_err(anyhow::Error::msg)?;
     let lock = take_lock(&run, args)?;
+    crate::run::privacy::follow(&run.path);
     let fixed = args.fixed_on_resume();
     if !fixed.is_empty() {
         bail!(
@@ -50,5 +52,5 @@ pub fn open_resume(args: &TrainArgs) -> Result<Option<Resuming>> {
             meta.classes
         );
     }
-    Ok(Some(Resuming { run, meta, state, lock: Some(lock) }))
+    Ok(Some((Resuming { run, meta, state }, lock)))
 }

@@ -78,13 +78,11 @@ fn record_failure(dir: &std::path::Path, e: &anyhow::Error) {
 async fn train(args: TrainArgs) -> Result<u8> {
     // From here on a signal is this command's to handle, even while the data loads.
     let mut listener = signals::Listener::install();
-    let mut resuming = open_resume(&args)?;
     // The run's lock, before the data loads: a resumed run's, or that of a new run's folder that a
     // detaching parent made (a new run in the foreground takes it as its folder is made).
-    let mut lock = match (resuming.as_mut(), &args.run_dir) {
-        (Some(r), _) => r.lock.take(),
-        (None, Some(dir)) => Some(take_lock(&RunDir { path: dir.clone() }, &args)?),
-        (None, None) => None,
+    let (resuming, early_lock) = match open_resume(&args)? {
+        Some((r, lock)) => (Some(r), Some(lock)),
+        None => (None, args.run_dir.as_ref().map(|dir| take_lock(&RunDir { path: dir.clone() }, &args)).transpose()?),
     };
     let (cfg, place) = settings(&args, resuming.as_ref())?;
     let steering = steering_available();
@@ -105,9 +103,10 @@ async fn train(args: TrainArgs) -> Result<u8> {
         (None, None) => RunDir::create(&place.runs_dir, cfg.model.name())
             .with_context(|| format!("{}: cannot create run folder", place.runs_dir.display()))?,
     };
-    if lock.is_none() {
-        lock = Some(run.lock()?);
-    }
+    let lock = match early_lock {
+        Some(lock) => lock,
+        None => run.lock()?,
+    };
     write_run_files(&run, &cfg, &data, &split, resuming.as_ref())?;
     let job = TrainJob {
         config: cfg,
@@ -136,22 +135,22 @@ async fn train(args: TrainArgs) -> Result<u8> {
     let (view, handed_over) = follow(handle, theme.filter(|_| use_tui), hangup_rx, &run).await?;
     sig.abort();
     if handed_over && view.outcome.as_ref().and_then(|o| o.stopped_by.as_ref()) == Some(&crate::run::events::StopCause::HandOver) {
-        detach::continue_in_background(&run, &args, &place, lock.as_ref())?;
+        detach::continue_in_background(&run, &args, &place, &lock)?;
         return Ok(0);
     }
     Ok(exit_code_with(&view, first_signal.get().copied()))
 }
 
 /// The settings a run trains with: a resumed run's own (less `--epochs` and `--threads`), else the
-/// flags over the config file over the recipe; and where it runs. Sets who may read what it writes.
+/// flags over the config file over the recipe; and where it runs. Sets who may read a new run.
 fn settings(args: &TrainArgs, resuming: Option<&Resuming>) -> Result<(TrainConfig, crate::cli::RunPlace)> {
     let (resolved, place) = args.resolve_all()?;
-    // A new run is private unless shared with the group; a resumed one stays as it was made.
-    match resuming {
-        Some(r) => crate::run::privacy::follow(&r.run.path),
-        None => crate::run::privacy::apply(place.share_with_group),
-    }
-    let Some(r) = resuming else { return Ok((resolved, place)) };
+    // A new run is private unless shared with the group (a resumed one follows its folder: see
+    // `open_resume`).
+    let Some(r) = resuming else {
+        crate::run::privacy::apply(place.share_with_group);
+        return Ok((resolved, place));
+    };
     let mut cfg = r.meta.config.clone();
     if let Some(e) = args.epochs {
         cfg.epochs = e;
