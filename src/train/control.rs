@@ -3,7 +3,7 @@
 
 use super::callbacks::EarlyStopping;
 use crate::run::emitter::Emitter;
-use crate::run::events::{MAX_LR, MIN_LR, RunState, StopCause, StopWhen, TrainCommand, TrainEvent};
+use crate::run::events::{MAX_LR, MIN_LR, RunState, StopCause, StopWhen, TrainCommand, TrainEvent, check_factor, check_lr};
 use crate::run::format::fmt_lr;
 use std::sync::mpsc::Receiver;
 
@@ -42,7 +42,7 @@ pub(super) fn apply(cmd: TrainCommand, c: &mut Control, lr: f64, early: &mut Ear
         TrainCommand::Signal(name) => stop(c, out, StopWhen::Now, name.into()),
         TrainCommand::Abort(cause) => stop(c, out, StopWhen::Abort, cause.into()),
         TrainCommand::HandOver => stop(c, out, StopWhen::HandOver, StopCause::HandOver),
-        TrainCommand::SetLr(v) | TrainCommand::ScaleLr(v) if !(v.is_finite() && v > 0.0) => {
+        TrainCommand::SetLr(v) | TrainCommand::ScaleLr(v) if check_factor(v).is_err() => {
             out.emit(TrainEvent::CommandRejected { command: cmd.describe(), reason: "the value must be a positive number".into() })
         }
         TrainCommand::SetLr(_) | TrainCommand::ScaleLr(_) => {
@@ -51,7 +51,8 @@ pub(super) fn apply(cmd: TrainCommand, c: &mut Control, lr: f64, early: &mut Ear
                 TrainCommand::ScaleLr(f) => c.lr_changed_by_user.unwrap_or(lr) * f,
                 _ => unreachable!(),
             };
-            if !(MIN_LR..MAX_LR).contains(&target) {
+            // The one learning-rate rule (`config::check_lr`), said with the bound it would pass.
+            if check_lr(target).is_err() {
                 let bound =
                     if target >= MAX_LR { format!("the ceiling {}", fmt_lr(MAX_LR)) } else { format!("the floor {}", fmt_lr(MIN_LR)) };
                 out.emit(TrainEvent::CommandRejected {
