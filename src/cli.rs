@@ -97,6 +97,17 @@ pub struct TrainArgs {
     pub val_fraction: Option<f64>,
     #[arg(long)]
     pub test_fraction: Option<f64>,
+    /// Cross-validation: split the training pool into K grouped, stratified folds (copies never
+    /// straddle two) and validate on one of them (--fold) instead of a --val-fraction carve.
+    #[arg(long, value_name = "K")]
+    pub folds: Option<usize>,
+    /// The fold validated on with --folds (0 to K-1).
+    #[arg(long, value_name = "I", requires = "folds")]
+    pub fold: Option<usize>,
+    /// Seed of the split (test carve and folds) when it is not --seed: runs with different seeds share
+    /// one split.
+    #[arg(long, value_name = "SEED")]
+    pub split_seed: Option<u64>,
     /// Turn training augmentation off.
     #[arg(long)]
     pub no_augment: bool,
@@ -198,6 +209,7 @@ impl TrainArgs {
         }
         given!(batch_size => "--batch-size", lr => "--lr", image_size => "--image-size", seed => "--seed",
             val_fraction => "--val-fraction", test_fraction => "--test-fraction",
+            folds => "--folds", fold => "--fold", split_seed => "--split-seed",
             early_stopping_patience => "--early-stopping-patience", limit_per_class => "--limit-per-class", config => "--config",
             near_duplicate_threshold => "--near-duplicate-threshold", tta => "--tta", recipe => "--recipe",
             schedule => "--schedule", warmup_epochs => "--warmup-epochs", label_smoothing => "--label-smoothing",
@@ -248,6 +260,13 @@ impl TrainArgs {
         );
         if let Some(t) = &self.tta {
             c.tta = t.clone();
+        }
+        if let Some(k) = self.folds {
+            c.folds = k;
+            c.fold = self.fold.unwrap_or(0);
+        }
+        if self.split_seed.is_some() {
+            c.split_seed = self.split_seed;
         }
         if self.no_augment {
             c.augment = false;

@@ -245,7 +245,7 @@ fn select(scope: &Scope) -> Result<Selection> {
         notes.extend(m.note(&args.split));
         (args.split.clone(), m.indices)
     } else {
-        let split = prepare::split(set, &lr.meta.config);
+        let split = prepare::split(set, &lr.meta.config)?;
         let idx = match args.split.as_str() {
             "val" => split.val,
             "train" => split.train,

@@ -79,21 +79,35 @@ pub fn load(src: &DataSource, cfg: &TrainConfig, quiet: bool) -> Result<(ImageSe
 }
 
 /// The run's split: copies of one picture (byte copies, and near copies within the configured
-/// threshold) stay on one side.
-pub fn split(set: &ImageSet, cfg: &TrainConfig) -> Split {
+/// threshold) stay on one side. More folds than the smallest class has copy groups is refused.
+pub fn split(set: &ImageSet, cfg: &TrainConfig) -> Result<Split> {
     let (groups, near_groups) = group_keys(set, cfg.near_duplicate_threshold);
-    let mut split = data::make_split(
+    if cfg.folds > 0 {
+        let pool: Vec<usize> = (0..set.len()).filter(|&i| !set.from_test_folder[i]).collect();
+        let most = data::split::smallest_class_groups(&pool, &set.labels, &groups, set.classes.len());
+        if cfg.folds > most {
+            anyhow::bail!(
+                "--folds {}: the smallest class has only {most} groups of distinct images to deal into folds (at most {most})",
+                cfg.folds
+            );
+        }
+    }
+    let holdout = match cfg.folds {
+        0 => data::Holdout::Fraction(cfg.val_fraction),
+        k => data::Holdout::Fold { k, index: cfg.fold },
+    };
+    let mut split = data::make_split_with(
         &set.labels,
         &set.hashes,
         &groups,
         &set.from_test_folder,
         set.classes.len(),
-        cfg.val_fraction,
+        holdout,
         cfg.test_fraction,
-        cfg.seed,
+        cfg.split_seed(),
     );
     split.near_groups = near_groups;
-    split
+    Ok(split)
 }
 
 /// A group key per image, and how many groups join images with different bytes.
@@ -127,5 +141,9 @@ pub fn split_summary(split: &Split, cfg: &TrainConfig, from_test_folder: bool) -
     } else {
         "; test carved from the same folder (no Testing/)".to_string()
     };
-    format!("split: {} train, {} val, {} test; {grouping}{test}", split.train.len(), split.val.len(), split.test.len())
+    let val = match split.folds {
+        Some((k, i)) => format!(" (fold {} of {k})", i + 1),
+        None => String::new(),
+    };
+    format!("split: {} train, {} val{val}, {} test; {grouping}{test}", split.train.len(), split.val.len(), split.test.len())
 }

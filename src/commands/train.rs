@@ -238,7 +238,7 @@ fn choose_split(data: &Loaded, cfg: &TrainConfig, resuming: Option<&Resuming>) -
         .map(|rec| rec.to_split(&data.set, &data.src.root));
     let split = match recorded {
         Some(split) => split,
-        None => prepare::split(&data.set, cfg),
+        None => prepare::split(&data.set, cfg)?,
     };
     if resuming.is_none() {
         output::err(&prepare::split_summary(&split, cfg, data.set.has_test_folder()));

@@ -204,6 +204,20 @@ pub struct TrainConfig {
     /// block (0: off). EfficientNet-Lite0 only.
     #[serde(default)]
     pub drop_path: f64,
+    /// Cross-validation: split the training pool into this many grouped, stratified folds and validate
+    /// on fold `fold` instead of a `val_fraction` carve (0: off). Experiments set it per member.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub folds: usize,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fold: usize,
+    /// The seed of the split (test carve and folds) when it is not `seed`: an experiment's members with
+    /// different seeds share one split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_seed: Option<u64>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Default for TrainConfig {
@@ -247,7 +261,15 @@ impl TrainConfig {
             ema_decay: 0.0,
             amp: Amp::Off,
             drop_path: 0.0,
+            folds: 0,
+            fold: 0,
+            split_seed: None,
         }
+    }
+
+    /// The seed the split is drawn with.
+    pub fn split_seed(&self) -> u64 {
+        self.split_seed.unwrap_or(self.seed)
     }
 }
 
@@ -430,6 +452,9 @@ impl TrainConfig {
         let stages = LITE0_STAGES;
         if self.freeze_stages > stages {
             return bad(format!("freeze_stages {} must be at most {stages} (Lite0's stages)", self.freeze_stages));
+        }
+        if self.folds == 1 || (self.folds > 1 && self.fold >= self.folds) {
+            return bad(format!("folds {} / fold {}: cross-validation needs at least 2 folds and a fold below their number", self.folds, self.fold));
         }
         if !(0.0 < self.plateau_factor && self.plateau_factor < 1.0) {
             return bad(format!("plateau_factor {} must be in (0, 1)", self.plateau_factor));

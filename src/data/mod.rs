@@ -16,7 +16,7 @@ pub mod synthetic;
 
 pub use discover::{Discovered, ImageEntry, discover};
 pub use load::{ImageSet, LoadReport, load_dataset};
-pub use split::{Split, make_split};
+pub use split::{Holdout, Split, make_split, make_split_with};
 
 /// The four classes of the article, in its order; real datasets may carry others.
 pub const ARTICLE_CLASSES: [&str; 4] = ["glioma", "meningioma", "notumor", "pituitary"];

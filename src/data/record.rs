@@ -16,6 +16,9 @@ pub struct RecordedFile {
     pub label: usize,
     /// `train`, `val`, `test`, or `excluded` (a test image byte-identical to a training image).
     pub split: String,
+    /// Cross-validation: the fold this training-pool image belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fold: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +32,11 @@ pub struct SplitRecord {
     pub test_near_duplicates_dropped: usize,
     #[serde(default)]
     pub near_groups: usize,
+    /// Cross-validation: how many folds, and the one validated on (`val`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folds: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fold: Option<usize>,
     pub files: Vec<RecordedFile>,
 }
 
@@ -76,6 +84,7 @@ impl SplitRecord {
                 hash: format!("{:016x}", set.hashes[i]),
                 label: set.labels[i],
                 split: which[i].to_string(),
+                fold: split.fold_of.get(i).copied().flatten(),
             })
             .collect();
         SplitRecord {
@@ -85,6 +94,8 @@ impl SplitRecord {
             test_duplicates_dropped: split.test_duplicates_dropped,
             test_near_duplicates_dropped: split.test_near_duplicates_dropped,
             near_groups: split.near_groups,
+            folds: split.folds.map(|f| f.0),
+            fold: split.folds.map(|f| f.1),
             files,
         }
     }
@@ -107,6 +118,20 @@ impl SplitRecord {
             test_duplicates_dropped: self.test_duplicates_dropped,
             test_near_duplicates_dropped: self.test_near_duplicates_dropped,
             near_groups: self.near_groups,
+            folds: self.folds.zip(self.fold),
+            fold_of: match self.folds {
+                None => vec![],
+                Some(_) => {
+                    let mut fold_of = vec![None; set.len()];
+                    let by_path: HashMap<String, usize> = (0..set.len()).map(|i| (rel(&set.paths[i], root), i)).collect();
+                    for f in &self.files {
+                        if let Some(&i) = by_path.get(&f.path) {
+                            fold_of[i] = f.fold;
+                        }
+                    }
+                    fold_of
+                }
+            },
         }
     }
 

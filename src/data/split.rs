@@ -17,6 +17,19 @@ pub struct Split {
     pub test_near_duplicates_dropped: usize,
     /// Groups that join near copies (images with different bytes); set by the caller that grouped them.
     pub near_groups: usize,
+    /// Cross-validation: (folds, the fold validated on), and the fold of every pool image (`None` for
+    /// test images); `None` and empty for a carved validation split.
+    pub folds: Option<(usize, usize)>,
+    pub fold_of: Vec<Option<usize>>,
+}
+
+/// How the validation images are chosen from the training pool.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Holdout {
+    /// A stratified, grouped share of the pool.
+    Fraction(f64),
+    /// Fold `index` of `k` grouped, stratified folds.
+    Fold { k: usize, index: usize },
 }
 
 /// Group indices by group key; each group is labelled by its first member.
@@ -58,6 +71,36 @@ fn carve(pool: &[usize], labels: &[usize], hashes: &[u64], n_classes: usize, fra
     (rest, taken)
 }
 
+/// Deal whole groups of `pool` into `k` folds, class by class: groups shuffled (seeded), each given to
+/// the fold that has the fewest images of its class so far (the lowest index on a tie), so every fold
+/// gets a near-equal share of every class and no group straddles two folds.
+pub fn assign_folds(pool: &[usize], labels: &[usize], groups_of: &[u64], n_classes: usize, k: usize, rng: &mut Rng) -> Vec<Option<usize>> {
+    let mut fold_of = vec![None; labels.len()];
+    let gs = groups(pool, groups_of);
+    for c in 0..n_classes {
+        let mut class_groups: Vec<&Vec<usize>> = gs.iter().filter(|g| labels[g[0]] == c).collect();
+        rng.shuffle(&mut class_groups);
+        // Larger groups first (stable, so the shuffle decides among equals): the greedy fill stays even.
+        class_groups.sort_by_key(|g| std::cmp::Reverse(g.len()));
+        let mut filled = vec![0usize; k];
+        for g in class_groups {
+            let f = (0..k).min_by_key(|&f| (filled[f], f)).unwrap_or(0);
+            filled[f] += g.len();
+            for &i in g {
+                fold_of[i] = Some(f);
+            }
+        }
+    }
+    fold_of
+}
+
+/// The number of copy groups of the smallest class in `pool` (folds above it would leave a fold
+/// without that class).
+pub fn smallest_class_groups(pool: &[usize], labels: &[usize], groups_of: &[u64], n_classes: usize) -> usize {
+    let gs = groups(pool, groups_of);
+    (0..n_classes).map(|c| gs.iter().filter(|g| labels[g[0]] == c).count()).min().unwrap_or(0)
+}
+
 /// Build train / val / test. `content` are content hashes; `groups` a group key per image (equal keys
 /// never straddle a split; pass `content` again to group byte copies only). With a `Testing/` folder,
 /// test is that folder minus copies of training images (exact, then near); otherwise a stratified
@@ -69,6 +112,22 @@ pub fn make_split(
     from_test_folder: &[bool],
     n_classes: usize,
     val_fraction: f64,
+    test_fraction: f64,
+    seed: u64,
+) -> Split {
+    make_split_with(labels, content, groups, from_test_folder, n_classes, Holdout::Fraction(val_fraction), test_fraction, seed)
+}
+
+/// `make_split` with the validation images chosen by `holdout`. The test images do not depend on it:
+/// every fold of one seed has the same test set.
+#[allow(clippy::too_many_arguments)]
+pub fn make_split_with(
+    labels: &[usize],
+    content: &[u64],
+    groups: &[u64],
+    from_test_folder: &[bool],
+    n_classes: usize,
+    holdout: Holdout,
     test_fraction: f64,
     seed: u64,
 ) -> Split {
@@ -92,8 +151,16 @@ pub fn make_split(
         let (rest, test) = carve(&pool, labels, groups, n_classes, test_fraction, &mut rng);
         (rest, test, 0, 0)
     };
-    let (train, val) = carve(&rest, labels, groups, n_classes, val_fraction, &mut rng);
-    Split { train, val, test, test_duplicates_dropped: exact, test_near_duplicates_dropped: near, near_groups: 0 }
+    let mut split = Split { test, test_duplicates_dropped: exact, test_near_duplicates_dropped: near, ..Split::default() };
+    match holdout {
+        Holdout::Fraction(f) => (split.train, split.val) = carve(&rest, labels, groups, n_classes, f, &mut rng),
+        Holdout::Fold { k, index } => {
+            split.fold_of = assign_folds(&rest, labels, groups, n_classes, k, &mut rng);
+            (split.val, split.train) = rest.iter().partition(|&&i| split.fold_of[i] == Some(index));
+            split.folds = Some((k, index));
+        }
+    }
+    split
 }
 
 #[cfg(test)]
@@ -188,6 +255,45 @@ mod tests {
         let s = make_split(&labels, &content, &groups, &test, 2, 0.0, 0.2, 1);
         assert_eq!(s.test, vec![4, 6]);
         assert_eq!((s.test_duplicates_dropped, s.test_near_duplicates_dropped), (1, 1));
+    }
+
+    #[test]
+    fn every_pool_image_is_in_exactly_one_fold_and_no_group_straddles_folds() {
+        // 4 classes × 60 images in near groups of 1 to 4 (group key), with byte twins inside groups.
+        let labels: Vec<usize> = (0..240).map(|i| i / 60).collect();
+        let groups: Vec<u64> = (0..240u64).map(|i| (i / 60) * 1000 + (i % 60) / (1 + (i / 7) % 4)).collect();
+        // Byte twins are always inside one group (the grouping joins byte copies first).
+        let content: Vec<u64> = (0..240u64).map(|i| if i % 5 == 1 && groups[i as usize] == groups[i as usize - 1] { i - 1 } else { i }).collect();
+        let f = [false; 240];
+        for seed in 0..5 {
+            let mut val_seen = vec![0usize; 240];
+            let base = make_split_with(&labels, &content, &groups, &f, 4, Holdout::Fold { k: 5, index: 0 }, 0.2, seed);
+            for index in 0..5 {
+                let s = make_split_with(&labels, &content, &groups, &f, 4, Holdout::Fold { k: 5, index }, 0.2, seed);
+                assert_eq!(s.test, base.test, "one test set for every fold");
+                assert_eq!(s.fold_of, base.fold_of, "one fold assignment for every fold");
+                let mut all: Vec<usize> = s.train.iter().chain(&s.val).chain(&s.test).copied().collect();
+                all.sort();
+                assert_eq!(all, (0..240).collect::<Vec<_>>());
+                for &i in &s.val {
+                    val_seen[i] += 1;
+                }
+                for c in 0..4 {
+                    let n = s.val.iter().filter(|&&i| labels[i] == c).count();
+                    let pool = 60 - s.test.iter().filter(|&&i| labels[i] == c).count();
+                    assert!(n.abs_diff(pool / 5) <= 4, "seed {seed} fold {index} class {c}: {n} of {pool}");
+                }
+            }
+            for i in 0..240 {
+                let in_test = base.test.contains(&i);
+                assert_eq!(val_seen[i], usize::from(!in_test), "seed {seed}: image {i} validated {} times", val_seen[i]);
+                for j in 0..240 {
+                    if groups[i] == groups[j] || content[i] == content[j] {
+                        assert_eq!(base.fold_of[i], base.fold_of[j], "seed {seed}: {i} and {j} in two folds");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
