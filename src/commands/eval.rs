@@ -157,6 +157,8 @@ struct Scored<'a> {
     seconds: f64,
     ev: &'a crate::train::evaluate::Evaluation,
     report: crate::metrics::Report,
+    intervals: crate::metrics::intervals::Intervals,
+    curves: Vec<crate::metrics::curves::ClassCurves>,
     calib: Calibrated,
     honest: Option<(&'a Honest, crate::metrics::ConfusionMatrix)>,
 }
@@ -189,6 +191,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let ev = evaluate_with(&lr.net, &set, idx, 64, lr.device, tta)?;
     let seconds = t0.elapsed().as_secs_f64();
     let report = ev.confusion.report(&set.classes);
+    let (intervals, curves) = uncertainty(&ev.predictions, &set.classes);
     let (mut cal, cal_note) = calibration_for(&lr, &args.run, args.uncalibrated);
     if let Some(n) = cal_note {
         crate::run::output::err(&format!("note: {n}"));
@@ -198,8 +201,20 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     let calib = Calibrated::of(&ev.predictions, cal.as_ref());
     let honest = honest.as_ref().map(|h| (h, without_copies(h, &ev, idx, set.classes.len())));
-    let scored = Scored { args: &args, lr: &lr, set: &set, src: &src, sel: &sel, idx, tta, seconds, ev: &ev, report, calib, honest };
+    let scored =
+        Scored { args: &args, lr: &lr, set: &set, src: &src, sel: &sel, idx, tta, seconds, ev: &ev, report, intervals, curves, calib, honest };
     if args.json { print_json(&scored) } else { print_text(&scored) }
+}
+
+/// The 95% bootstrap intervals and the one-vs-rest curves of a prediction set.
+pub fn uncertainty(
+    preds: &[crate::run::events::Prediction],
+    classes: &[String],
+) -> (crate::metrics::intervals::Intervals, Vec<crate::metrics::curves::ClassCurves>) {
+    let truth: Vec<usize> = preds.iter().map(|p| p.truth).collect();
+    let pred: Vec<usize> = preds.iter().map(|p| p.pred).collect();
+    let probs: Vec<Vec<f32>> = preds.iter().map(|p| p.probs.clone()).collect();
+    (crate::metrics::intervals::of_predictions(&truth, &pred, classes.len()), crate::metrics::curves::per_class(&probs, &truth, &pred, classes))
 }
 
 /// The run's recorded split, if any: a record that is there but unreadable is an error, not a reason to
@@ -318,6 +333,8 @@ fn print_json(s: &Scored) -> Result<()> {
         "synthetic": s.set.synthetic,
         "loss": s.ev.loss,
         "report": s.report,
+        "intervals": s.intervals,
+        "per_class": s.curves,
         "calibration": s.calib,
         "without_copies_of_training": s.honest.as_ref().map(|(h, cm)| serde_json::json!({
             "threshold": h.threshold,
@@ -343,6 +360,8 @@ fn print_text(s: &Scored) -> Result<()> {
         if s.args.bf16 { ", bf16" } else { "" }
     ));
     crate::run::output::out(&s.report.to_text(4));
+    crate::run::output::out(&crate::metrics::intervals::text(&s.intervals, &s.set.classes, s.idx.len()));
+    crate::run::output::out(&crate::metrics::curves::table(&s.curves));
     crate::run::output::out(&format!("confusion matrix (rows: true, columns: predicted)\n{}", s.report.confusion_text()));
     crate::run::output::out(&s.calib.text());
     if let Some((h, cm)) = &s.honest {

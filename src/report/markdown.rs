@@ -26,6 +26,7 @@ pub fn render(inputs: &Inputs, figures: &[String], skipped: &[String]) -> String
             "The most confident misclassifications of the test split (with the Grad-CAM of the predicted class when the report was drawn with the network at hand)",
         ),
         ("class_scores.png", "Per-class precision, recall and F1 on the test split"),
+        ("roc_pr.png", "One-vs-rest ROC (left) and precision-recall (right) curves of the test split, with each class's area"),
         ("reliability.png", "Reliability diagram of the test split: accuracy against confidence, raw (red) and calibrated (green)"),
     ];
     for (file, caption) in captions {
@@ -48,6 +49,13 @@ pub fn render(inputs: &Inputs, figures: &[String], skipped: &[String]) -> String
             s += &format!("Weights: {}.\n\n", cell(w));
         }
         s += &format!("```text\n{}\n{}```\n", printable(&r.to_text(4)), printable(&r.confusion_text()));
+        if let Some(u) = inputs.uncertainty() {
+            s += &format!(
+                "\n```text\n{}\n{}```\n",
+                printable(&crate::metrics::intervals::text(&u.intervals, &inputs.meta.classes, r.confusion.total() as usize)),
+                printable(&crate::metrics::curves::table(&u.curves))
+            );
+        }
     }
     s += &calibration(inputs);
     s += &data(inputs);
@@ -71,7 +79,8 @@ fn outcome(inputs: &Inputs) -> String {
         rows.push(("best validation accuracy".into(), format!("{:.2}% (epoch {epoch})", 100.0 * acc)));
     }
     if let Some(r) = &view.test_report {
-        rows.push(("test accuracy".into(), format!("{:.2}% on {} images", 100.0 * r.accuracy, r.confusion.total())));
+        let interval = inputs.uncertainty().map(|u| format!(" (95% interval {:.1}–{:.1})", 100.0 * u.intervals.accuracy.lo, 100.0 * u.intervals.accuracy.hi));
+        rows.push(("test accuracy".into(), format!("{:.2}% on {} images{}", 100.0 * r.accuracy, r.confusion.total(), interval.unwrap_or_default())));
     }
     rows.push(("training time".into(), fmt_duration(view.elapsed(None))));
     let mut s = String::from("| | |\n|---|---|\n");

@@ -6,6 +6,7 @@ pub mod figures;
 pub mod markdown;
 pub mod overlay;
 pub mod palette;
+pub mod roc;
 pub mod tiles;
 
 use crate::data::record::SplitRecord;
@@ -87,6 +88,22 @@ impl Inputs {
         (probs, p.iter().map(|p| p.truth).collect())
     }
 
+    /// The test predictions' bootstrap intervals and one-vs-rest curves (none without predictions).
+    pub fn uncertainty(&self) -> Option<Uncertainty> {
+        let p = &self.view.test_predictions;
+        if p.is_empty() {
+            return None;
+        }
+        let truth: Vec<usize> = p.iter().map(|p| p.truth).collect();
+        let pred: Vec<usize> = p.iter().map(|p| p.pred).collect();
+        let probs: Vec<Vec<f32>> = p.iter().map(|p| p.probs.clone()).collect();
+        let classes = &self.meta.classes;
+        Some(Uncertainty {
+            intervals: crate::metrics::intervals::of_predictions(&truth, &pred, classes.len()),
+            curves: crate::metrics::curves::per_class(&probs, &truth, &pred, classes),
+        })
+    }
+
     /// Test images predicted wrong, most confident first.
     pub fn confident_mistakes(&self, n: usize) -> Vec<&Prediction> {
         let mut wrong: Vec<&Prediction> = self.view.test_predictions.iter().filter(|p| !p.correct()).collect();
@@ -94,6 +111,12 @@ impl Inputs {
         wrong.truncate(n);
         wrong
     }
+}
+
+/// How sure the test figures are, and the per-class curves.
+pub struct Uncertainty {
+    pub intervals: crate::metrics::intervals::Intervals,
+    pub curves: Vec<crate::metrics::curves::ClassCurves>,
 }
 
 #[derive(Default)]
@@ -141,6 +164,7 @@ pub fn write_with(run: &RunDir, outcome: Option<Outcome>, cams: Option<CamSource
     draw_curves(&inputs, &dir, &mut t);
     draw_test_report(&inputs, &dir, &mut t);
     draw_reliability(&inputs, &dir, &mut t);
+    draw_roc_pr(&inputs, &dir, &mut t);
     draw_samples(&inputs, &dir, &mut t);
     draw_mistakes(&inputs, &dir, cams, &mut t);
     let markdown = dir.join("report.md");
@@ -201,6 +225,16 @@ fn draw_reliability(inputs: &Inputs, dir: &Path, t: &mut Tally) {
         None => "Reliability, test split (no temperature fitted)".to_string(),
     };
     png_and_svg!(t, dir, "reliability", figures::RELIABILITY_SIZE, |a| figures::reliability(a, &raw, scaled.as_deref(), &title));
+}
+
+/// One-vs-rest ROC and precision-recall curves of the test predictions.
+fn draw_roc_pr(inputs: &Inputs, dir: &Path, t: &mut Tally) {
+    let Some(u) = inputs.uncertainty() else {
+        t.skipped.push("roc_pr: no test predictions".into());
+        return;
+    };
+    let title = format!("One-vs-rest ROC and precision-recall, test split ({} images)", inputs.view.test_predictions.len());
+    png_and_svg!(t, dir, "roc_pr", roc::ROC_PR_SIZE, |a| roc::roc_pr(a, &u.curves, &title));
 }
 
 /// One sample image of each class, as the run recorded them.

@@ -18,6 +18,8 @@ pub struct RunSummary {
     pub best_val_acc: Option<f64>,
     pub best_epoch: Option<usize>,
     pub test_acc: Option<f64>,
+    /// The test accuracy's 95% bootstrap interval (from the run's test predictions).
+    pub test_acc_interval: Option<(f64, f64)>,
     pub model: String,
     pub data: String,
     pub started_unix: Option<f64>,
@@ -60,6 +62,7 @@ pub fn summary_of(run: &RunDir, view: &RunView) -> RunSummary {
         best_val_acc: view.best.map(|b| b.0),
         best_epoch: view.best.map(|b| b.1),
         test_acc: view.test_report.as_ref().map(|r| r.accuracy),
+        test_acc_interval: test_interval(view),
         model: model.unwrap_or_else(|| "?".into()),
         data: data.unwrap_or_else(|| "?".into()),
         started_unix: (view.created_time > 0.0).then_some(view.created_time),
@@ -72,6 +75,19 @@ pub fn summary_of(run: &RunDir, view: &RunView) -> RunSummary {
             p.is_file().then(|| p.display().to_string())
         }),
     }
+}
+
+/// The 95% bootstrap interval of the test accuracy, from the run's test predictions.
+pub fn test_interval(view: &RunView) -> Option<(f64, f64)> {
+    let p = &view.test_predictions;
+    if p.is_empty() || view.test_report.is_none() {
+        return None;
+    }
+    let truth: Vec<usize> = p.iter().map(|p| p.truth).collect();
+    let pred: Vec<usize> = p.iter().map(|p| p.pred).collect();
+    let n = p.iter().map(|p| p.probs.len()).max().unwrap_or(0).max(truth.iter().chain(&pred).max().map_or(0, |m| m + 1));
+    let a = crate::metrics::intervals::of_predictions(&truth, &pred, n).accuracy;
+    Some((a.lo, a.hi))
 }
 
 /// `2026-11-26 01:02` (UTC) for a unix time.
@@ -103,7 +119,11 @@ pub fn table(runs: &[RunSummary]) -> String {
                 (Some(a), Some(e)) => format!("{a:.4} (ep {e})"),
                 _ => "-".into(),
             },
-            r.test_acc.map(|a| format!("{a:.4}")).unwrap_or_else(|| "-".into()),
+            match (r.test_acc, r.test_acc_interval) {
+                (Some(a), Some((lo, hi))) => format!("{a:.4} [{lo:.3}, {hi:.3}]"),
+                (Some(a), None) => format!("{a:.4}"),
+                _ => "-".into(),
+            },
             r.model.clone(),
             r.data.clone(),
             r.started_unix.map(fmt_started).unwrap_or_else(|| "-".into()),

@@ -249,6 +249,22 @@ impl App {
         }
     }
 
+    /// The shown split's one-vs-rest areas under the ROC curve, per class, when its predictions are
+    /// at hand (validation predictions are those of the latest epoch).
+    pub fn roc_auc(&self) -> Option<Vec<f64>> {
+        let preds = match self.confusion_split {
+            Split::Test => &self.run.test_predictions,
+            Split::Val => &self.run.val_predictions,
+        };
+        if preds.is_empty() {
+            return None;
+        }
+        let truth: Vec<usize> = preds.iter().map(|p| p.truth).collect();
+        let pred: Vec<usize> = preds.iter().map(|p| p.pred).collect();
+        let probs: Vec<Vec<f32>> = preds.iter().map(|p| p.probs.clone()).collect();
+        Some(crate::metrics::curves::per_class(&probs, &truth, &pred, self.run.classes()).iter().map(|c| c.roc_auc).collect())
+    }
+
     fn clamp_selection(&mut self) {
         let n = self.gallery_selection().len();
         self.selected = self.selected.min(n.saturating_sub(1));

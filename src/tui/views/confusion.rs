@@ -1,5 +1,5 @@
 //! Confusion view: counts and row-normalised shares, green scale on the diagonal and red off it, with
-//! per-class precision, recall, F1 and support. Arrow keys pick a cell; Enter opens its images.
+//! per-class precision, recall (sensitivity), specificity, one-vs-rest ROC AUC, F1 and support. Arrow keys pick a cell; Enter opens its images.
 
 use super::{block, contrast};
 use crate::data::display_class;
@@ -51,23 +51,32 @@ pub fn draw(f: &mut Frame, app: &App, area: Rect) {
     let table = Table::new(rows, widths).header(Row::new(header)).column_spacing(1).block(block(app, title));
     f.render_widget(table, top);
 
+    let auc = app.roc_auc();
     let mut rows = vec![];
     for (i, class) in classes.iter().enumerate() {
         let s = m.scores(i);
+        let negatives = m.total() - m.row_sum(i);
+        let false_pos = m.col_sum(i) - m.counts[i][i];
+        let specificity = if negatives > 0 { format!("{:.4}", (negatives - false_pos) as f64 / negatives as f64) } else { "-".into() };
         rows.push(Row::new(vec![
             class.clone(),
             format!("{:.4}", s.precision),
             format!("{:.4}", s.recall),
+            specificity,
+            auc.as_ref().and_then(|a| a.get(i)).map(|a| format!("{a:.4}")).unwrap_or_else(|| "-".into()),
             format!("{:.4}", s.f1),
             s.support.to_string(),
         ]));
     }
+    let blank = String::new;
     rows.push(
-        Row::new(vec!["accuracy".into(), String::new(), String::new(), format!("{:.4}", m.accuracy()), m.total().to_string()])
+        Row::new(vec!["accuracy".into(), blank(), blank(), blank(), blank(), format!("{:.4}", m.accuracy()), m.total().to_string()])
             .style(Style::default().bold()),
     );
-    let header = Row::new(vec!["class", "precision", "recall", "f1-score", "support"]).style(Style::default().fg(t.muted));
-    let w = [Constraint::Length(width), Constraint::Length(10), Constraint::Length(10), Constraint::Length(10), Constraint::Length(8)];
+    let header =
+        Row::new(vec!["class", "precision", "recall", "specificity", "ROC AUC", "f1-score", "support"]).style(Style::default().fg(t.muted));
+    let c10 = Constraint::Length(12);
+    let w = [Constraint::Length(width), c10, c10, c10, c10, c10, Constraint::Length(8)];
     let (r, c) = app.cursor;
     let hint = if r < k && c < k {
         format!(" ⏎ show the {} images: true {} → predicted {} ", m.counts[r][c], classes[r], classes[c])

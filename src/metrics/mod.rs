@@ -1,5 +1,8 @@
 //! Confusion matrix and the classification report in scikit-learn's layout.
 
+pub mod curves;
+pub mod intervals;
+
 use serde::{Deserialize, Serialize};
 
 /// Counts: `m[true][pred]`.
