@@ -39,6 +39,9 @@ pub enum Command {
     Cache(CacheArgs),
     /// Measure training and inference throughput of a network on synthetic batches.
     Bench(BenchArgs),
+    /// Cross-validation, seeds and sweeps: many runs in one experiment folder, on this machine or a
+    /// Slurm cluster, with each metric's mean and 95% interval over the members.
+    Experiment(crate::cli_experiment::ExperimentArgs),
 }
 
 #[derive(Debug, Args)]

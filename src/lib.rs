@@ -7,11 +7,13 @@
 
 pub mod calibration;
 pub mod cli;
+pub mod cli_experiment;
 pub mod commands;
 pub mod config;
 pub mod cuda_runtime;
 pub mod data;
 pub mod device;
+pub mod experiment;
 pub mod explain;
 pub mod metrics;
 pub mod model;

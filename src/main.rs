@@ -48,6 +48,7 @@ fn main() -> std::process::ExitCode {
             Command::Report(a) => commands::report::run(a).map(|_| 0),
             Command::Cache(a) => commands::cache::run(a).map(|_| 0),
             Command::Bench(a) => commands::bench::run(a).map(|_| 0),
+            Command::Experiment(a) => commands::experiment::run(a),
         }
     });
     // Leave without waiting for the runtime's blocked readers (a terminal that is gone, a socket).

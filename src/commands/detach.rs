@@ -17,7 +17,7 @@ pub fn become_session_leader() {
 
 /// Start the child with the run's lock as its standard input: it holds the run from its first
 /// instruction (`RunDir::adopt_lock`), and `runs` never sees the run unguarded in between.
-fn spawn_child(run: &RunDir, args: Vec<OsString>, lock: &TrainerLock) -> Result<u32> {
+pub fn spawn_child(run: &RunDir, args: Vec<OsString>, lock: &TrainerLock) -> Result<u32> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -201,8 +201,22 @@ pub fn run(args: EvalArgs) -> Result<()> {
     }
     let calib = Calibrated::of(&ev.predictions, cal.as_ref());
     let honest = honest.as_ref().map(|h| (h, without_copies(h, &ev, idx, set.classes.len())));
-    let scored =
-        Scored { args: &args, lr: &lr, set: &set, src: &src, sel: &sel, idx, tta, seconds, ev: &ev, report, intervals, curves, calib, honest };
+    let scored = Scored {
+        args: &args,
+        lr: &lr,
+        set: &set,
+        src: &src,
+        sel: &sel,
+        idx,
+        tta,
+        seconds,
+        ev: &ev,
+        report,
+        intervals,
+        curves,
+        calib,
+        honest,
+    };
     if args.json { print_json(&scored) } else { print_text(&scored) }
 }
 
@@ -214,7 +228,10 @@ pub fn uncertainty(
     let truth: Vec<usize> = preds.iter().map(|p| p.truth).collect();
     let pred: Vec<usize> = preds.iter().map(|p| p.pred).collect();
     let probs: Vec<Vec<f32>> = preds.iter().map(|p| p.probs.clone()).collect();
-    (crate::metrics::intervals::of_predictions(&truth, &pred, classes.len()), crate::metrics::curves::per_class(&probs, &truth, &pred, classes))
+    (
+        crate::metrics::intervals::of_predictions(&truth, &pred, classes.len()),
+        crate::metrics::curves::per_class(&probs, &truth, &pred, classes),
+    )
 }
 
 /// The run's recorded split, if any: a record that is there but unreadable is an error, not a reason to

@@ -454,7 +454,10 @@ impl TrainConfig {
             return bad(format!("freeze_stages {} must be at most {stages} (Lite0's stages)", self.freeze_stages));
         }
         if self.folds == 1 || (self.folds > 1 && self.fold >= self.folds) {
-            return bad(format!("folds {} / fold {}: cross-validation needs at least 2 folds and a fold below their number", self.folds, self.fold));
+            return bad(format!(
+                "folds {} / fold {}: cross-validation needs at least 2 folds and a fold below their number",
+                self.folds, self.fold
+            ));
         }
         if !(0.0 < self.plateau_factor && self.plateau_factor < 1.0) {
             return bad(format!("plateau_factor {} must be in (0, 1)", self.plateau_factor));

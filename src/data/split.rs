@@ -263,7 +263,8 @@ mod tests {
         let labels: Vec<usize> = (0..240).map(|i| i / 60).collect();
         let groups: Vec<u64> = (0..240u64).map(|i| (i / 60) * 1000 + (i % 60) / (1 + (i / 7) % 4)).collect();
         // Byte twins are always inside one group (the grouping joins byte copies first).
-        let content: Vec<u64> = (0..240u64).map(|i| if i % 5 == 1 && groups[i as usize] == groups[i as usize - 1] { i - 1 } else { i }).collect();
+        let content: Vec<u64> =
+            (0..240u64).map(|i| if i % 5 == 1 && groups[i as usize] == groups[i as usize - 1] { i - 1 } else { i }).collect();
         let f = [false; 240];
         for seed in 0..5 {
             let mut val_seen = vec![0usize; 240];

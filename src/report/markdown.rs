@@ -79,8 +79,13 @@ fn outcome(inputs: &Inputs) -> String {
         rows.push(("best validation accuracy".into(), format!("{:.2}% (epoch {epoch})", 100.0 * acc)));
     }
     if let Some(r) = &view.test_report {
-        let interval = inputs.uncertainty().map(|u| format!(" (95% interval {:.1}–{:.1})", 100.0 * u.intervals.accuracy.lo, 100.0 * u.intervals.accuracy.hi));
-        rows.push(("test accuracy".into(), format!("{:.2}% on {} images{}", 100.0 * r.accuracy, r.confusion.total(), interval.unwrap_or_default())));
+        let interval = inputs
+            .uncertainty()
+            .map(|u| format!(" (95% interval {:.1}–{:.1})", 100.0 * u.intervals.accuracy.lo, 100.0 * u.intervals.accuracy.hi));
+        rows.push((
+            "test accuracy".into(),
+            format!("{:.2}% on {} images{}", 100.0 * r.accuracy, r.confusion.total(), interval.unwrap_or_default()),
+        ));
     }
     rows.push(("training time".into(), fmt_duration(view.elapsed(None))));
     let mut s = String::from("| | |\n|---|---|\n");

@@ -14,11 +14,22 @@ fn class_colour(i: usize) -> RGBColor {
 }
 
 /// The ROC curves (left) and precision-recall curves (right).
-pub fn roc_pr<DB: DrawingBackend>(root: &DrawingArea<DB, plotters::coord::Shift>, curves: &[ClassCurves], title: &str) -> Result<(), DrawError> {
+pub fn roc_pr<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    curves: &[ClassCurves],
+    title: &str,
+) -> Result<(), DrawError> {
     root.fill(&BACKGROUND).map_err(err)?;
     let root = root.titled(title, font(18, TEXT)).map_err(err)?;
     let (left, right) = root.split_horizontally(ROC_PR_SIZE.0 / 2);
-    panel(&left, curves, "false positive rate", "true positive rate (sensitivity)", |c| (c.roc.clone(), format!("AUC {:.3}", c.roc_auc)), true)?;
+    panel(
+        &left,
+        curves,
+        "false positive rate",
+        "true positive rate (sensitivity)",
+        |c| (c.roc.clone(), format!("AUC {:.3}", c.roc_auc)),
+        true,
+    )?;
     panel(&right, curves, "recall", "precision", |c| (c.pr.clone(), format!("AP {:.3}", c.average_precision)), false)
 }
 
