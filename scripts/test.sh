@@ -13,4 +13,6 @@ if ! command -v tmux >/dev/null 2>&1; then
     exit 1
   fi
 fi
+# The Slurm test starts a one-node cluster here (installing slurm-wlm and munge when root).
+bash scripts/slurm-local.sh || true
 cargo test

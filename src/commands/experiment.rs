@@ -7,7 +7,7 @@ use crate::cli::TrainArgs;
 use crate::cli_experiment::{ExperimentAction, ExperimentArgs, ExperimentRunArgs, ExperimentShowArgs};
 use crate::experiment::{self, Executor, ExperimentDir, GridAxis, Plan, aggregate, members, plan};
 use anyhow::{Result, anyhow, bail};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub fn run(args: ExperimentArgs) -> Result<u8> {
     match args.action {
@@ -212,5 +212,5 @@ fn show(a: &ExperimentShowArgs) -> Result<()> {
 
 /// The experiment folder a path names, if it is one (for commands that take a run or an experiment).
 pub fn as_experiment(path: &Path) -> Option<ExperimentDir> {
-    ExperimentDir::is_experiment(path).then(|| ExperimentDir { path: PathBuf::from(path) })
+    ExperimentDir::open(path).ok()
 }

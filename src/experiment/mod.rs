@@ -65,12 +65,13 @@ impl ExperimentDir {
     }
 
     /// An existing experiment folder.
+    /// The path is made absolute: members and Slurm tasks run from other folders.
     pub fn open(path: &Path) -> Result<ExperimentDir, ExperimentError> {
-        let d = ExperimentDir { path: path.to_path_buf() };
-        if !d.plan_path().is_file() {
+        if !path.join("experiment.json").is_file() {
             return Err(ExperimentError::NotAnExperiment(path.display().to_string()));
         }
-        Ok(d)
+        let path = std::fs::canonicalize(path).map_err(|source| ExperimentError::Io { path: path.display().to_string(), source })?;
+        Ok(ExperimentDir { path })
     }
 
     /// Whether `path` is an experiment folder.
@@ -134,7 +135,7 @@ pub fn create(parent: &Path, name: &str) -> std::io::Result<ExperimentDir> {
     for k in 0..1000 {
         let p = parent.join(if k == 0 { base.clone() } else { format!("{base}-{k}") });
         match std::fs::create_dir(&p) {
-            Ok(()) => return Ok(ExperimentDir { path: p }),
+            Ok(()) => return Ok(ExperimentDir { path: std::fs::canonicalize(&p)? }),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }
@@ -151,5 +152,5 @@ pub fn find_named(parent: &Path, name: &str) -> Option<ExperimentDir> {
         .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().ends_with(&format!("-{name}"))) && ExperimentDir::is_experiment(p))
         .collect();
     found.sort();
-    found.pop().map(|path| ExperimentDir { path })
+    found.pop().and_then(|p| ExperimentDir::open(&p).ok())
 }
