@@ -42,6 +42,9 @@ pub enum Command {
     /// Cross-validation, seeds and sweeps: many runs in one experiment folder, on this machine or a
     /// Slurm cluster, with each metric's mean and 95% interval over the members.
     Experiment(crate::cli_experiment::ExperimentArgs),
+    /// Average several runs (an experiment's members, or runs) into one model folder that eval,
+    /// predict and the gallery accept like a run.
+    Ensemble(crate::cli_experiment::EnsembleArgs),
 }
 
 #[derive(Debug, Args)]

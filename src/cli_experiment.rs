@@ -89,3 +89,13 @@ pub struct ExperimentMemberArgs {
     pub experiment: PathBuf,
     pub index: usize,
 }
+
+#[derive(Debug, Args)]
+pub struct EnsembleArgs {
+    /// Experiment folders (their finished members) and run folders.
+    #[arg(required = true)]
+    pub sources: Vec<PathBuf>,
+    /// The new model folder (must not exist, or be empty).
+    #[arg(long)]
+    pub out: PathBuf,
+}

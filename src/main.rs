@@ -49,6 +49,7 @@ fn main() -> std::process::ExitCode {
             Command::Cache(a) => commands::cache::run(a).map(|_| 0),
             Command::Bench(a) => commands::bench::run(a).map(|_| 0),
             Command::Experiment(a) => commands::experiment::run(a),
+            Command::Ensemble(a) => commands::ensemble::run(a).map(|_| 0),
         }
     });
     // Leave without waiting for the runtime's blocked readers (a terminal that is gone, a socket).

@@ -8,6 +8,7 @@ pub mod browse;
 pub mod cache;
 pub mod ctl;
 pub mod detach;
+pub mod ensemble;
 pub mod eval;
 pub mod executor;
 pub mod experiment;

@@ -99,6 +99,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
     }
     if !args.json {
         crate::run::output::err(&match &cal {
+            _ if lr.net.ensemble().is_some() => "ensemble: the mean of its members' calibrated probabilities".to_string(),
             Some(c) => format!("calibrated probabilities (temperature {:.3}, fitted on {} validation images)", c.temperature, c.images),
             None if args.uncalibrated => "raw probabilities (--uncalibrated)".to_string(),
             None => "raw probabilities (the run has no fitted temperature: eval --fit-temperature)".to_string(),
@@ -168,7 +169,8 @@ impl Printer<'_> {
         self.done += 1;
         if self.args.json {
             let size = image.as_ref().map_or((0, 0), |i| (i.width(), i.height()));
-            self.print_json(&path, &probs, cam.as_ref(), size);
+            let members = self.members_json(&x);
+            self.print_json(&path, &probs, cam.as_ref(), size, members);
         } else {
             if let (true, Some(img)) = (self.show, image) {
                 let conf = viuer::Config { width: Some(40), absolute_offset: false, ..Default::default() };
@@ -199,7 +201,29 @@ impl Printer<'_> {
         }
     }
 
-    fn print_json(&self, path: &Path, probs: &[f32], cam: Option<&gradcam::Cam>, (w, h): (u32, u32)) {
+    /// An ensemble's members: each one's calibrated probabilities of the image (without TTA) and, per
+    /// class, their standard deviation (how much the members disagree).
+    fn members_json(&self, x: &tch::Tensor) -> Option<serde_json::Value> {
+        let e = self.lr.net.ensemble()?;
+        let classes = &self.lr.meta.classes;
+        let per: Vec<Vec<f32>> = tch::no_grad(|| e.member_probs(&crate::data::batch::normalize(x)))
+            .iter()
+            .map(|p| Vec::<f32>::try_from(p.flatten(0, -1).to_device(tch::Device::Cpu)).unwrap_or_default())
+            .collect();
+        let n = per.len() as f32;
+        let spread: serde_json::Map<String, serde_json::Value> = classes
+            .iter()
+            .enumerate()
+            .map(|(c, name)| {
+                let mean = per.iter().map(|p| p.get(c).copied().unwrap_or(0.0)).sum::<f32>() / n;
+                let var = per.iter().map(|p| (p.get(c).copied().unwrap_or(0.0) - mean).powi(2)).sum::<f32>() / n;
+                (name.clone(), serde_json::json!(var.sqrt()))
+            })
+            .collect();
+        Some(serde_json::json!({"members": per, "spread": spread}))
+    }
+
+    fn print_json(&self, path: &Path, probs: &[f32], cam: Option<&gradcam::Cam>, (w, h): (u32, u32), members: Option<serde_json::Value>) {
         let classes = &self.lr.meta.classes;
         let best = best_class(probs);
         let p: serde_json::Map<String, serde_json::Value> =
@@ -209,7 +233,7 @@ impl Printer<'_> {
             serde_json::json!({"class": classes[c.class], "peak": [px, py], "map": c.map, "h": c.h, "w": c.w})
         });
         let line = serde_json::json!({"path": path.display().to_string(), "class": classes[best], "confidence": probs[best],
-            "probabilities": p, "calibrated": self.cal.as_ref().map(|c| c.temperature), "cam": cam});
+            "probabilities": p, "calibrated": self.cal.as_ref().map(|c| c.temperature), "cam": cam, "ensemble": members});
         crate::run::output::out(&line.to_string());
     }
 

@@ -35,6 +35,9 @@ pub fn grad_cam(net: &dyn Classifier, x: &Tensor, class: Option<usize>) -> Resul
     if size.len() != 4 || size[0] != 1 || size[1] != 3 {
         return Err(CamError::BadInput(size));
     }
+    if let Some(e) = net.ensemble() {
+        return ensemble_cam(e, net, x, class);
+    }
     // The backbone runs without a graph; the feature map becomes a leaf that asks for its gradient, so
     // only the head is differentiated (fast, and independent of which parameters require grad).
     let fmap = tch::no_grad(|| net.feature_map(x, false)).f_detach()?.set_requires_grad(true);
@@ -58,4 +61,38 @@ pub fn grad_cam(net: &dyn Classifier, x: &Tensor, class: Option<usize>) -> Resul
         map.iter_mut().for_each(|v| *v /= max);
     }
     Ok(Cam { class, probs, map, h, w })
+}
+
+/// An ensemble's map: the mean of its members' maps of one class (the ensemble's prediction unless
+/// asked), each resampled to the first member's grid; the probabilities are the ensemble's.
+fn ensemble_cam(e: &super::ensemble::Ensemble, net: &dyn Classifier, x: &Tensor, class: Option<usize>) -> Result<Cam, CamError> {
+    let probs: Vec<f32> = Vec::<f32>::try_from(tch::no_grad(|| net.forward_t(x, false)).f_softmax(-1, Kind::Float)?.f_flatten(0, -1)?.f_to_device(tch::Device::Cpu)?)?;
+    let n = probs.len();
+    let class = match class {
+        Some(c) if c >= n => return Err(CamError::BadClass { class: c, classes: n }),
+        Some(c) => c,
+        None => probs.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(k, _)| k).unwrap_or(0),
+    };
+    let mut mean: Option<Cam> = None;
+    let mut count = 0.0f32;
+    for m in e.nets() {
+        let c = grad_cam(m.as_ref(), x, Some(class))?;
+        count += 1.0;
+        match &mut mean {
+            None => mean = Some(c),
+            Some(acc) => {
+                for (i, v) in acc.map.iter_mut().enumerate() {
+                    // Nearest cell of this member's grid.
+                    let (y, xx) = (i / acc.w * c.h / acc.h, i % acc.w * c.w / acc.w);
+                    *v += c.map[y * c.w + xx];
+                }
+            }
+        }
+    }
+    let mut cam = mean.ok_or(CamError::BadInput(vec![]))?;
+    let max = cam.map.iter().copied().fold(0.0f32, f32::max);
+    cam.map.iter_mut().for_each(|v| *v = if max > 0.0 { *v / max } else { *v / count });
+    cam.probs = probs;
+    cam.class = class;
+    Ok(cam)
 }

@@ -1,7 +1,9 @@
 //! Networks: EfficientNet-Lite0 (ImageNet weights, new head) and a small CNN from scratch.
 
+pub mod ensemble;
 pub mod folded;
 pub mod gradcam;
+pub mod inference;
 pub mod lite0;
 pub mod same;
 pub mod small_cnn;
@@ -37,6 +39,10 @@ pub trait Classifier: nn::ModuleT + Send {
     /// False where the network has no stages to freeze.
     fn freeze_stages(&self, _stages: usize) -> bool {
         false
+    }
+    /// The members, where the network is an ensemble of runs.
+    fn ensemble(&self) -> Option<&ensemble::Ensemble> {
+        None
     }
 }
 

@@ -44,7 +44,7 @@ impl Checkpoint {
 
 fn load(run: &Path) -> Result<Checkpoint, String> {
     let crate::model::weights::RunNetwork { meta, vs, net, checkpoint } =
-        crate::model::weights::load_run_network(run, tch::Device::Cpu, false)?;
+        crate::model::inference::load_model(run, tch::Device::Cpu, false)?;
     let net = net.folded().unwrap_or(net);
     let name = checkpoint.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
     let temperature =

@@ -1,0 +1,17 @@
+//! The network a model folder holds for inference: a run's (its best checkpoint, else its last) or an
+//! ensemble's (`ensemble.json`: its members, averaged). Every command that classifies with a folder
+//! loads it here, so each accepts both.
+
+use super::ensemble::{Ensemble, EnsembleSpec, FILE, is_ensemble};
+use super::weights::{RunNetwork, load_run_network};
+use std::path::Path;
+
+pub fn load_model(dir: &Path, device: tch::Device, channels_last: bool) -> Result<RunNetwork, String> {
+    if !is_ensemble(dir) {
+        return load_run_network(dir, device, channels_last);
+    }
+    let meta = crate::run::RunDir::open(dir).and_then(|d| d.read_meta()).map_err(|e| e.to_string())?;
+    let spec = EnsembleSpec::read(dir)?;
+    let net = Ensemble::load(&spec, device, channels_last)?;
+    Ok(RunNetwork { meta, vs: tch::nn::VarStore::new(device), net: Box::new(net), checkpoint: dir.join(FILE) })
+}
