@@ -399,6 +399,10 @@ pub struct AttachArgs {
 pub struct CtlArgs {
     /// Run folder.
     pub run: PathBuf,
+    /// Send through the run folder (RUN/inbox/) instead of the socket: for a trainer on another
+    /// machine that shares the folder (a Slurm node); chosen by itself when the run is elsewhere.
+    #[arg(long, global = true)]
+    pub via_folder: bool,
     #[command(subcommand)]
     pub action: CtlAction,
 }

@@ -78,6 +78,11 @@ pub async fn attach(a: AttachArgs) -> Result<()> {
                 view: None,
             }
         }
+        (Liveness::Elsewhere(p), _) if !crate::run::status::load_view(&run).map(|(v, _)| v.is_over()).unwrap_or(true) => {
+            let mut s = read_only_session(&run, Some(format!("steering through the run folder: the trainer runs on {}", p.host)));
+            s.commands = CommandSink::Inbox(run.clone());
+            s
+        }
         (_, Err(e)) => read_only_session(&run, Some(format!("read-only review: {e}"))),
         (_, Ok(_)) => read_only_session(&run, Some("read-only review: the run is not training".into())),
     };

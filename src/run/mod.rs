@@ -22,6 +22,7 @@ pub mod emitter;
 pub mod events;
 pub mod explain;
 pub mod format;
+pub mod inbox;
 pub mod log;
 pub mod output;
 pub mod privacy;

@@ -31,6 +31,10 @@ pub fn spawn(job: TrainJob) -> std::io::Result<TrainerHandle> {
         None => (None, None),
     };
     let socket = server.as_ref().map(|s| s.path.clone());
+    // Commands dropped into the run folder (`ctl` from a machine that cannot reach the socket).
+    crate::run::inbox::clear(&job.run);
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    crate::run::inbox::watch(job.run.clone(), ctx.clone(), done.clone(), |why| crate::run::output::err(&format!("warning: ignored {why}")));
     job.run.write_process(&ProcessInfo {
         pid: std::process::id(),
         host: hostname(),
@@ -61,6 +65,7 @@ pub fn spawn(job: TrainJob) -> std::io::Result<TrainerHandle> {
             out.emit(TrainEvent::State { state: RunState::Failed });
             out.emit(TrainEvent::Failed { error });
         }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
         drop(server); // clients see the end of the stream; the socket file goes
     })?;
     Ok(TrainerHandle { events: erx, commands: ctx, thread, socket })

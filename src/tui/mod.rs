@@ -62,6 +62,8 @@ pub enum CommandSink {
     Local(std::sync::mpsc::Sender<TrainCommand>),
     /// Another process's trainer, through its socket.
     Socket(std::os::unix::net::UnixStream),
+    /// A trainer on another machine, through the run folder (`RUN/inbox/`); records come from the log.
+    Inbox(RunDir),
 }
 
 /// What the dashboard shows and steers: records in, commands out.
@@ -119,7 +121,7 @@ pub async fn dashboard(session: Session, theme: theme::Theme) -> anyhow::Result<
     let mut app = App::new(theme, preview::ImageCache::detect());
     app.clock = true;
     app.read_only = matches!(session.commands, CommandSink::ReadOnly);
-    app.attached = matches!(session.commands, CommandSink::Socket(_));
+    app.attached = matches!(session.commands, CommandSink::Socket(_) | CommandSink::Inbox(_));
     if let Some(n) = &session.note {
         app.run.push_log(n.clone());
     }
@@ -301,6 +303,11 @@ fn send_command(commands: &mut CommandSink, app: &mut App, cmd: TrainCommand) {
         CommandSink::Socket(s) => {
             if let Err(e) = crate::run::socket::send(s, &cmd) {
                 app.run.push_log(format!("cannot reach the trainer: {e}"));
+            }
+        }
+        CommandSink::Inbox(run) => {
+            if let Err(e) = crate::run::inbox::post(run, &cmd) {
+                app.run.push_log(format!("cannot post to {}: {e}", crate::run::inbox::inbox(run).display()));
             }
         }
     }
