@@ -445,3 +445,50 @@ fn open_image_popup_shows_prediction_and_grad_cam() {
     assert_eq!(a.mode, tumorscope::tui::app::Mode::Normal);
     assert!(a.run.log.iter().any(|l| l.contains("/no/such/scan.jpg: no such file or folder")));
 }
+
+/// The Experiment view over an experiment folder of two members: one finished, one training (this test
+/// holds its trainer lock), drawn from their logs.
+#[test]
+fn the_experiment_view() {
+    use tumorscope::experiment::{ExperimentDir, Member, Plan, plan};
+    let dir = tempfile::tempdir().unwrap();
+    let exp = ExperimentDir { path: dir.path().join("exp") };
+    let members: Vec<Member> = plan::members(2, 42, &[42], &[], &[]);
+    let p = Plan {
+        format: plan::FORMAT,
+        name: "cv2".into(),
+        created_unix: 1_795_000_000,
+        train_args: vec![],
+        folds: 2,
+        split_seed: 42,
+        seeds: vec![42],
+        grid: vec![],
+        executor: Default::default(),
+        parallel: 1,
+        gpus: vec![],
+        slurm: None,
+        fold_counts: vec![],
+        members: members.clone(),
+    };
+    exp.write_plan(&p).unwrap();
+    let mut lock = None;
+    for (m, finished) in members.iter().zip([true, false]) {
+        let run = tumorscope::run::RunDir { path: exp.member_dir(m) };
+        std::fs::create_dir_all(&run.path).unwrap();
+        let mut log = tumorscope::run::log::EventLog::open(&run.events()).unwrap();
+        for r in script(dir.path(), finished) {
+            log.write(&r).unwrap();
+        }
+        if !finished {
+            lock = Some(run.lock().unwrap());
+        }
+    }
+    let mut screen = tumorscope::tui::experiment::ExperimentScreen::new(exp, p, Theme::article(), false);
+    screen.act(&Action::Down);
+    let mut term = Terminal::new(TestBackend::new(100, 24)).unwrap();
+    term.draw(|f| tumorscope::tui::views::experiment::draw(f, &screen)).unwrap();
+    let shown = text(term.backend().buffer());
+    assert!(shown.contains("stopped") && shown.contains("running") && shown.contains("83.33%"), "{shown}");
+    insta::assert_snapshot!("experiment", shown);
+    drop(lock);
+}

@@ -53,7 +53,29 @@ fn read_only_session(run: &RunDir, why: Option<String>) -> Session {
     }
 }
 
+/// `attach EXP` / `watch EXP`: the Experiment view; Enter opens a member's dashboard and comes back.
+async fn experiment_view(exp: crate::experiment::ExperimentDir, theme: &str, read_only: bool) -> Result<()> {
+    use crate::tui::experiment::{ExperimentEnding, ExperimentScreen, run};
+    let plan = exp.read_plan()?;
+    let t = crate::tui::theme::Theme::load(theme)?;
+    need_terminal(if read_only { "watch" } else { "attach" })?;
+    let mut screen = ExperimentScreen::new(exp, plan, t, read_only);
+    loop {
+        match run(&mut screen)? {
+            ExperimentEnding::Quit => return Ok(()),
+            ExperimentEnding::Open(member, true) => Box::pin(watch(WatchArgs { run: member, theme: theme.to_string() })).await?,
+            ExperimentEnding::Open(member, false) => {
+                Box::pin(attach(AttachArgs { run: Some(member), runs_dir: "runs".into(), theme: theme.to_string() })).await?
+            }
+        }
+        screen.refresh();
+    }
+}
+
 pub async fn attach(a: AttachArgs) -> Result<()> {
+    if let Some(exp) = a.run.as_deref().and_then(super::experiment::as_experiment) {
+        return Box::pin(experiment_view(exp, &a.theme, false)).await;
+    }
     let run = match &a.run {
         Some(p) => RunDir::open(p).map_err(anyhow::Error::msg)?,
         None => newest_running(&a.runs_dir)?,
@@ -91,6 +113,9 @@ pub async fn attach(a: AttachArgs) -> Result<()> {
 }
 
 pub async fn watch(a: WatchArgs) -> Result<()> {
+    if let Some(exp) = super::experiment::as_experiment(&a.run) {
+        return Box::pin(experiment_view(exp, &a.theme, true)).await;
+    }
     let run = RunDir::open(&a.run).map_err(anyhow::Error::msg)?;
     if !run.events().exists() {
         bail!("{}: no events.jsonl yet (the run is still loading its data; try again in a moment)", run.path.display());

@@ -17,6 +17,8 @@ pub enum Scope {
     Quit,
     /// The help overlay and the end-of-run summary.
     Overlay,
+    /// The Experiment view (`attach EXP`, `watch EXP`).
+    Experiment,
 }
 
 /// A footer entry: how the footer spells the keys, its short label, and the views that show it.
@@ -36,7 +38,7 @@ pub struct Binding {
 }
 
 use KeyCode::{BackTab, Char, Down, End, Enter, Esc, Home, Left, PageDown, PageUp, Right, Tab, Up};
-use Scope::{Opened, Overlay, Quit, Views};
+use Scope::{Experiment, Opened, Overlay, Quit, Views};
 use View::{Confusion, Dashboard, Data, Gallery, Runs};
 
 const ALL: &[View] = &[Dashboard, Confusion, Gallery, Data, Runs];
@@ -133,6 +135,14 @@ pub const BINDINGS: &[Binding] = &[
     b(Quit, &[Char('s'), Char('y'), Char('q')], Action::QuitStopAndSave, "stop now, save the weights, then quit"),
     b(Quit, &[Char('d'), Char('h')], Action::QuitDetach, "keep training in the background (attach later)"),
     b(Quit, &[Char('c'), Char('n'), Esc], Action::Escape, "cancel"),
+    b(Experiment, &[Up, Char('k')], Action::Up, "previous / next member"),
+    b(Experiment, &[Down, Char('j')], Action::Down, "previous / next member"),
+    b(Experiment, &[Enter], Action::Enter, "open the member's own dashboard (q comes back)"),
+    b(Experiment, &[Char('s')], Action::StopAfterEpoch, "stop every training member after its epoch"),
+    b(Experiment, &[Char('p')], Action::TogglePause, "pause / resume every training member"),
+    b(Experiment, &[Char('r')], Action::Refresh, "read the members' folders again"),
+    b(Experiment, &[Char('?')], Action::ToggleHelp, "help"),
+    b(Experiment, &[Char('q'), Esc], Action::Quit, "leave (members keep training)"),
     b(Overlay, &[Esc, Enter, Char('?')], Action::Escape, "close"),
     b(Overlay, &[Char('q')], Action::Quit, "quit"),
 ];
@@ -184,6 +194,14 @@ pub fn map(mode: &Mode, key: KeyEvent) -> Option<Action> {
             _ => None,
         };
     };
+    map_scope(scope, key)
+}
+
+/// The action a key asks for in one scope (Ctrl-C: interrupt).
+pub fn map_scope(scope: Scope, key: KeyEvent) -> Option<Action> {
+    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == Char('c') {
+        return Some(Action::Interrupt);
+    }
     BINDINGS.iter().find(|b| b.scope == scope && b.keys.contains(&key.code)).map(|b| b.action.clone())
 }
 
@@ -222,7 +240,7 @@ pub fn quit_hints() -> Vec<(String, &'static str)> {
 /// README's key table, made from `BINDINGS` (a test keeps README's copy equal to it).
 pub fn markdown_table() -> String {
     let mut out = String::from("| key | action |\n|---|---|\n");
-    for (scope, heading) in [(Views, ""), (Opened, "opened image: "), (Quit, "quit dialog: ")] {
+    for (scope, heading) in [(Views, ""), (Opened, "opened image: "), (Quit, "quit dialog: "), (Experiment, "experiment view: ")] {
         for (keys, what) in help_lines(scope) {
             let keys = keys.replace('|', "\\|");
             out.push_str(&format!("| {keys} | {heading}{what} |\n"));
@@ -239,7 +257,7 @@ mod tests {
     /// scope.
     #[test]
     fn every_mapped_key_is_in_the_help_and_none_is_bound_twice() {
-        for scope in [Views, Opened, Quit, Overlay] {
+        for scope in [Views, Opened, Quit, Overlay, Experiment] {
             let help = help_lines(scope);
             let mut seen = std::collections::HashSet::new();
             for b in BINDINGS.iter().filter(|b| b.scope == scope) {

@@ -3,6 +3,7 @@
 
 pub mod action;
 pub mod app;
+pub mod experiment;
 pub mod gallery;
 pub mod keys;
 pub mod preview;

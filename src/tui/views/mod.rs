@@ -4,6 +4,7 @@
 mod confusion;
 mod dashboard;
 mod data;
+pub mod experiment;
 mod gallery;
 mod overlays;
 mod predict;
