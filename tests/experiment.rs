@@ -108,6 +108,12 @@ fn a_two_fold_experiment_trains_each_member_once_and_aggregates() {
     pool.sort();
     assert_eq!(val, pool);
     assert_eq!(epochs_ended(&runs.join("fold0-seed42")), [1, 2]);
+    // Its report: the figures and the tables.
+    let o = env.run(&["report", exp.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let md = std::fs::read_to_string(exp.join("report/report.md")).unwrap();
+    assert!(md.contains("fold1-seed42") && md.contains("95% interval of the mean") && md.contains("members.png"), "{md}");
+    assert!(exp.join("report/members.png").is_file() && exp.join("report/val_curves.svg").is_file());
 
     // The same command again trains nothing; a member folder deleted by hand is trained again.
     std::fs::remove_dir_all(runs.join("fold1-seed42")).unwrap();

@@ -6,6 +6,18 @@ use crate::run::output;
 use anyhow::Result;
 
 pub fn run(a: ReportArgs) -> Result<()> {
+    if let Some(exp) = super::experiment::as_experiment(&a.run) {
+        let plan = exp.read_plan()?;
+        let w = crate::report::experiment::write(&exp, &plan).map_err(anyhow::Error::msg)?;
+        for s in &w.skipped {
+            output::err(&format!("note: not drawn: {s}"));
+        }
+        output::out(&format!("report: {}", w.markdown.display()));
+        for f in &w.figures {
+            output::out(&format!("  {}", f.display()));
+        }
+        return Ok(());
+    }
     let run = RunDir::open(&a.run).map_err(anyhow::Error::msg)?;
     crate::run::privacy::follow(&run.path);
     // With the network at hand, the misclassification figure shows where it looked.

@@ -2,6 +2,7 @@
 //! built from what the run recorded (`events.jsonl`, `meta.json`, `split.json`) and the images on
 //! disk. No tch: `tumorscope report RUN` redraws it from any machine that can read the folder.
 
+pub mod experiment;
 pub mod figures;
 pub mod markdown;
 pub mod overlay;
