@@ -127,7 +127,7 @@ fn make_plan(a: &ExperimentRunArgs) -> Result<Plan> {
     let seeds_given = !a.seeds.is_empty();
     check_train_flags(&base, seeds_given)?;
     let (names, switches) = train_flags();
-    let grid: Vec<GridAxis> = a.grid.iter().map(|g| plan::parse_axis(g).map_err(anyhow::Error::msg)).collect::<Result<_>>()?;
+    let grid: Vec<GridAxis> = a.grid.iter().map(|g| plan::parse_axis(g).map_err(anyhow::Error::from)).collect::<Result<_>>()?;
     check_grid(&grid, &names, seeds_given)?;
     let folds = a.folds.unwrap_or(0);
     if a.folds.is_some() && folds < 2 {

@@ -121,13 +121,18 @@ pub fn members(folds: usize, split_seed: u64, seeds: &[u64], grid: &[GridAxis], 
     out
 }
 
+/// A `--grid` that is not `KEY=V1,V2,…`.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("--grid {0}: expected KEY=V1,V2,… with no empty key or value (e.g. lr=1e-3,3e-4)")]
+pub struct GridError(pub String);
+
 /// Parse `KEY=V1,V2,…` (values may not be empty).
-pub fn parse_axis(s: &str) -> Result<GridAxis, String> {
-    let (k, vals) = s.split_once('=').ok_or_else(|| format!("--grid {s}: expected KEY=V1,V2,… (e.g. lr=1e-3,3e-4)"))?;
+pub fn parse_axis(s: &str) -> Result<GridAxis, GridError> {
+    let (k, vals) = s.split_once('=').ok_or_else(|| GridError(s.to_string()))?;
     let key = k.trim().trim_start_matches("--").replace('_', "-");
     let values: Vec<String> = vals.split(',').map(|v| v.trim().to_string()).collect();
     if key.is_empty() || values.iter().any(|v| v.is_empty()) {
-        return Err(format!("--grid {s}: expected KEY=V1,V2,… with no empty key or value"));
+        return Err(GridError(s.to_string()));
     }
     Ok(GridAxis { key, values })
 }
@@ -143,11 +148,11 @@ mod tests {
         assert_eq!(m.len(), 3 * 2 * 2 * 2);
         let ids: std::collections::HashSet<&str> = m.iter().map(|m| m.id.as_str()).collect();
         assert_eq!(ids.len(), m.len(), "ids are unique");
-        assert_eq!(m[0].id, "fold0-seed1-lr=1e-3-no-augment=false");
-        assert_eq!(m[0].args, ["--folds", "3", "--fold", "0", "--seed", "1", "--split-seed", "42", "--lr", "1e-3"]);
-        assert!(m[1].args.ends_with(&["--lr".into(), "1e-3".into()]));
-        let with_switch = m.iter().find(|m| m.grid["no-augment"] == "true").unwrap();
-        assert!(with_switch.args.contains(&"--no-augment".to_string()));
+        assert_eq!(m[0].id, "fold0-seed1-lr=1e-3-no-augment=true");
+        assert_eq!(m[0].args, ["--folds", "3", "--fold", "0", "--seed", "1", "--split-seed", "42", "--lr", "1e-3", "--no-augment"]);
+        assert_eq!(m[1].id, "fold1-seed1-lr=1e-3-no-augment=true", "folds fastest");
+        let without = m.iter().find(|m| m.grid["no-augment"] == "false").unwrap();
+        assert!(!without.args.contains(&"--no-augment".to_string()), "a switch set to false is left out");
         // No folds: one member per seed, validated on the usual carve.
         let plain = members(0, 42, &[7], &[], &[]);
         assert_eq!((plain.len(), plain[0].fold, plain[0].id.as_str()), (1, None, "seed7"));

@@ -12,6 +12,25 @@ use tch::{Kind, Tensor};
 pub const FILE: &str = "ensemble.json";
 pub const FORMAT: u32 = 1;
 
+/// Why an ensemble cannot be read or loaded; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum EnsembleError {
+    #[error("{path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: not an ensemble: {source}")]
+    Invalid { path: String, source: serde_json::Error },
+    #[error("{path}: written by a newer tumorscope (format {found})")]
+    Format { path: String, found: u32 },
+    #[error("{0}: no members")]
+    Empty(String),
+    #[error("ensemble member {0}")]
+    Run(#[from] crate::run::dir::RunDirError),
+    #[error("ensemble member {0}")]
+    Weights(#[from] super::weights::WeightsError),
+    #[error("ensemble member {path}: {source}")]
+    Torch { path: String, source: tch::TchError },
+}
+
 /// One member as `ensemble.json` records it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemberSpec {
@@ -37,15 +56,16 @@ pub struct EnsembleSpec {
 }
 
 impl EnsembleSpec {
-    pub fn read(dir: &Path) -> Result<EnsembleSpec, String> {
+    pub fn read(dir: &Path) -> Result<EnsembleSpec, EnsembleError> {
         let p = dir.join(FILE);
-        let bytes = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        let spec: EnsembleSpec = serde_json::from_slice(&bytes).map_err(|e| format!("{}: not an ensemble: {e}", p.display()))?;
+        let path = p.display().to_string();
+        let bytes = std::fs::read(&p).map_err(|source| EnsembleError::Read { path: path.clone(), source })?;
+        let spec: EnsembleSpec = serde_json::from_slice(&bytes).map_err(|source| EnsembleError::Invalid { path: path.clone(), source })?;
         if spec.format > FORMAT {
-            return Err(format!("{}: written by a newer tumorscope (format {})", p.display(), spec.format));
+            return Err(EnsembleError::Format { path, found: spec.format });
         }
         if spec.members.is_empty() {
-            return Err(format!("{}: no members", p.display()));
+            return Err(EnsembleError::Empty(path));
         }
         Ok(spec)
     }
@@ -76,16 +96,16 @@ impl std::fmt::Debug for Ensemble {
 
 impl Ensemble {
     /// Build and load every member from `spec` on `device`. Each failure names the member's file.
-    pub fn load(spec: &EnsembleSpec, device: tch::Device, channels_last: bool) -> Result<Ensemble, String> {
+    pub fn load(spec: &EnsembleSpec, device: tch::Device, channels_last: bool) -> Result<Ensemble, EnsembleError> {
         let mut members = vec![];
         let mut stores = vec![];
         for m in &spec.members {
-            let meta = crate::run::RunDir::open(&m.run).and_then(|d| d.read_meta()).map_err(|e| format!("ensemble member {e}"))?;
+            let meta = crate::run::RunDir::open(&m.run).and_then(|d| d.read_meta())?;
             let mut vs = VarStore::new(device);
             let net = super::build(&vs, &meta.config, meta.classes.len());
-            super::weights::load_checkpoint(&mut vs, &m.checkpoint).map_err(|e| format!("ensemble member {e}"))?;
+            super::weights::load_checkpoint(&mut vs, &m.checkpoint)?;
             if channels_last {
-                super::weights::to_channels_last(&vs).map_err(|e| format!("{}: {e}", m.checkpoint.display()))?;
+                super::weights::to_channels_last(&vs).map_err(|source| EnsembleError::Torch { path: m.checkpoint.display().to_string(), source })?;
             }
             members.push(Member { net, temperature: m.temperature });
             stores.push(vs);

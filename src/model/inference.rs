@@ -11,7 +11,7 @@ pub fn load_model(dir: &Path, device: tch::Device, channels_last: bool) -> Resul
         return load_run_network(dir, device, channels_last);
     }
     let meta = crate::run::RunDir::open(dir).and_then(|d| d.read_meta()).map_err(|e| e.to_string())?;
-    let spec = EnsembleSpec::read(dir)?;
-    let net = Ensemble::load(&spec, device, channels_last)?;
+    let spec = EnsembleSpec::read(dir).map_err(|e| e.to_string())?;
+    let net = Ensemble::load(&spec, device, channels_last).map_err(|e| e.to_string())?;
     Ok(RunNetwork { meta, vs: tch::nn::VarStore::new(device), net: Box::new(net), checkpoint: dir.join(FILE) })
 }

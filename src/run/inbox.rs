@@ -36,9 +36,24 @@ pub fn post(run: &RunDir, cmd: &TrainCommand) -> std::io::Result<PathBuf> {
     Ok(path)
 }
 
+/// A file in the inbox that is not obeyed, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    #[error("{0}: not a regular file")]
+    NotAFile(String),
+    #[error("{0}: owned by uid {1}, not this user")]
+    Foreign(String, u32),
+    #[error("{0}: writable by others")]
+    Writable(String),
+    #[error("{0}: not a command: {1}")]
+    NotACommand(String, serde_json::Error),
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+}
+
 /// Take every command waiting in the inbox, oldest first; each file is removed once read. A file not
 /// owned by this user, writable by others, or not a command is removed and reported, not obeyed.
-pub fn take(run: &RunDir) -> Vec<Result<TrainCommand, String>> {
+pub fn take(run: &RunDir) -> Vec<Result<TrainCommand, Refused>> {
     let Ok(entries) = std::fs::read_dir(inbox(run)) else { return vec![] };
     let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
     files.sort();
@@ -46,15 +61,19 @@ pub fn take(run: &RunDir) -> Vec<Result<TrainCommand, String>> {
     files
         .into_iter()
         .map(|p| {
+            let shown = p.display().to_string();
             let checked = match std::fs::symlink_metadata(&p) {
-                Ok(m) if !m.is_file() => Err("not a regular file".to_string()),
-                Ok(m) if m.uid() != uid => Err(format!("owned by uid {}, not this user", m.uid())),
-                Ok(m) if m.mode() & 0o022 != 0 => Err("writable by others".to_string()),
-                Ok(_) => std::fs::read(&p).map_err(|e| e.to_string()).and_then(|b| serde_json::from_slice(&b).map_err(|e| format!("not a command: {e}"))),
-                Err(e) => Err(e.to_string()),
+                Ok(m) if !m.is_file() => Err(Refused::NotAFile(shown)),
+                Ok(m) if m.uid() != uid => Err(Refused::Foreign(shown, m.uid())),
+                Ok(m) if m.mode() & 0o022 != 0 => Err(Refused::Writable(shown)),
+                Ok(_) => match std::fs::read(&p) {
+                    Ok(b) => serde_json::from_slice(&b).map_err(|e| Refused::NotACommand(shown, e)),
+                    Err(e) => Err(Refused::Io(shown, e)),
+                },
+                Err(e) => Err(Refused::Io(shown, e)),
             };
             let _ = std::fs::remove_file(&p);
-            checked.map_err(|why| format!("{}: {why}", p.display()))
+            checked
         })
         .collect()
 }
@@ -65,7 +84,7 @@ pub fn clear(run: &RunDir) {
 }
 
 /// Forward the inbox's commands to the trainer until `done`; refused files are passed to `refused`.
-pub fn watch(run: RunDir, commands: Sender<TrainCommand>, done: Arc<AtomicBool>, refused: impl Fn(String) + Send + 'static) {
+pub fn watch(run: RunDir, commands: Sender<TrainCommand>, done: Arc<AtomicBool>, refused: impl Fn(Refused) + Send + 'static) {
     let _ = std::thread::Builder::new().name("inbox".into()).spawn(move || {
         while !done.load(Ordering::Relaxed) {
             for c in take(&run) {
@@ -99,13 +118,13 @@ mod tests {
         std::fs::write(&bad, br#"{"not": 1}"#).unwrap();
         let got = take(&run);
         assert_eq!(got.len(), 3);
-        assert_eq!(got[0], Ok(TrainCommand::Pause));
-        assert_eq!(got[1], Ok(TrainCommand::SetLr(1e-4)));
-        assert!(got[2].as_ref().is_err_and(|e| e.contains("not a command")));
+        assert_eq!(got[0].as_ref().ok(), Some(&TrainCommand::Pause));
+        assert_eq!(got[1].as_ref().ok(), Some(&TrainCommand::SetLr(1e-4)));
+        assert!(matches!(got[2], Err(Refused::NotACommand(..))));
         assert!(take(&run).is_empty(), "each command is taken once");
         post(&run, &TrainCommand::Pause).unwrap();
         let p = std::fs::read_dir(inbox(&run)).unwrap().next().unwrap().unwrap().path();
         std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
-        assert!(take(&run)[0].as_ref().is_err_and(|e| e.contains("writable by others")));
+        assert!(matches!(take(&run)[0], Err(Refused::Writable(_))));
     }
 }
