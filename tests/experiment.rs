@@ -122,6 +122,23 @@ fn a_two_fold_experiment_trains_each_member_once_and_aggregates() {
     assert!(text(&o).contains("continuing"), "{}", text(&o));
     assert_eq!(epochs_ended(&runs.join("fold0-seed42")), [1, 2], "a finished member is not trained again");
     assert_eq!(epochs_ended(&runs.join("fold1-seed42")), [1, 2]);
+
+    // The Experiment view in a real terminal: the members and the aggregate; Enter opens a member's
+    // dashboard, q comes back, q again leaves.
+    let cmd = format!("{} attach {}", bin().display(), exp.display());
+    let tmux = common::Tmux::start("experiment_view", &cmd);
+    tmux.wait_for(&["experiment cv", "fold0-seed42", "fold1-seed42", "finished", "95% interval of the mean"], 30);
+    tmux.keys("Down");
+    tmux.keys("Enter");
+    tmux.wait_for(&["FINISHED", "1 Dashboard"], 30);
+    tmux.keys("q");
+    tmux.wait_for(&["experiment cv", "fold1-seed42"], 30);
+    tmux.keys("q");
+    let t = Instant::now();
+    while tmux.screen().contains("experiment cv") {
+        assert!(t.elapsed() < Duration::from_secs(20), "the view did not leave on q");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
