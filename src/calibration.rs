@@ -135,6 +135,17 @@ pub struct Calibration {
     pub nll_after: f64,
 }
 
+/// Why a calibration file cannot be used; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CalibrationError {
+    #[error("{path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: not a calibration file: {source}")]
+    Invalid { path: String, source: serde_json::Error },
+    #[error("{path}: temperature {temperature} must be a positive number")]
+    Temperature { path: String, temperature: f64 },
+}
+
 impl Calibration {
     /// Fit on `probs`/`truth` (the validation split of `checkpoint`).
     pub fn fit(probs: &[Vec<f32>], truth: &[usize], checkpoint: &str, fitted_on: &str) -> Calibration {
@@ -152,11 +163,12 @@ impl Calibration {
         }
     }
 
-    pub fn read(path: &std::path::Path) -> Result<Calibration, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let c: Calibration = serde_json::from_slice(&bytes).map_err(|e| format!("{}: not a calibration file: {e}", path.display()))?;
+    pub fn read(path: &std::path::Path) -> Result<Calibration, CalibrationError> {
+        let shown = || path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| CalibrationError::Read { path: shown(), source })?;
+        let c: Calibration = serde_json::from_slice(&bytes).map_err(|source| CalibrationError::Invalid { path: shown(), source })?;
         if !(c.temperature.is_finite() && c.temperature > 0.0) {
-            return Err(format!("{}: temperature {} must be a positive number", path.display(), c.temperature));
+            return Err(CalibrationError::Temperature { path: shown(), temperature: c.temperature });
         }
         Ok(c)
     }

@@ -2,7 +2,20 @@
 
 use tch::Device;
 
-pub fn parse_device(s: &str) -> Result<Device, String> {
+/// Why `--device` cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error("--device {0}: no CUDA device is visible to libtorch")]
+    NoCuda(String),
+    #[error("--device cuda:{0}: only {1} CUDA device(s) visible")]
+    NoSuchGpu(usize, i64),
+    #[error("--device {0}: expected auto, cpu, cuda or cuda:N")]
+    Unknown(String),
+    #[error("--device {0}: libtorch's CUDA backend did not load: {1}")]
+    Backend(String, String),
+}
+
+pub fn parse_device(s: &str) -> Result<Device, DeviceError> {
     match s {
         "auto" => {
             crate::cuda_runtime::load_if_driver();
@@ -11,7 +24,7 @@ pub fn parse_device(s: &str) -> Result<Device, String> {
         "cpu" => Ok(Device::Cpu),
         "cuda" | "gpu" => {
             cuda_backend("cuda")?;
-            if tch::Cuda::is_available() { Ok(Device::Cuda(0)) } else { Err("--device cuda: no CUDA device is visible to libtorch".into()) }
+            if tch::Cuda::is_available() { Ok(Device::Cuda(0)) } else { Err(DeviceError::NoCuda("cuda".into())) }
         }
         other => match other.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) {
             Some(n) => {
@@ -19,17 +32,17 @@ pub fn parse_device(s: &str) -> Result<Device, String> {
                 if (n as i64) < tch::Cuda::device_count() {
                     Ok(Device::Cuda(n))
                 } else {
-                    Err(format!("--device cuda:{n}: only {} CUDA device(s) visible", tch::Cuda::device_count()))
+                    Err(DeviceError::NoSuchGpu(n, tch::Cuda::device_count()))
                 }
             }
-            None => Err(format!("--device {other}: expected auto, cpu, cuda or cuda:N")),
+            None => Err(DeviceError::Unknown(other.to_string())),
         },
     }
 }
 
 /// libtorch's CUDA backend, loaded for `--device <device>`, or why it could not be.
-fn cuda_backend(device: &str) -> Result<(), String> {
-    crate::cuda_runtime::load().map_err(|e| format!("--device {device}: libtorch's CUDA backend did not load: {e}"))
+fn cuda_backend(device: &str) -> Result<(), DeviceError> {
+    crate::cuda_runtime::load().map_err(|e| DeviceError::Backend(device.to_string(), e.to_string()))
 }
 
 pub fn describe(d: Device) -> String {

@@ -13,7 +13,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     if let Some(dir) = &a.ingest {
         return ingest(dir, a.size as u32);
     }
-    let device = crate::device::parse_device(&a.device).map_err(anyhow::Error::msg)?;
+    let device = crate::device::parse_device(&a.device)?;
     if a.amp != crate::config::Amp::Off && !device.is_cuda() {
         anyhow::bail!("--amp {} needs --device cuda (a CPU trains in f32)", a.amp.name());
     }

@@ -12,7 +12,7 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
 
 pub fn run(a: CtlArgs) -> Result<()> {
     let run = RunDir::open(&a.run).map_err(anyhow::Error::msg)?;
-    let (view, _) = load_view(&run).map_err(anyhow::Error::msg)?;
+    let (view, _) = load_view(&run)?;
     if view.is_over() {
         bail!("{}: not running ({}); nothing to control", run.path.display(), view.status());
     }

@@ -53,7 +53,7 @@ pub fn start(args: &TrainArgs) -> Result<u8> {
         None => {
             let (cfg, place) = args.resolve_all()?;
             crate::run::privacy::apply(place.share_with_group);
-            crate::device::parse_device(&place.device).map_err(anyhow::Error::msg)?;
+            crate::device::parse_device(&place.device)?;
             if let Some(d) = &place.data
                 && !d.is_dir()
             {

@@ -20,7 +20,7 @@ pub struct LoadedRun {
 
 /// `bf16`: the folded copy in bfloat16 (`--bf16`).
 pub fn load_run(run: &std::path::Path, device: &str, bf16: bool) -> Result<LoadedRun> {
-    let device = crate::device::parse_device(device).map_err(anyhow::Error::msg)?;
+    let device = crate::device::parse_device(device)?;
     let crate::model::weights::RunNetwork { meta, vs, net, checkpoint } =
         crate::model::inference::load_model(run, device, true).map_err(anyhow::Error::msg)?;
     // Inference only from here: the BatchNorm-folded copy where the network has one.
@@ -238,7 +238,7 @@ pub fn uncertainty(
 /// score a different split; a missing one is said at once.
 fn split_record(dir: &RunDir, args: &EvalArgs, other_folder: bool) -> Result<Option<crate::data::record::SplitRecord>> {
     if let Ok(true) = dir.split_record().try_exists() {
-        return Ok(Some(crate::data::record::SplitRecord::read(&dir.split_record()).map_err(anyhow::Error::msg)?));
+        return Ok(Some(crate::data::record::SplitRecord::read(&dir.split_record())?));
     }
     if !other_folder && args.split != "all" {
         crate::run::output::err(&format!(

@@ -86,7 +86,7 @@ async fn train(args: TrainArgs) -> Result<u8> {
     };
     let (cfg, place) = settings(&args, resuming.as_ref())?;
     let steering = steering_available();
-    let device = crate::device::parse_device(&place.device).map_err(anyhow::Error::msg)?;
+    let device = crate::device::parse_device(&place.device)?;
     let mut use_tui = !args.no_tui && std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     let theme = if use_tui { Some(crate::tui::theme::Theme::load(&place.theme)?) } else { None };
     let data = load_data(&args, &place, &cfg, resuming.as_ref(), &mut listener).await?;

@@ -7,6 +7,15 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
 
+/// Why a split record cannot be read; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("{path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path}: not a split record: {source}")]
+    Invalid { path: String, source: serde_json::Error },
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordedFile {
     /// Relative to the data root, `/`-separated.
@@ -104,9 +113,9 @@ impl SplitRecord {
         crate::run::dir::write_atomic(path, &serde_json::to_vec(self).map_err(std::io::Error::other)?)
     }
 
-    pub fn read(path: &Path) -> Result<SplitRecord, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        serde_json::from_slice(&bytes).map_err(|e| format!("{}: not a split record: {e}", path.display()))
+    pub fn read(path: &Path) -> Result<SplitRecord, RecordError> {
+        let bytes = std::fs::read(path).map_err(|source| RecordError::Read { path: path.display().to_string(), source })?;
+        serde_json::from_slice(&bytes).map_err(|source| RecordError::Invalid { path: path.display().to_string(), source })
     }
 
     /// The recorded split over `set` (loaded from `root`), for a resume on the same images.

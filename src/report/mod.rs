@@ -44,8 +44,8 @@ pub enum ReportError {
     #[error(transparent)]
     Run(#[from] crate::run::dir::RunDirError),
     /// The run's events could not be read.
-    #[error("{0}")]
-    Events(String),
+    #[error(transparent)]
+    Events(#[from] crate::run::log::LogError),
     #[error("{path}: cannot create: {source}")]
     CreateDir { path: String, source: std::io::Error },
     #[error("{path}: {source}")]
@@ -55,7 +55,7 @@ pub enum ReportError {
 impl Inputs {
     pub fn read(run: &RunDir) -> Result<Inputs, ReportError> {
         let meta = run.read_meta()?;
-        let (view, _) = crate::run::status::load_view(run).map_err(ReportError::Events)?;
+        let (view, _) = crate::run::status::load_view(run)?;
         let record = SplitRecord::read(&run.split_record()).ok();
         let calibration = crate::calibration::Calibration::read(&run.path.join("calibration.json")).ok();
         Ok(Inputs { run: run.clone(), meta, view, record, calibration })

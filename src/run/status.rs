@@ -31,8 +31,8 @@ pub struct RunSummary {
 }
 
 /// Fold a run's log and check its process: the view clients show, crash detection included.
-pub fn load_view(run: &RunDir) -> Result<(RunView, Option<String>), String> {
-    let log = read_log(&run.events()).map_err(|e| e.to_string())?;
+pub fn load_view(run: &RunDir) -> Result<(RunView, Option<String>), super::log::LogError> {
+    let log = read_log(&run.events())?;
     let mut view = RunView::from_records(&log.records);
     if !view.state.is_over() && run.process_gone() {
         view.mark_crashed();
