@@ -17,10 +17,22 @@ pub fn driver_present() -> bool {
     ["/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia/version"].iter().any(|p| Path::new(p).exists())
 }
 
+/// Why libtorch's CUDA backend or its autocast calls cannot be used.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CudaRuntimeError {
+    /// The dynamic loader's own message.
+    #[error("{0}")]
+    Load(String),
+    #[error("libtorch lacks {0}")]
+    MissingSymbol(String),
+    #[error("autocast cannot cast to {0:?}")]
+    Kind(tch::Kind),
+}
+
 /// Load `libtorch_cuda.so` once: from the libtorch folder the binary was built against, else from the
 /// loader's search path. The error is the loader's own message.
-pub fn load() -> Result<(), String> {
-    static LOADED: OnceLock<Result<(), String>> = OnceLock::new();
+pub fn load() -> Result<(), CudaRuntimeError> {
+    static LOADED: OnceLock<Result<(), CudaRuntimeError>> = OnceLock::new();
     LOADED
         .get_or_init(|| {
             let mut candidates: Vec<String> =
@@ -43,7 +55,7 @@ pub fn load() -> Result<(), String> {
                     last = unsafe { CStr::from_ptr(err) }.to_string_lossy().into_owned();
                 }
             }
-            Err(last)
+            Err(CudaRuntimeError::Load(last))
         })
         .clone()
 }
@@ -73,16 +85,16 @@ fn scalar_type(kind: tch::Kind) -> Option<i8> {
     }
 }
 
-fn symbol(name: &CStr) -> Result<*mut libc::c_void, String> {
+fn symbol(name: &CStr) -> Result<*mut libc::c_void, CudaRuntimeError> {
     // SAFETY: `name` is NUL-terminated; RTLD_DEFAULT searches the libraries already loaded (libtorch_cpu
     // is linked into every binary of this crate).
     let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
-    if p.is_null() { Err(format!("libtorch lacks {}", name.to_string_lossy())) } else { Ok(p) }
+    if p.is_null() { Err(CudaRuntimeError::MissingSymbol(name.to_string_lossy().into_owned())) } else { Ok(p) }
 }
 
 /// Make CUDA autocast on this thread (autocast state is per thread) cast to `kind` (Half or BFloat16).
-pub fn set_cuda_autocast_kind(kind: tch::Kind) -> Result<(), String> {
-    let st = scalar_type(kind).ok_or_else(|| format!("autocast cannot cast to {kind:?}"))?;
+pub fn set_cuda_autocast_kind(kind: tch::Kind) -> Result<(), CudaRuntimeError> {
+    let st = scalar_type(kind).ok_or(CudaRuntimeError::Kind(kind))?;
     let f = symbol(SET_AUTOCAST_DTYPE)?;
     // SAFETY: the symbol is `void at::autocast::set_autocast_dtype(c10::DeviceType, c10::ScalarType)`;
     // both enums are `enum class : int8_t`, passed as 8-bit integers in the C calling convention.
@@ -93,7 +105,7 @@ pub fn set_cuda_autocast_kind(kind: tch::Kind) -> Result<(), String> {
 }
 
 /// The kind CUDA autocast casts to on this thread (None for a kind other than Half or BFloat16).
-pub fn cuda_autocast_kind() -> Result<Option<tch::Kind>, String> {
+pub fn cuda_autocast_kind() -> Result<Option<tch::Kind>, CudaRuntimeError> {
     let f = symbol(GET_AUTOCAST_DTYPE)?;
     // SAFETY: the symbol is `c10::ScalarType at::autocast::get_autocast_dtype(c10::DeviceType)`, an
     // 8-bit enum in and out; it reads a thread-local table.
@@ -106,7 +118,7 @@ pub fn cuda_autocast_kind() -> Result<Option<tch::Kind>, String> {
 }
 
 /// Whether CUDA autocast is on for this thread (`at::autocast::is_autocast_enabled(kCUDA)`).
-fn cuda_autocast_enabled() -> Result<bool, String> {
+fn cuda_autocast_enabled() -> Result<bool, CudaRuntimeError> {
     let f = symbol(IS_AUTOCAST_ENABLED)?;
     // SAFETY: the symbol is `bool at::autocast::is_autocast_enabled(c10::DeviceType)` (an 8-bit enum in,
     // a C++ bool out); it reads this thread's dispatch keys.
@@ -115,7 +127,7 @@ fn cuda_autocast_enabled() -> Result<bool, String> {
 }
 
 /// Switch CUDA autocast on or off for this thread (`at::autocast::set_autocast_enabled(kCUDA, on)`).
-fn set_cuda_autocast_enabled(on: bool) -> Result<(), String> {
+fn set_cuda_autocast_enabled(on: bool) -> Result<(), CudaRuntimeError> {
     let f = symbol(SET_AUTOCAST_ENABLED)?;
     // SAFETY: the symbol is `void at::autocast::set_autocast_enabled(c10::DeviceType, bool)`; it sets
     // this thread's dispatch keys.
@@ -128,7 +140,7 @@ fn set_cuda_autocast_enabled(on: bool) -> Result<(), String> {
 /// `torch.autocast("cuda", dtype)` does: on, one nesting level deeper, and on leaving the outermost
 /// level the cache of cast weights is cleared and the previous state comes back. (tch's `autocast`
 /// goes through libtorch's deprecated calls, which print a warning on every use.)
-pub fn with_cuda_autocast<T>(kind: tch::Kind, f: impl FnOnce() -> T) -> Result<T, String> {
+pub fn with_cuda_autocast<T>(kind: tch::Kind, f: impl FnOnce() -> T) -> Result<T, CudaRuntimeError> {
     set_cuda_autocast_kind(kind)?;
     let before = cuda_autocast_enabled()?;
     set_cuda_autocast_enabled(true)?;

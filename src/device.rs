@@ -12,7 +12,7 @@ pub enum DeviceError {
     #[error("--device {0}: expected auto, cpu, cuda or cuda:N")]
     Unknown(String),
     #[error("--device {0}: libtorch's CUDA backend did not load: {1}")]
-    Backend(String, String),
+    Backend(String, crate::cuda_runtime::CudaRuntimeError),
 }
 
 pub fn parse_device(s: &str) -> Result<Device, DeviceError> {
@@ -42,7 +42,7 @@ pub fn parse_device(s: &str) -> Result<Device, DeviceError> {
 
 /// libtorch's CUDA backend, loaded for `--device <device>`, or why it could not be.
 fn cuda_backend(device: &str) -> Result<(), DeviceError> {
-    crate::cuda_runtime::load().map_err(|e| DeviceError::Backend(device.to_string(), e.to_string()))
+    crate::cuda_runtime::load().map_err(|e| DeviceError::Backend(device.to_string(), e))
 }
 
 pub fn describe(d: Device) -> String {

@@ -54,8 +54,7 @@ fn train_img_per_s(a: &BenchArgs, vs: &nn::VarStore, net: &crate::model::Net, x:
     let mut scale = (a.amp == crate::config::Amp::Fp16).then(crate::train::amp::LossScale::new);
     let y = Tensor::randint(4, [a.batch], (Kind::Int64, device));
     let mut step = || -> Result<f64> {
-        let loss = crate::train::amp::autocast(a.amp, device, || net.forward_t(x, true).cross_entropy_for_logits(&y))
-            .map_err(anyhow::Error::msg)?;
+        let loss = crate::train::amp::autocast(a.amp, device, || net.forward_t(x, true).cross_entropy_for_logits(&y))?;
         opt.zero_grad();
         crate::train::amp::backward(&loss, scale.as_ref())?;
         let (read, overflowed) = crate::train::amp::read_back(&[loss], &opt, scale.as_ref())?;

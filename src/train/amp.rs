@@ -18,7 +18,7 @@ pub fn kind(amp: Amp) -> Option<Kind> {
 
 /// Run `f` (the forward pass and loss) under autocast at `amp`'s precision on `device`; as it is for
 /// `off` and on a CPU.
-pub fn autocast<T>(amp: Amp, device: Device, f: impl FnOnce() -> T) -> Result<T, String> {
+pub fn autocast<T>(amp: Amp, device: Device, f: impl FnOnce() -> T) -> Result<T, crate::cuda_runtime::CudaRuntimeError> {
     match (kind(amp), device) {
         (Some(kind), Device::Cuda(_)) => crate::cuda_runtime::with_cuda_autocast(kind, f),
         _ => Ok(f()),

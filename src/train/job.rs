@@ -26,7 +26,7 @@ pub enum TrainError {
     )]
     NonFiniteLoss { value: f64, epoch: usize, batch: usize, lr: String },
     #[error("mixed precision (--amp): {0}")]
-    Amp(String),
+    Amp(crate::cuda_runtime::CudaRuntimeError),
     #[error("the batch worker thread ended before the epoch's last batch")]
     BatchWorker,
     #[error("training ended but the final checkpoint could not be saved: {0}")]
