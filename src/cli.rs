@@ -446,11 +446,11 @@ fn parse_number(s: &str) -> Result<f64, String> {
 /// `ctl lr VALUE`: the learning-rate rule every way of setting it shares (NaN, infinities and
 /// overflowing numbers like 1e400 are refused here: they have no JSON form to send).
 fn parse_lr(s: &str) -> Result<f64, String> {
-    crate::run::events::check_lr(parse_number(s)?)
+    crate::run::events::check_lr(parse_number(s)?).map_err(|e| e.to_string())
 }
 
 fn parse_factor(s: &str) -> Result<f64, String> {
-    crate::run::events::check_factor(parse_number(s)?)
+    crate::run::events::check_factor(parse_number(s)?).map_err(|e| e.to_string())
 }
 
 impl CtlAction {

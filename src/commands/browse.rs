@@ -53,7 +53,7 @@ struct Predictions {
 
 fn predict_all(args: &PredictArgs, lr: &super::eval::LoadedRun, cal: Option<&crate::calibration::Calibration>) -> Result<Predictions> {
     let classes = &lr.meta.classes;
-    let tta = args.tta.as_deref().map(crate::train::tta::Tta::parse).transpose().map_err(anyhow::Error::msg)?;
+    let tta = args.tta.as_deref().map(crate::train::tta::Tta::parse).transpose()?;
     let mut out = Predictions { items: vec![], skipped: vec![], labelled: 0 };
     let opts = super::batched::Options::new(lr.meta.config.image_size, lr.meta.config.max_image_pixels, tta, false, lr.device);
     let files = super::predict::expand(&args.paths);

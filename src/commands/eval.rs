@@ -164,7 +164,7 @@ struct Scored<'a> {
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
-    let tta = args.tta.as_deref().map(crate::train::tta::Tta::parse).transpose().map_err(anyhow::Error::msg)?;
+    let tta = args.tta.as_deref().map(crate::train::tta::Tta::parse).transpose()?;
     let lr = load_run(&args.run, &args.device, args.bf16)?;
     let dir = RunDir::open(&args.run).map_err(anyhow::Error::msg)?;
     if !["test", "val", "train", "all"].contains(&args.split.as_str()) {

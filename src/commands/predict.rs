@@ -109,7 +109,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
         None => None,
         Some(c) => Some(class_index(c, &lr.meta.classes)?),
     };
-    let tta = args.tta.as_deref().map(crate::train::tta::Tta::parse).transpose().map_err(anyhow::Error::msg)?;
+    let tta = args.tta.as_deref().map(crate::train::tta::Tta::parse).transpose()?;
     if let (Some(t), false) = (tta, args.json) {
         crate::run::output::err(&t.describe());
     }

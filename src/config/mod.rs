@@ -283,22 +283,33 @@ pub const MIN_LR: f64 = 1e-9;
 
 /// The one learning-rate rule, for `--lr`, `lr =` in a config file, `ctl lr`, `ctl lr-scale`, `l`, `+`
 /// and `-`: a finite number in [MIN_LR, MAX_LR). The error says why, without the value's name.
-pub fn check_lr(lr: f64) -> Result<f64, String> {
+/// A learning rate (or factor) outside the one rule.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RateError {
+    #[error("{0} is not a positive number")]
+    NotPositive(f64),
+    #[error("{0} is not below the ceiling {MAX_LR}")]
+    TooHigh(f64),
+    #[error("{0} is below the floor {MIN_LR:e}")]
+    TooLow(f64),
+}
+
+pub fn check_lr(lr: f64) -> Result<f64, RateError> {
     if !lr.is_finite() || lr <= 0.0 {
-        return Err(format!("{lr} is not a positive number"));
+        return Err(RateError::NotPositive(lr));
     }
     if lr >= MAX_LR {
-        return Err(format!("{lr} is not below the ceiling {MAX_LR}"));
+        return Err(RateError::TooHigh(lr));
     }
     if lr < MIN_LR {
-        return Err(format!("{lr} is below the floor {MIN_LR:e}"));
+        return Err(RateError::TooLow(lr));
     }
     Ok(lr)
 }
 
 /// A factor for `ctl lr-scale`: finite and positive (the rate it gives is checked by `check_lr`).
-pub fn check_factor(f: f64) -> Result<f64, String> {
-    if f.is_finite() && f > 0.0 { Ok(f) } else { Err(format!("{f} is not a positive number")) }
+pub fn check_factor(f: f64) -> Result<f64, RateError> {
+    if f.is_finite() && f > 0.0 { Ok(f) } else { Err(RateError::NotPositive(f)) }
 }
 
 /// A configuration value that makes no sense.
@@ -432,7 +443,7 @@ impl TrainConfig {
             ));
         }
         if !self.tta.is_empty() {
-            tta::Tta::parse(&self.tta).map_err(|e| ConfigError::Invalid(e.replace("--tta", "tta =")))?;
+            tta::Tta::parse(&self.tta).map_err(|e| ConfigError::Invalid(e.to_string().replace("--tta", "tta =")))?;
         }
         if self.max_image_pixels == 0 {
             return bad("max_image_pixels must be at least 1".into());

@@ -2,6 +2,17 @@
 //! with `flip`, shifts by N pixels with `shift=N`). Parsed and described here, without tch; the views
 //! themselves are made in `train::tta`.
 
+/// A `--tta` spec that names no views, or views that do not exist.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TtaError {
+    #[error("--tta {spec}: shift={n} must be a whole number of pixels from 1 to 32")]
+    Shift { spec: String, n: String },
+    #[error("--tta {spec}: unknown view '{part}' (expected flip, shift=N or both, comma-separated)")]
+    Unknown { spec: String, part: String },
+    #[error("--tta {0}: no views (expected flip, shift=N or both)")]
+    Empty(String),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tta {
     pub flip: bool,
@@ -10,7 +21,7 @@ pub struct Tta {
 }
 
 impl Tta {
-    pub fn parse(spec: &str) -> Result<Tta, String> {
+    pub fn parse(spec: &str) -> Result<Tta, TtaError> {
         let mut t = Tta { flip: false, shift: 0 };
         for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match part.split_once('=') {
@@ -20,13 +31,13 @@ impl Tta {
                         .parse::<i64>()
                         .ok()
                         .filter(|n| (1..=32).contains(n))
-                        .ok_or_else(|| format!("--tta {spec}: shift={n} must be a whole number of pixels from 1 to 32"))?
+                        .ok_or_else(|| TtaError::Shift { spec: spec.to_string(), n: n.to_string() })?
                 }
-                _ => return Err(format!("--tta {spec}: unknown view '{part}' (expected flip, shift=N or both, comma-separated)")),
+                _ => return Err(TtaError::Unknown { spec: spec.to_string(), part: part.to_string() }),
             }
         }
         if !t.flip && t.shift == 0 {
-            return Err(format!("--tta {spec}: no views (expected flip, shift=N or both)"));
+            return Err(TtaError::Empty(spec.to_string()));
         }
         Ok(t)
     }

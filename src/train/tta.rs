@@ -44,8 +44,8 @@ mod tests {
         assert_eq!(Tta::parse("flip,shift=4"), Ok(Tta { flip: true, shift: 4 }));
         assert_eq!(Tta::parse("shift=2").unwrap().views(), 5);
         assert_eq!(Tta::parse("flip,shift=2").unwrap().views(), 10);
-        assert!(Tta::parse("rotate").unwrap_err().contains("unknown view 'rotate'"));
-        assert!(Tta::parse("shift=0").unwrap_err().contains("from 1 to 32"));
+        assert!(Tta::parse("rotate").unwrap_err().to_string().contains("unknown view 'rotate'"));
+        assert!(Tta::parse("shift=0").unwrap_err().to_string().contains("from 1 to 32"));
         assert!(Tta::parse("").is_err());
     }
 

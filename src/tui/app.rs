@@ -369,7 +369,10 @@ impl App {
             (Mode::LrPrompt(buf), Action::Enter) => {
                 let text = buf.clone();
                 self.mode = Mode::Normal;
-                let lr = text.trim().parse::<f64>().map_err(|_| format!("'{text}' is not a number")).and_then(crate::run::events::check_lr);
+                let lr = match text.trim().parse::<f64>() {
+                    Ok(v) => crate::run::events::check_lr(v).map_err(|e| e.to_string()),
+                    Err(_) => Err(format!("'{text}' is not a number")),
+                };
                 return Some(match lr {
                     Ok(lr) => self.control(TrainCommand::SetLr(lr)),
                     Err(why) => {
