@@ -80,24 +80,7 @@ pub fn val_curves<DB: DrawingBackend>(root: &Area<DB>, statuses: &[MemberStatus]
     let last = series.iter().flat_map(|s| &s.1).map(|p| p.0).fold(1.0, f64::max);
     let lo = series.iter().flat_map(|s| &s.1).map(|p| p.1).fold(1.0, f64::min);
     let lo = ((lo - 0.02).max(0.0) * 50.0).floor() / 50.0;
-    let mut chart = ChartBuilder::on(root)
-        .caption("Validation accuracy by epoch, every member", font(18, TEXT))
-        .margin(16)
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.5..last + 0.5, lo..1.0)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .bold_line_style(PANEL)
-        .light_line_style(BACKGROUND)
-        .axis_style(GRID)
-        .label_style(font(13, TEXT))
-        .axis_desc_style(font(14, TEXT))
-        .x_desc("epoch")
-        .y_desc("validation accuracy")
-        .draw()
-        .map_err(err)?;
+    let mut chart = figures::styled_chart(root, Some("Validation accuracy by epoch, every member"), 0.5..last + 0.5, lo..1.0, ("epoch", "validation accuracy"))?;
     for (i, (name, pts)) in series.into_iter().enumerate() {
         let c = colour(i);
         chart
@@ -106,14 +89,7 @@ pub fn val_curves<DB: DrawingBackend>(root: &Area<DB>, statuses: &[MemberStatus]
             .label(name)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(PANEL)
-        .border_style(GRID)
-        .label_font(font(13, TEXT))
-        .draw()
-        .map_err(err)
+    figures::legend(&mut chart, SeriesLabelPosition::LowerRight)
 }
 
 /// What `write` produced.

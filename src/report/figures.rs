@@ -243,24 +243,7 @@ pub fn reliability<DB: DrawingBackend>(
     title: &str,
 ) -> Result<(), DrawError> {
     root.fill(&BACKGROUND).map_err(err)?;
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, font(18, TEXT))
-        .margin(16)
-        .x_label_area_size(40)
-        .y_label_area_size(56)
-        .build_cartesian_2d(0f64..1f64, 0f64..1f64)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .bold_line_style(PANEL)
-        .light_line_style(BACKGROUND)
-        .axis_style(GRID)
-        .label_style(font(13, TEXT))
-        .axis_desc_style(font(14, TEXT))
-        .x_desc("confidence")
-        .y_desc("accuracy")
-        .draw()
-        .map_err(err)?;
+    let mut chart = styled_chart(root, Some(title), 0f64..1f64, 0f64..1f64, ("confidence", "accuracy"))?;
     chart.draw_series(std::iter::once(PathElement::new(vec![(0.0, 0.0), (1.0, 1.0)], MUTED.stroke_width(1)))).map_err(err)?;
     let mut series: Vec<(&str, &[crate::calibration::Bin], RGBColor)> = vec![("raw", raw, VALIDATION)];
     if let Some(c) = calibrated {
@@ -273,7 +256,34 @@ pub fn reliability<DB: DrawingBackend>(
     legend(&mut chart, SeriesLabelPosition::UpperLeft)
 }
 
-type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
+/// A chart over `xs` × `ys` in the page's style: caption, margins, mesh and axis titles.
+pub(super) fn styled_chart<'a, DB: DrawingBackend + 'a>(
+    root: &'a Area<DB>,
+    caption: Option<&str>,
+    xs: std::ops::Range<f64>,
+    ys: std::ops::Range<f64>,
+    (x_desc, y_desc): (&str, &str),
+) -> Result<Chart<'a, DB>, DrawError> {
+    let mut b = ChartBuilder::on(root);
+    if let Some(c) = caption {
+        b.caption(c, font(18, TEXT));
+    }
+    let mut chart = b.margin(16).x_label_area_size(40).y_label_area_size(60).build_cartesian_2d(xs, ys).map_err(err)?;
+    chart
+        .configure_mesh()
+        .bold_line_style(PANEL)
+        .light_line_style(BACKGROUND)
+        .axis_style(GRID)
+        .label_style(font(13, TEXT))
+        .axis_desc_style(font(14, TEXT))
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .draw()
+        .map_err(err)?;
+    Ok(chart)
+}
+
+pub(super) type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
 
 /// A named line with a dot at each point (both charts draw their series this way).
 fn line_with_dots<'a, DB: DrawingBackend + 'a>(
@@ -293,7 +303,7 @@ fn line_with_dots<'a, DB: DrawingBackend + 'a>(
 }
 
 /// The series legend in the page's style.
-fn legend<'a, DB: DrawingBackend + 'a>(chart: &mut Chart<'a, DB>, position: SeriesLabelPosition) -> Result<(), DrawError> {
+pub(super) fn legend<'a, DB: DrawingBackend + 'a>(chart: &mut Chart<'a, DB>, position: SeriesLabelPosition) -> Result<(), DrawError> {
     chart
         .configure_series_labels()
         .position(position)

@@ -2,7 +2,7 @@
 //! palettes, with each class's area in the legend.
 
 use super::figures::{DrawError, err, font};
-use super::palette::{BACKGROUND, DARK, GREEN, GRID, MUTED, PANEL, RED, TEXT};
+use super::palette::{BACKGROUND, DARK, GREEN, MUTED, RED, TEXT};
 use crate::metrics::curves::ClassCurves;
 use plotters::prelude::*;
 
@@ -43,23 +43,7 @@ fn panel<DB: DrawingBackend>(
     series: impl Fn(&ClassCurves) -> Series,
     diagonal: bool,
 ) -> Result<(), DrawError> {
-    let mut chart = ChartBuilder::on(area)
-        .margin(14)
-        .x_label_area_size(40)
-        .y_label_area_size(56)
-        .build_cartesian_2d(0f64..1f64, 0f64..1.01f64)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .bold_line_style(PANEL)
-        .light_line_style(BACKGROUND)
-        .axis_style(GRID)
-        .label_style(font(13, TEXT))
-        .axis_desc_style(font(14, TEXT))
-        .x_desc(x)
-        .y_desc(y)
-        .draw()
-        .map_err(err)?;
+    let mut chart = super::figures::styled_chart(area, None, 0f64..1f64, 0f64..1.01f64, (x, y))?;
     if diagonal {
         chart.draw_series(std::iter::once(PathElement::new(vec![(0.0, 0.0), (1.0, 1.0)], MUTED.stroke_width(1)))).map_err(err)?;
     }
@@ -72,12 +56,5 @@ fn panel<DB: DrawingBackend>(
             .label(format!("{} ({area})", crate::data::display_class(&c.class)))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
     }
-    chart
-        .configure_series_labels()
-        .position(if diagonal { SeriesLabelPosition::LowerRight } else { SeriesLabelPosition::LowerLeft })
-        .background_style(PANEL)
-        .border_style(GRID)
-        .label_font(font(13, TEXT))
-        .draw()
-        .map_err(err)
+    super::figures::legend(&mut chart, if diagonal { SeriesLabelPosition::LowerRight } else { SeriesLabelPosition::LowerLeft })
 }
