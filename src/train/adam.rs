@@ -191,16 +191,17 @@ impl Adam {
     }
 
     /// Restore moments saved by `state` (every one must be there).
-    pub fn load_state(&mut self, tensors: &std::collections::HashMap<String, Tensor>, step: i64) -> Result<(), String> {
+    pub fn load_state(&mut self, tensors: &std::collections::HashMap<String, Tensor>, step: i64) -> Result<(), super::StateError> {
         tch::no_grad(|| {
             for (i, n) in self.names.iter().enumerate() {
                 for (key, flat) in [(format!("adam.m.{n}"), &self.exp_avg), (format!("adam.v.{n}"), &self.exp_avg_sq)] {
-                    let src = tensors.get(&key).ok_or_else(|| format!("the resume state lacks {key}"))?;
-                    let mut dst = self.view_of(flat, i).map_err(|e| format!("{key}: {e}"))?;
-                    dst.f_copy_(&src.to_device(dst.device())).map_err(|e| format!("{key}: {e}"))?;
+                    let src = tensors.get(&key).ok_or_else(|| super::StateError::Missing(key.clone()))?;
+                    let torch = |source| super::StateError::Torch { key: key.clone(), source };
+                    let mut dst = self.view_of(flat, i).map_err(torch)?;
+                    dst.f_copy_(&src.to_device(dst.device())).map_err(torch)?;
                 }
             }
-            Ok::<(), String>(())
+            Ok::<(), super::StateError>(())
         })?;
         self.step = step;
         Ok(())

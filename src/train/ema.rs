@@ -56,12 +56,12 @@ impl Ema {
     }
 
     /// Restore an average saved by `state` (every variable must be there).
-    pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>) -> Result<(), String> {
+    pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>) -> Result<(), super::StateError> {
         tch::no_grad(|| {
             for (n, avg, _) in &mut self.pairs {
                 let key = format!("ema.{n}");
-                let src = tensors.get(&key).ok_or_else(|| format!("the resume state lacks {key}"))?;
-                avg.f_copy_(&src.to_device(avg.device())).map_err(|e| format!("{key}: {e}"))?;
+                let src = tensors.get(&key).ok_or_else(|| super::StateError::Missing(key.clone()))?;
+                avg.f_copy_(&src.to_device(avg.device())).map_err(|source| super::StateError::Torch { key: key.clone(), source })?;
             }
             Ok(())
         })
@@ -97,6 +97,6 @@ mod tests {
         ema.update(10_000).unwrap();
         ema.load_state(&saved).unwrap();
         assert_eq!((w(&ema.store) - &saved["ema.a.weight"]).abs().max().double_value(&[]), 0.0);
-        assert!(ema.load_state(&HashMap::new()).unwrap_err().contains("lacks ema.a."));
+        assert!(ema.load_state(&HashMap::new()).unwrap_err().to_string().contains("lacks ema.a."));
     }
 }

@@ -18,7 +18,7 @@ pub enum TrainError {
     #[error("{path}: cannot save checkpoint: {source}")]
     Checkpoint { path: String, source: tch::TchError },
     #[error("resume state: {0}")]
-    Resume(String),
+    Resume(#[from] super::StateError),
     #[error("resume state: {0}")]
     ResumeState(#[from] super::resume::ResumeError),
     #[error(

@@ -18,3 +18,12 @@ pub mod tta;
 pub use crate::run::events::{Prediction, RunInfo, RunState, TrainCommand, TrainEvent};
 pub use job::{TrainError, TrainJob};
 pub use thread::{TrainerHandle, spawn};
+
+/// A saved optimiser or average state that does not fit the network being resumed.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("the resume state lacks {0}")]
+    Missing(String),
+    #[error("{key}: {source}")]
+    Torch { key: String, source: tch::TchError },
+}

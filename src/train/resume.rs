@@ -161,6 +161,6 @@ pub fn load_tensors(run: &RunDir, st: &ResumeState, vs: &mut VarStore, opt: &mut
         }
         Ok(())
     })?;
-    opt.load_state(&tensors, st.adam_step).map_err(bad)?;
+    opt.load_state(&tensors, st.adam_step).map_err(|e| bad(e.to_string()))?;
     Ok(tensors)
 }
