@@ -23,12 +23,13 @@ pub fn spawn(run: PathBuf) -> ExplainClient {
             if stale {
                 match Checkpoint::open(&run) {
                     Ok(l) => loaded = Some(l),
-                    Err(e) => error = Some(e),
+                    // The answer crosses to the dashboard as the line it shows.
+                    Err(e) => error = Some(e.to_string()),
                 }
             }
             let result = match (&loaded, error) {
                 (_, Some(e)) => Err(e),
-                (Some(l), None) => l.explain(&request),
+                (Some(l), None) => l.explain(&request).map_err(|e| e.to_string()),
                 (None, None) => Err("no checkpoint".into()),
             };
             if ans_tx.send(Explanation { request, result }).is_err() {

@@ -22,7 +22,7 @@ pub struct LoadedRun {
 pub fn load_run(run: &std::path::Path, device: &str, bf16: bool) -> Result<LoadedRun> {
     let device = crate::device::parse_device(device)?;
     let crate::model::weights::RunNetwork { meta, vs, net, checkpoint } =
-        crate::model::inference::load_model(run, device, true).map_err(anyhow::Error::msg)?;
+        crate::model::inference::load_model(run, device, true)?;
     // Inference only from here: the BatchNorm-folded copy where the network has one.
     let net = if bf16 {
         net.folded_bf16().with_context(|| {

@@ -12,24 +12,8 @@ use tch::{Kind, Tensor};
 pub const FILE: &str = "ensemble.json";
 pub const FORMAT: u32 = 1;
 
-/// Why an ensemble cannot be read or loaded; each names the file.
-#[derive(Debug, thiserror::Error)]
-pub enum EnsembleError {
-    #[error("{path}: {source}")]
-    Read { path: String, source: std::io::Error },
-    #[error("{path}: not an ensemble: {source}")]
-    Invalid { path: String, source: serde_json::Error },
-    #[error("{path}: written by a newer tumorscope (format {found})")]
-    Format { path: String, found: u32 },
-    #[error("{0}: no members")]
-    Empty(String),
-    #[error("ensemble member {0}")]
-    Run(#[from] crate::run::dir::RunDirError),
-    #[error("ensemble member {0}")]
-    Weights(#[from] super::weights::WeightsError),
-    #[error("ensemble member {path}: {source}")]
-    Torch { path: String, source: tch::TchError },
-}
+pub use super::errors::EnsembleError;
+
 
 /// One member as `ensemble.json` records it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

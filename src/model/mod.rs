@@ -1,6 +1,7 @@
 //! Networks: EfficientNet-Lite0 (ImageNet weights, new head) and a small CNN from scratch.
 
 pub mod ensemble;
+pub mod errors;
 pub mod folded;
 pub mod gradcam;
 pub mod inference;

@@ -7,17 +7,7 @@ use std::path::{Path, PathBuf};
 use tch::Tensor;
 use tch::nn::VarStore;
 
-#[derive(Debug, thiserror::Error)]
-pub enum WeightsError {
-    #[error(
-        "{0}: pretrained EfficientNet-Lite0 weights not found; run scripts/setup.sh (or set TUMORSCOPE_WEIGHTS, or pass --no-pretrained)"
-    )]
-    NotFound(String),
-    #[error("{path}: cannot load weights: {message}")]
-    Load { path: String, message: String },
-    #[error("{path}: not EfficientNet-Lite0 weights (missing {missing} tensors, e.g. {example})")]
-    Mismatch { path: String, missing: usize, example: String },
-}
+pub use super::errors::{LoadError, WeightsError};
 
 /// `$TUMORSCOPE_WEIGHTS`, else the setup script's output in the cache folder.
 pub fn lite0_weights_path() -> PathBuf {
@@ -93,14 +83,14 @@ fn serialize(named: &[(String, Tensor)], metadata: &HashMap<String, String>, pat
 }
 
 /// The metadata a safetensors file carries in its header.
-pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let (_, meta) =
-        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| format!("{}: not a safetensors file: {e:?}", path.display()))?;
+pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>, WeightsError> {
+    let bytes = std::fs::read(path).map_err(|e| WeightsError::Load { path: path.display().to_string(), message: e.to_string() })?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
+        .map_err(|e| WeightsError::Load { path: path.display().to_string(), message: format!("not a safetensors file: {e:?}") })?;
     Ok(meta.metadata().clone().unwrap_or_default())
 }
 
-/// Load a checkpoint written by `save` (every variable must be present).
+
 /// A run's trained network, as every command that infers with a run loads it.
 pub struct RunNetwork {
     pub meta: crate::run::RunMeta,
@@ -113,17 +103,15 @@ pub struct RunNetwork {
 /// The one checkpoint loader for a run folder: its settings, its network built and loaded from the best
 /// checkpoint (else the last) on `device`, channels-last when asked (as training keeps the weights).
 /// Each failure is one line naming the folder or file.
-pub fn load_run_network(run: &Path, device: tch::Device, channels_last: bool) -> Result<RunNetwork, String> {
-    let dir = crate::run::RunDir::open(run).map_err(|e| e.to_string())?;
-    let meta = dir.read_meta().map_err(|e| e.to_string())?;
-    let checkpoint = dir.checkpoint().ok_or_else(|| {
-        format!("{}: no checkpoint yet (best.safetensors or last.safetensors; the first epoch has not ended)", run.display())
-    })?;
+pub fn load_run_network(run: &Path, device: tch::Device, channels_last: bool) -> Result<RunNetwork, LoadError> {
+    let dir = crate::run::RunDir::open(run)?;
+    let meta = dir.read_meta()?;
+    let checkpoint = dir.checkpoint().ok_or_else(|| LoadError::NoCheckpoint(run.display().to_string()))?;
     let mut vs = VarStore::new(device);
     let net = crate::model::build(&vs, &meta.config, meta.classes.len());
-    load_checkpoint(&mut vs, &checkpoint).map_err(|e| format!("{}: {e}", checkpoint.display()))?;
+    load_checkpoint(&mut vs, &checkpoint)?;
     if channels_last {
-        to_channels_last(&vs).map_err(|e| format!("{}: {e}", checkpoint.display()))?;
+        to_channels_last(&vs).map_err(|source| LoadError::Torch { path: checkpoint.display().to_string(), source })?;
     }
     Ok(RunNetwork { meta, vs, net, checkpoint })
 }

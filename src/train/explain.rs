@@ -7,6 +7,21 @@ use crate::run::explain::{CamMap, ExplainRequest, Explained};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+/// Why an image could not be explained; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ExplainError {
+    #[error(transparent)]
+    Load(#[from] crate::model::weights::LoadError),
+    #[error("{path}: {source}")]
+    Decode { path: String, source: crate::data::decode::DecodeError },
+    #[error("class {class} out of range ({classes} classes)")]
+    BadClass { class: usize, classes: usize },
+    #[error("{path}: {source}")]
+    Torch { path: String, source: tch::TchError },
+    #[error("{path}: Grad-CAM failed: {source}")]
+    Cam { path: String, source: gradcam::CamError },
+}
+
 /// A run's checkpoint, loaded for questions about single images.
 pub struct Checkpoint {
     net: crate::model::Net,
@@ -26,7 +41,7 @@ fn modified(p: &Path) -> Option<SystemTime> {
 
 impl Checkpoint {
     /// The run's best checkpoint (else its last), with its fitted temperature when it has one.
-    pub fn open(run: &Path) -> Result<Checkpoint, String> {
+    pub fn open(run: &Path) -> Result<Checkpoint, ExplainError> {
         load(run)
     }
 
@@ -37,12 +52,12 @@ impl Checkpoint {
     }
 
     /// Classify and explain one image.
-    pub fn explain(&self, req: &ExplainRequest) -> Result<Explained, String> {
+    pub fn explain(&self, req: &ExplainRequest) -> Result<Explained, ExplainError> {
         answer(self, req)
     }
 }
 
-fn load(run: &Path) -> Result<Checkpoint, String> {
+fn load(run: &Path) -> Result<Checkpoint, ExplainError> {
     let crate::model::weights::RunNetwork { meta, vs, net, checkpoint } =
         crate::model::inference::load_model(run, tch::Device::Cpu, false)?;
     let net = net.folded().unwrap_or(net);
@@ -62,21 +77,23 @@ fn load(run: &Path) -> Result<Checkpoint, String> {
     })
 }
 
-fn answer(l: &Checkpoint, req: &ExplainRequest) -> Result<Explained, String> {
+fn answer(l: &Checkpoint, req: &ExplainRequest) -> Result<Explained, ExplainError> {
     let path = &req.path;
-    let img = crate::data::decode::open_rgb(path, l.max_pixels).map_err(|e| format!("{}: {e}", path.display()))?;
+    let shown = || path.display().to_string();
+    let img = crate::data::decode::open_rgb(path, l.max_pixels).map_err(|source| ExplainError::Decode { path: shown(), source })?;
     if let Some(c) = req.cam_class
         && c >= l.classes
     {
-        return Err(format!("class {c} out of range ({} classes)", l.classes));
+        return Err(ExplainError::BadClass { class: c, classes: l.classes });
     }
-    let x = super::evaluate::image_input(&img, l.size, tch::Device::Cpu).map_err(|e| format!("{}: {e}", path.display()))?;
+    let torch = |source| ExplainError::Torch { path: shown(), source };
+    let x = super::evaluate::image_input(&img, l.size, tch::Device::Cpu).map_err(torch)?;
     let input = crate::data::batch::normalize(&x);
-    let cam = gradcam::grad_cam(l.net.as_ref(), &input, req.cam_class).map_err(|e| format!("{}: Grad-CAM failed: {e}", path.display()))?;
+    let cam = gradcam::grad_cam(l.net.as_ref(), &input, req.cam_class).map_err(|source| ExplainError::Cam { path: shown(), source })?;
     // With the run's test-time augmentation, the probabilities average its views (the map stays the
     // plain image's).
     let raw = match l.tta {
-        Some(_) => super::evaluate::image_probabilities(&l.net, &x, l.tta).map_err(|e| format!("{}: {e}", path.display()))?,
+        Some(_) => super::evaluate::image_probabilities(&l.net, &x, l.tta).map_err(torch)?,
         None => cam.probs.clone(),
     };
     let probs = match l.temperature {

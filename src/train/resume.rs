@@ -136,7 +136,7 @@ fn embedded_state(run: &RunDir) -> Result<Option<ResumeState>, ResumeError> {
     if !p.exists() {
         return Ok(None);
     }
-    let mut meta = crate::model::weights::read_metadata(&p).map_err(|message| ResumeError::Tensors { path: shown(&p), message })?;
+    let mut meta = crate::model::weights::read_metadata(&p).map_err(|e| ResumeError::Tensors { path: shown(&p), message: e.to_string() })?;
     let Some(text) = meta.remove(STATE_KEY) else { return Ok(None) };
     parse_state(text.as_bytes(), &p).map(Some)
 }
@@ -145,7 +145,7 @@ fn embedded_state(run: &RunDir) -> Result<Option<ResumeState>, ResumeError> {
 pub fn load_tensors(run: &RunDir, st: &ResumeState, vs: &mut VarStore, opt: &mut Adam) -> Result<HashMap<String, Tensor>, ResumeError> {
     let p = run.resume_tensors();
     let bad = |message: String| ResumeError::Tensors { path: shown(&p), message };
-    let meta = crate::model::weights::read_metadata(&p).map_err(bad)?;
+    let meta = crate::model::weights::read_metadata(&p).map_err(|e| bad(e.to_string()))?;
     if meta.get("stamp") != Some(&stamp(st)) {
         return Err(ResumeError::Stale { path: shown(&p) });
     }
