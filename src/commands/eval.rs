@@ -191,7 +191,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let ev = evaluate_with(&lr.net, &set, idx, 64, lr.device, tta)?;
     let seconds = t0.elapsed().as_secs_f64();
     let report = ev.confusion.report(&set.classes);
-    let (intervals, curves) = uncertainty(&ev.predictions, &set.classes);
+    let crate::report::Uncertainty { intervals, curves } =
+        crate::report::Uncertainty::of(&ev.predictions, &set.classes).ok_or_else(|| anyhow::anyhow!("{}: nothing was scored", src.root.display()))?;
     let (mut cal, cal_note) = calibration_for(&lr, &args.run, args.uncalibrated);
     if let Some(n) = cal_note {
         crate::run::output::err(&format!("note: {n}"));
@@ -218,20 +219,6 @@ pub fn run(args: EvalArgs) -> Result<()> {
         honest,
     };
     if args.json { print_json(&scored) } else { print_text(&scored) }
-}
-
-/// The 95% bootstrap intervals and the one-vs-rest curves of a prediction set.
-pub fn uncertainty(
-    preds: &[crate::run::events::Prediction],
-    classes: &[String],
-) -> (crate::metrics::intervals::Intervals, Vec<crate::metrics::curves::ClassCurves>) {
-    let truth: Vec<usize> = preds.iter().map(|p| p.truth).collect();
-    let pred: Vec<usize> = preds.iter().map(|p| p.pred).collect();
-    let probs: Vec<Vec<f32>> = preds.iter().map(|p| p.probs.clone()).collect();
-    (
-        crate::metrics::intervals::of_predictions(&truth, &pred, classes.len()),
-        crate::metrics::curves::per_class(&probs, &truth, &pred, classes),
-    )
 }
 
 /// The run's recorded split, if any: a record that is there but unreadable is an error, not a reason to

@@ -49,7 +49,7 @@ pub fn render(inputs: &Inputs, figures: &[String], skipped: &[String]) -> String
             s += &format!("Weights: {}.\n\n", cell(w));
         }
         s += &format!("```text\n{}\n{}```\n", printable(&r.to_text(4)), printable(&r.confusion_text()));
-        if let Some(u) = inputs.uncertainty() {
+        if let Some(u) = &inputs.uncertainty {
             s += &format!(
                 "\n```text\n{}\n{}```\n",
                 printable(&crate::metrics::intervals::text(&u.intervals, &inputs.meta.classes, r.confusion.total() as usize)),
@@ -80,7 +80,8 @@ fn outcome(inputs: &Inputs) -> String {
     }
     if let Some(r) = &view.test_report {
         let interval = inputs
-            .uncertainty()
+            .uncertainty
+            .as_ref()
             .map(|u| format!(" (95% interval {:.1}–{:.1})", 100.0 * u.intervals.accuracy.lo, 100.0 * u.intervals.accuracy.hi));
         rows.push((
             "test accuracy".into(),

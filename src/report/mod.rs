@@ -36,6 +36,8 @@ pub struct Inputs {
     /// The temperature fitted for this run: `RUN/calibration.json` (written at the end of training
     /// and by `eval --fit-temperature`).
     pub calibration: Option<crate::calibration::Calibration>,
+    /// The test predictions' intervals and curves, computed once (the figure and report.md use them).
+    pub uncertainty: Option<Uncertainty>,
 }
 
 /// Why a report could not be written (a figure that cannot be drawn is only skipped, and said).
@@ -58,7 +60,8 @@ impl Inputs {
         let (view, _) = crate::run::status::load_view(run)?;
         let record = SplitRecord::read(&run.split_record()).ok();
         let calibration = crate::calibration::Calibration::read(&run.path.join("calibration.json")).ok();
-        Ok(Inputs { run: run.clone(), meta, view, record, calibration })
+        let uncertainty = Uncertainty::of(&view.test_predictions, &meta.classes);
+        Ok(Inputs { run: run.clone(), meta, view, record, calibration, uncertainty })
     }
 
     /// Where an image the run recorded is now: as recorded if it is there, else under the run's data
@@ -89,22 +92,6 @@ impl Inputs {
         (probs, p.iter().map(|p| p.truth).collect())
     }
 
-    /// The test predictions' bootstrap intervals and one-vs-rest curves (none without predictions).
-    pub fn uncertainty(&self) -> Option<Uncertainty> {
-        let p = &self.view.test_predictions;
-        if p.is_empty() {
-            return None;
-        }
-        let truth: Vec<usize> = p.iter().map(|p| p.truth).collect();
-        let pred: Vec<usize> = p.iter().map(|p| p.pred).collect();
-        let probs: Vec<Vec<f32>> = p.iter().map(|p| p.probs.clone()).collect();
-        let classes = &self.meta.classes;
-        Some(Uncertainty {
-            intervals: crate::metrics::intervals::of_predictions(&truth, &pred, classes.len()),
-            curves: crate::metrics::curves::per_class(&probs, &truth, &pred, classes),
-        })
-    }
-
     /// Test images predicted wrong, most confident first.
     pub fn confident_mistakes(&self, n: usize) -> Vec<&Prediction> {
         let mut wrong: Vec<&Prediction> = self.view.test_predictions.iter().filter(|p| !p.correct()).collect();
@@ -118,6 +105,22 @@ impl Inputs {
 pub struct Uncertainty {
     pub intervals: crate::metrics::intervals::Intervals,
     pub curves: Vec<crate::metrics::curves::ClassCurves>,
+}
+
+impl Uncertainty {
+    /// The bootstrap intervals and one-vs-rest curves of a prediction set (none when it is empty).
+    pub fn of(preds: &[Prediction], classes: &[String]) -> Option<Uncertainty> {
+        if preds.is_empty() {
+            return None;
+        }
+        let truth: Vec<usize> = preds.iter().map(|p| p.truth).collect();
+        let pred: Vec<usize> = preds.iter().map(|p| p.pred).collect();
+        let probs: Vec<Vec<f32>> = preds.iter().map(|p| p.probs.clone()).collect();
+        Some(Uncertainty {
+            intervals: crate::metrics::intervals::of_predictions(&truth, &pred, classes.len()),
+            curves: crate::metrics::curves::per_class(&probs, &truth, &pred, classes),
+        })
+    }
 }
 
 #[derive(Default)]
@@ -230,7 +233,7 @@ fn draw_reliability(inputs: &Inputs, dir: &Path, t: &mut Tally) {
 
 /// One-vs-rest ROC and precision-recall curves of the test predictions.
 fn draw_roc_pr(inputs: &Inputs, dir: &Path, t: &mut Tally) {
-    let Some(u) = inputs.uncertainty() else {
+    let Some(u) = &inputs.uncertainty else {
         t.skipped.push("roc_pr: no test predictions".into());
         return;
     };
