@@ -23,6 +23,9 @@ pub struct ExperimentScreen {
     /// The latest thing said (a command sent, a member that could not be reached).
     pub note: Option<String>,
     pub theme: super::theme::Theme,
+    /// Each member's state and latest record when the aggregate was computed: it is recomputed (a
+    /// bootstrap per member) only when one of them changes, not on every refresh.
+    folded: Vec<(MemberState, Option<u64>)>,
 }
 
 /// How the view was left.
@@ -34,14 +37,29 @@ pub enum ExperimentEnding {
 
 impl ExperimentScreen {
     pub fn new(exp: ExperimentDir, plan: Plan, theme: super::theme::Theme, read_only: bool) -> Self {
-        let mut s = ExperimentScreen { exp, plan, statuses: vec![], aggregate: aggregate::aggregate(&[]), cursor: 0, help: false, read_only, note: None, theme };
+        let mut s = ExperimentScreen {
+            exp,
+            plan,
+            statuses: vec![],
+            aggregate: aggregate::aggregate(&[]),
+            cursor: 0,
+            help: false,
+            read_only,
+            note: None,
+            theme,
+            folded: vec![],
+        };
         s.refresh();
         s
     }
 
     pub fn refresh(&mut self) {
         self.statuses = members::all(&self.exp, &self.plan.members);
-        self.aggregate = aggregate::aggregate(&self.statuses);
+        let folded: Vec<(MemberState, Option<u64>)> = self.statuses.iter().map(|s| (s.state, s.view.as_ref().and_then(|v| v.last_seq))).collect();
+        if folded != self.folded {
+            self.aggregate = aggregate::aggregate(&self.statuses);
+            self.folded = folded;
+        }
         self.cursor = self.cursor.min(self.statuses.len().saturating_sub(1));
     }
 
