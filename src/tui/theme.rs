@@ -53,12 +53,14 @@ pub enum ThemeError {
     Invalid { path: String, message: String },
 }
 
-fn hex(s: &str) -> Result<Color, String> {
+/// A colour that is not `#RRGGBB`.
+#[derive(Debug, thiserror::Error)]
+#[error("colour '{0}' is not #RRGGBB")]
+pub struct BadColour(String);
+
+fn hex(s: &str) -> Result<Color, BadColour> {
     let h = s.trim().trim_start_matches('#');
-    if h.len() != 6 {
-        return Err(format!("colour '{s}' is not #RRGGBB"));
-    }
-    let v = u32::from_str_radix(h, 16).map_err(|_| format!("colour '{s}' is not #RRGGBB"))?;
+    let v = (h.len() == 6).then(|| u32::from_str_radix(h, 16).ok()).flatten().ok_or_else(|| BadColour(s.to_string()))?;
     Ok(Color::Rgb((v >> 16) as u8, (v >> 8) as u8, v as u8))
 }
 
@@ -76,7 +78,7 @@ impl Theme {
             base.insert(k, v);
         }
         let f: ThemeFile = base.try_into().map_err(|e: toml::de::Error| invalid(e.message().to_string()))?;
-        let c = |s: &str| hex(s).map_err(invalid);
+        let c = |s: &str| hex(s).map_err(|e| invalid(e.to_string()));
         let scale = |a: &[String; 5]| -> Result<[Color; 5], ThemeError> { Ok([c(&a[0])?, c(&a[1])?, c(&a[2])?, c(&a[3])?, c(&a[4])?]) };
         Ok(Theme {
             name: f.name.clone(),
