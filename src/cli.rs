@@ -135,6 +135,16 @@ pub struct TrainArgs {
     /// flip,shift=N (default: off).
     #[arg(long, value_name = "VIEWS")]
     pub tta: Option<String>,
+    /// DICOM/NIfTI intensity window: auto (the file's, else the 0.5–99.5th percentile), CENTER,WIDTH
+    /// or pLOW-HIGH. Recorded in the run and applied again at inference.
+    #[arg(long, value_name = "WINDOW", allow_hyphen_values = true)]
+    pub window: Option<crate::config::imaging::Window>,
+    /// NIfTI: cut volumes along this axis (from the file's orientation; default axial).
+    #[arg(long, value_enum)]
+    pub slice_axis: Option<crate::config::imaging::SliceAxis>,
+    /// NIfTI volumes and multi-frame DICOM: middle (default), all, or N central slices per file.
+    #[arg(long, value_name = "WHICH")]
+    pub slices: Option<crate::config::imaging::Slices>,
     /// libtorch compute threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -219,7 +229,8 @@ impl TrainArgs {
             early_stopping_patience => "--early-stopping-patience", limit_per_class => "--limit-per-class", config => "--config",
             near_duplicate_threshold => "--near-duplicate-threshold", tta => "--tta", recipe => "--recipe",
             schedule => "--schedule", warmup_epochs => "--warmup-epochs", label_smoothing => "--label-smoothing",
-            drop_path => "--drop-path", freeze_stages => "--freeze-stages", ema_decay => "--ema-decay", amp => "--amp");
+            drop_path => "--drop-path", freeze_stages => "--freeze-stages", ema_decay => "--ema-decay", amp => "--amp",
+            window => "--window", slice_axis => "--slice-axis", slices => "--slices");
         for (on, name) in [
             (self.no_augment, "--no-augment"),
             (self.no_pretrained, "--no-pretrained"),
@@ -262,7 +273,10 @@ impl TrainArgs {
             drop_path,
             freeze_stages,
             ema_decay,
-            amp
+            amp,
+            window,
+            slice_axis,
+            slices
         );
         if let Some(t) = &self.tta {
             c.tta = t.clone();
@@ -358,6 +372,12 @@ pub struct PredictArgs {
     /// Test-time augmentation, as for eval: `flip` (default), `shift=N`, or `flip,shift=N`.
     #[arg(long, value_name = "VIEWS", num_args = 0..=1, default_missing_value = "flip")]
     pub tta: Option<String>,
+    /// DICOM/NIfTI: which slices of each file to predict: all (default), middle, or N central.
+    #[arg(long, value_name = "WHICH", default_value = "all")]
+    pub slices: crate::config::imaging::Slices,
+    /// NIfTI: cut volumes along this axis (default: the run's). The window is always the run's.
+    #[arg(long, value_enum)]
+    pub slice_axis: Option<crate::config::imaging::SliceAxis>,
     /// Draw each image with its Grad-CAM heatmap over it (plain Grad-CAM on the last convolutional
     /// stage, in the article's red palette).
     #[arg(long)]
@@ -496,6 +516,23 @@ pub struct AuditArgs {
     /// Exit non-zero when a test image duplicates a training image (for CI).
     #[arg(long)]
     pub fail_on_leak: bool,
+    /// DICOM/NIfTI: the window for the near-duplicate hashes (see `train --window`).
+    #[arg(long, value_name = "WINDOW", default_value = "auto", allow_hyphen_values = true)]
+    pub window: crate::config::imaging::Window,
+    /// NIfTI: cut volumes along this axis.
+    #[arg(long, value_enum, default_value = "axial")]
+    pub slice_axis: crate::config::imaging::SliceAxis,
+    /// NIfTI volumes and multi-frame DICOM: middle (default, as `train`), all, or N central slices per file.
+    #[arg(long, value_name = "WHICH", default_value = "middle")]
+    pub slices: crate::config::imaging::Slices,
+}
+
+impl AuditArgs {
+    /// How the audited files are read.
+    pub fn reading(&self) -> crate::data::decode::Reading {
+        let imaging = crate::config::imaging::Imaging { window: self.window, axis: self.slice_axis, slices: self.slices };
+        crate::data::decode::Reading { max_pixels: crate::config::DEFAULT_MAX_PIXELS, imaging }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,8 @@
 //! lines) and never panic. Both arbitrary bytes and valid files with bytes flipped, cut or appended.
 //! The case counts are bounded so the suite stays quick.
 
+mod common;
+
 use proptest::prelude::*;
 use std::io::Cursor;
 use tumorscope::data::cache::{self, CachedItem};
@@ -28,6 +30,35 @@ fn mutate(mut bytes: Vec<u8>, flips: &[(usize, u8)], cut: usize, tail: &[u8]) ->
     bytes.truncate(bytes.len().saturating_sub(cut));
     bytes.extend_from_slice(tail);
     bytes
+}
+
+/// A 16-bit MR slice written by dicom-rs, with its patient attributes and a stored window.
+fn dicom_sample() -> Vec<u8> {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES
+        .get_or_init(|| {
+            let t = tempfile::tempdir().unwrap();
+            let p = common::dicom::FakePatient { name: "A^B".into(), id: "P1".into(), birth_date: "19600101".into(), class: 1 };
+            common::dicom::write_slice(&t.path().join("s.dcm"), &p, 0, 0, 12);
+            std::fs::read(t.path().join("s.dcm")).unwrap()
+        })
+        .clone()
+}
+
+/// A 6×5×4 int16 NIfTI-1 volume.
+fn nifti_sample() -> Vec<u8> {
+    let mut h = vec![0u8; 352];
+    h[0..4].copy_from_slice(&348i32.to_le_bytes());
+    for (k, d) in [3u16, 6, 5, 4, 1, 1, 1, 1].iter().enumerate() {
+        h[40 + 2 * k..42 + 2 * k].copy_from_slice(&d.to_le_bytes());
+    }
+    h[70..72].copy_from_slice(&4i16.to_le_bytes());
+    h[72..74].copy_from_slice(&16i16.to_le_bytes());
+    h[108..112].copy_from_slice(&352f32.to_le_bytes());
+    h[112..116].copy_from_slice(&1f32.to_le_bytes());
+    h[344..348].copy_from_slice(b"n+1\0");
+    h.extend((0..120i16).flat_map(|v| (v * 37).to_le_bytes()));
+    h
 }
 
 fn sample_log() -> Vec<u8> {
@@ -66,7 +97,7 @@ proptest! {
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("x.img");
         std::fs::write(&p, &bytes).unwrap();
-        let _ = decode::decode_file(&p, 16, DEFAULT_MAX_PIXELS);
+        let _ = decode::decode_file(&p, 16, &decode::Reading::default());
     }
 
     #[test]
@@ -107,5 +138,31 @@ proptest! {
         std::fs::write(&p, &bytes).unwrap();
         tailed.extend(tailer.poll().unwrap());
         prop_assert_eq!(tailed, whole.records);
+    }
+}
+
+proptest! {
+    // Each case writes files and walks a folder: fewer cases, the same kinds of damage.
+    #![proptest_config(ProptestConfig { cases: 150, .. ProptestConfig::default() })]
+
+    #[test]
+    fn decoding_damaged_dicom_and_nifti_never_panics(
+        nifti in any::<bool>(),
+        slice in 0usize..6,
+        flips in prop::collection::vec((any::<usize>(), 1u8..), 0..8),
+        cut in 0usize..600,
+        tail in prop::collection::vec(any::<u8>(), 0..16),
+    ) {
+        let (base, name) = if nifti { (nifti_sample(), "x.nii") } else { (dicom_sample(), "x.dcm") };
+        let bytes = mutate(base, &flips, cut, &tail);
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join(name);
+        std::fs::write(&p, &bytes).unwrap();
+        let reading = decode::Reading::default();
+        let _ = decode::decode_file(&p, 16, &reading);
+        let _ = decode::decode_file(&tumorscope::data::medical::slice_path(&p, slice), 16, &reading);
+        let _ = decode::open_rgb(&p, &reading);
+        let _ = tumorscope::data::discover::discover_with(t.path(), &reading);
+        let _ = tumorscope::data::medical::patient_keys(&[p]);
     }
 }

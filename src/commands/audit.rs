@@ -9,7 +9,7 @@ pub const LEAK_EXIT: u8 = 3;
 
 pub fn run(a: AuditArgs) -> Result<u8> {
     let t0 = std::time::Instant::now();
-    let audit = crate::data::audit::audit(&a.data, a.threshold, crate::data::decode::DEFAULT_MAX_PIXELS)?;
+    let audit = crate::data::audit::audit(&a.data, a.threshold, &a.reading())?;
     if a.json {
         output::out(&serde_json::to_string_pretty(&audit)?);
     } else {

@@ -22,7 +22,7 @@ pub const BATCH_KEEPING_IMAGES: usize = 4;
 pub struct Options {
     /// The network's input side.
     pub size: u32,
-    pub max_pixels: u64,
+    pub reading: decode::Reading,
     pub tta: Option<Tta>,
     /// Keep each decoded image at its own size in `Predicted::image`.
     pub keep_images: bool,
@@ -33,9 +33,9 @@ pub struct Options {
 
 impl Options {
     /// Batches of `BATCH`, or of `BATCH_KEEPING_IMAGES` when the images are kept.
-    pub fn new(size: u32, max_pixels: u64, tta: Option<Tta>, keep_images: bool, device: Device) -> Self {
+    pub fn new(size: u32, reading: decode::Reading, tta: Option<Tta>, keep_images: bool, device: Device) -> Self {
         let batch = if keep_images { BATCH_KEEPING_IMAGES } else { BATCH };
-        Options { size, max_pixels, tta, keep_images, device, batch }
+        Options { size, reading, tta, keep_images, device, batch }
     }
 }
 
@@ -107,10 +107,10 @@ fn decode_all(chunk: &[Result<PathBuf, String>], opts: &Options, threads: usize)
     let one = |item: &Result<PathBuf, String>| -> Result<Decoded, decode::DecodeError> {
         let Ok(path) = item else { return Err(decode::DecodeError::Content(String::new())) };
         if opts.keep_images {
-            let img = decode::open_rgb(path, opts.max_pixels)?;
+            let img = decode::open_rgb(path, &opts.reading)?;
             Ok((decode::resize_for_network(&img, opts.size), Some(img)))
         } else {
-            Ok((decode::decode_file(path, opts.size, opts.max_pixels)?.rgb, None))
+            Ok((decode::decode_file(path, opts.size, &opts.reading)?.rgb, None))
         }
     };
     let threads = threads.clamp(1, chunk.len().max(1));
@@ -175,7 +175,7 @@ mod tests {
         let tta = Some(Tta::parse("flip").unwrap());
         for keep_images in [false, true] {
             // Batches of 5 here: the errors fall inside and across batch boundaries.
-            let opts = Options { batch: 5, ..Options::new(64, decode::DEFAULT_MAX_PIXELS, tta, keep_images, Device::Cpu) };
+            let opts = Options { batch: 5, ..Options::new(64, decode::Reading::default(), tta, keep_images, Device::Cpu) };
             let mut got = vec![];
             tch::no_grad(|| {
                 for_each(&net, paths.clone(), opts, |r| {
@@ -191,7 +191,7 @@ mod tests {
                     (Ok(p), Ok(pred)) => {
                         assert_eq!(&pred.path, p);
                         assert_eq!(pred.image.is_some(), keep_images);
-                        let img = decode::open_rgb(p, decode::DEFAULT_MAX_PIXELS).unwrap();
+                        let img = decode::open_rgb(p, &decode::Reading::default()).unwrap();
                         let x = crate::train::evaluate::image_input(&img, 64, Device::Cpu).unwrap();
                         assert_eq!(
                             Vec::<f32>::try_from(x.flatten(0, -1)).unwrap(),

@@ -163,7 +163,7 @@ fn ingest(dir: &std::path::Path, size: u32) -> Result<()> {
     let ok = found
         .entries
         .par_iter()
-        .filter(|e| crate::data::decode::decode_file(&e.path, size, crate::data::decode::DEFAULT_MAX_PIXELS).is_ok())
+        .filter(|e| crate::data::decode::decode_file(&e.path, size, &crate::data::decode::Reading::default()).is_ok())
         .count();
     let s = t.elapsed().as_secs_f64();
     crate::run::output::out(&format!(

@@ -55,8 +55,9 @@ fn predict_all(args: &PredictArgs, lr: &super::eval::LoadedRun, cal: Option<&cra
     let classes = &lr.meta.classes;
     let tta = args.tta.as_deref().map(crate::train::tta::Tta::parse).transpose()?;
     let mut out = Predictions { items: vec![], skipped: vec![], labelled: 0 };
-    let opts = super::batched::Options::new(lr.meta.config.image_size, lr.meta.config.max_image_pixels, tta, false, lr.device);
-    let files = super::predict::expand(&args.paths);
+    let reading = super::predict::reading(args, &lr.meta.config);
+    let opts = super::batched::Options::new(lr.meta.config.image_size, reading, tta, false, lr.device);
+    let files = super::predict::into_slices(super::predict::expand(&args.paths), &reading);
     // The dashboard opens once every file is predicted: say what is happening meanwhile.
     crate::run::output::err(&format!("predicting {} files with {}…", files.iter().filter(|f| f.is_ok()).count(), lr.checkpoint.display()));
     super::batched::for_each(&lr.net, files, opts, |item| {

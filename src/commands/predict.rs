@@ -3,7 +3,8 @@
 
 use super::eval::load_run;
 use crate::cli::PredictArgs;
-use crate::data::display_class;
+use crate::data::decode::{self, Reading};
+use crate::data::{display_class, medical};
 use crate::model::gradcam;
 use crate::report::overlay;
 use anyhow::{Context, Result};
@@ -37,6 +38,32 @@ pub fn expand(paths: &[PathBuf]) -> Vec<Result<PathBuf, String>> {
         }
     }
     out
+}
+
+/// How `predict` reads its inputs: the run's window and pixel limit, with the slices asked for.
+pub fn reading(args: &PredictArgs, cfg: &crate::config::TrainConfig) -> Reading {
+    let mut r = Reading::of(cfg);
+    r.imaging.slices = args.slices;
+    r.imaging.axis = args.slice_axis.unwrap_or(cfg.slice_axis);
+    r
+}
+
+/// Each DICOM or NIfTI file becomes its slices (`FILE#INDEX`, as `reading` says); a file whose header
+/// cannot be read becomes its one-line error; other files stay as they are.
+pub fn into_slices(files: Vec<Result<PathBuf, String>>, reading: &Reading) -> Vec<Result<PathBuf, String>> {
+    let slices = |p: PathBuf| -> Vec<Result<PathBuf, String>> {
+        let Some(format) = medical::format_of(&p) else { return vec![Ok(p)] };
+        match decode::read_file(&p).and_then(|b| medical::expand(&p, format, &b, &reading.imaging, reading.max_pixels)) {
+            Ok((paths, note)) => {
+                if let Some(n) = note {
+                    crate::run::output::err(&format!("note: {n}"));
+                }
+                paths.into_iter().map(Ok).collect()
+            }
+            Err(e) => vec![Err(format!("{}: {e}", p.display()))],
+        }
+    };
+    files.into_iter().flat_map(|f| f.map_or_else(|e| vec![Err(e)], slices)).collect()
 }
 
 fn real(p: &Path) -> PathBuf {
@@ -119,8 +146,9 @@ pub fn run(args: PredictArgs) -> Result<()> {
     }
     let mut p = Printer { args: &args, lr: &lr, cal, cam_class, explain, show, used_names: Default::default(), failures: 0, done: 0 };
     // The decoded image itself is kept only for the terminal preview and Grad-CAM's overlay.
-    let opts = super::batched::Options::new(size, lr.meta.config.max_image_pixels, tta, show || explain, lr.device);
-    super::batched::for_each(&lr.net, expand(&args.paths), opts, |item| p.handle(item))?;
+    let reading = reading(&args, &lr.meta.config);
+    let opts = super::batched::Options::new(size, reading, tta, show || explain, lr.device);
+    super::batched::for_each(&lr.net, into_slices(expand(&args.paths), &reading), opts, |item| p.handle(item))?;
     if p.failures > 0 {
         anyhow::bail!("{} of {} input(s) could not be predicted", p.failures, p.failures + p.done);
     }

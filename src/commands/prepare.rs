@@ -54,7 +54,7 @@ pub fn load(src: &DataSource, cfg: &TrainConfig, quiet: bool) -> Result<(ImageSe
         bar.set_length(total as u64);
         bar.set_position(done as u64);
     };
-    let (mut set, report) = data::load_dataset(&src.root, cfg.image_size, cfg.limit_per_class, cfg.max_image_pixels, &progress)?;
+    let (mut set, report) = data::load_dataset(&src.root, cfg.image_size, cfg.limit_per_class, &data::decode::Reading::of(cfg), &progress)?;
     bar.finish_and_clear();
     set.synthetic = src.synthetic;
     if !quiet {
@@ -81,7 +81,8 @@ pub fn load(src: &DataSource, cfg: &TrainConfig, quiet: bool) -> Result<(ImageSe
 /// The run's split: copies of one picture (byte copies, and near copies within the configured
 /// threshold) stay on one side. More folds than the smallest class has copy groups is refused.
 pub fn split(set: &ImageSet, cfg: &TrainConfig) -> Result<Split> {
-    let (groups, near_groups) = group_keys(set, cfg.near_duplicate_threshold);
+    let patient_of = data::medical::patient_keys(&set.paths);
+    let (groups, near_groups) = group_keys(set, cfg.near_duplicate_threshold, &patient_of);
     if cfg.folds > 0 {
         let pool: Vec<usize> = (0..set.len()).filter(|&i| !set.from_test_folder[i]).collect();
         let most = data::split::smallest_class_groups(&pool, &set.labels, &groups, set.classes.len());
@@ -107,17 +108,36 @@ pub fn split(set: &ImageSet, cfg: &TrainConfig) -> Result<Split> {
         cfg.split_seed(),
     );
     split.near_groups = near_groups;
+    if patient_of.iter().any(Option::is_some) {
+        split.patients = patient_of.iter().flatten().collect::<std::collections::HashSet<_>>().len();
+        split.patient_of = patient_of;
+    }
     Ok(split)
 }
 
-/// A group key per image, and how many groups join images with different bytes.
-pub fn group_keys(set: &ImageSet, threshold: u32) -> (Vec<u64>, usize) {
-    if threshold == 0 {
+/// A group key per image, and how many groups join images with different bytes. Images of one
+/// patient (`patient_of`, salted keys; DICOM and NIfTI only) are one group too.
+pub fn group_keys(set: &ImageSet, threshold: u32, patient_of: &[Option<u64>]) -> (Vec<u64>, usize) {
+    let has_patients = patient_of.iter().any(Option::is_some);
+    if threshold == 0 && !has_patients {
         return (set.hashes.clone(), 0);
     }
-    let phashes = dupes::hash_pixels(&set.pixels, set.size);
-    let mut uf = dupes::near_groups(&set.hashes, &phashes, threshold);
-    let near = uf.groups().iter().filter(|g| g.iter().map(|&i| set.hashes[i]).collect::<std::collections::HashSet<_>>().len() > 1).count();
+    let (mut uf, near) = if threshold == 0 {
+        (dupes::exact_groups(&set.hashes), 0)
+    } else {
+        let phashes = dupes::hash_pixels(&set.pixels, set.size);
+        let mut uf = dupes::near_groups(&set.hashes, &phashes, threshold);
+        let near =
+            uf.groups().iter().filter(|g| g.iter().map(|&i| set.hashes[i]).collect::<std::collections::HashSet<_>>().len() > 1).count();
+        (uf, near)
+    };
+    let mut first_of = std::collections::HashMap::new();
+    for (i, key) in patient_of.iter().enumerate() {
+        if let Some(k) = key {
+            let first = *first_of.entry(*k).or_insert(i);
+            uf.union(first, i);
+        }
+    }
     (dupes::group_keys(&mut uf), near)
 }
 
@@ -144,6 +164,10 @@ pub fn split_summary(split: &Split, cfg: &TrainConfig, from_test_folder: bool) -
     let val = match split.folds {
         Some((k, i)) => format!(" (fold {} of {k})", i + 1),
         None => String::new(),
+    };
+    let grouping = match split.patients {
+        0 => grouping,
+        n => format!("{grouping}; the images of each of {n} patient(s) on one side"),
     };
     format!("split: {} train, {} val{val}, {} test; {grouping}{test}", split.train.len(), split.val.len(), split.test.len())
 }

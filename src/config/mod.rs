@@ -1,6 +1,7 @@
 //! The resolved training configuration: defaults (the article's) → TOML file → command-line flags.
 //! It is saved beside every checkpoint so `eval` and `predict` rebuild the same network and split.
 
+pub mod imaging;
 pub mod tta;
 
 use serde::{Deserialize, Serialize};
@@ -214,6 +215,19 @@ pub struct TrainConfig {
     /// different seeds share one split.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split_seed: Option<u64>,
+    /// DICOM and NIfTI only: the intensity window (`auto`, `C,W` or `pLOW-HIGH`).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub window: imaging::Window,
+    /// NIfTI only: the axis volumes are cut along.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub slice_axis: imaging::SliceAxis,
+    /// NIfTI volumes and multi-frame DICOM: which slices become images (`middle`, `all`, or N central).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub slices: imaging::Slices,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -264,12 +278,20 @@ impl TrainConfig {
             folds: 0,
             fold: 0,
             split_seed: None,
+            window: Default::default(),
+            slice_axis: Default::default(),
+            slices: Default::default(),
         }
     }
 
     /// The seed the split is drawn with.
     pub fn split_seed(&self) -> u64 {
         self.split_seed.unwrap_or(self.seed)
+    }
+
+    /// How DICOM and NIfTI files become images in this run.
+    pub fn imaging(&self) -> imaging::Imaging {
+        imaging::Imaging { window: self.window, axis: self.slice_axis, slices: self.slices }
     }
 }
 
@@ -378,19 +400,20 @@ impl TrainConfig {
             Some(v) => return Err(bad(format!("recipe = {v}: expected a string"))),
         };
         let settings = FileSettings { recipe: file_recipe, ..settings };
-        let cfg = Self::overlay(recipe.or(settings.recipe).unwrap_or_default().config(), table).map_err(bad)?;
-        cfg.validate().map_err(|e| match e {
+        let as_file_error = |e| match e {
             ConfigError::Invalid(m) => bad(m),
             e => e,
-        })?;
+        };
+        let cfg = Self::overlay(recipe.or(settings.recipe).unwrap_or_default().config(), table).map_err(as_file_error)?;
+        cfg.validate().map_err(as_file_error)?;
         Ok((cfg, settings))
     }
 
     /// `base` with the keys of `table` set over it (unknown keys and wrong types are errors).
-    pub fn overlay(base: TrainConfig, table: toml::Table) -> Result<TrainConfig, String> {
-        let mut merged = toml::Table::try_from(&base).map_err(|e| e.to_string())?;
+    pub fn overlay(base: TrainConfig, table: toml::Table) -> Result<TrainConfig, ConfigError> {
+        let mut merged = toml::Table::try_from(&base).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         merged.extend(table);
-        toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| e.message().to_string())
+        toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))
     }
 
     pub fn to_toml(&self) -> String {

@@ -3,7 +3,8 @@
 //! decoded image within a Hamming threshold: the same slice re-encoded, resized or re-exposed), each
 //! within a class, across classes (conflicting labels) or across `Training/` and `Testing/` (leakage).
 
-use super::{DataError, discover};
+use super::DataError;
+use super::decode::Reading;
 use image::DynamicImage;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -26,6 +27,11 @@ pub struct AuditedImage {
     content: u64,
     #[serde(skip)]
     phash: Phash,
+    /// Salted patient key (DICOM, NIfTI).
+    #[serde(skip)]
+    patient: Option<u64>,
+    #[serde(skip)]
+    identifying: bool,
 }
 
 /// Where a group of copies sits.
@@ -62,6 +68,11 @@ pub struct Audit {
     /// (file, why).
     pub unreadable: Vec<(String, String)>,
     pub groups: Vec<DuplicateGroup>,
+    /// DICOM and NIfTI sets: images per patient and patients across classes or splits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patients: Option<super::patients::Patients>,
+    /// Files that carry identifying attributes (counted, never shown).
+    pub identifying_files: usize,
 }
 
 /// Stored size and colour mode, from the header alone.
@@ -78,39 +89,70 @@ fn header(bytes: &[u8]) -> Option<(u32, u32, &'static str)> {
     Some((w, h, mode))
 }
 
+/// A file `audit` could not read, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {why}")]
+struct Unreadable {
+    file: String,
+    why: String,
+}
+
+/// One file (or slice) audited: its size, mode, hashes and patient.
+fn audit_one(e: &super::ImageEntry, root: &Path, class: &str, reading: &Reading) -> Result<AuditedImage, Unreadable> {
+    let rel = e.path.strip_prefix(root).unwrap_or(&e.path).to_string_lossy().to_string();
+    let unreadable = |why: String| Unreadable { file: rel.clone(), why };
+    let split = if e.from_test_folder { "test" } else { "train" };
+    if let Some(src) = super::medical::Source::of(&e.path) {
+        let (img, content) = super::medical::open(&src, &reading.imaging, reading.max_pixels).map_err(|err| unreadable(err.to_string()))?;
+        let (patient, identifying) = super::medical::identity(&src).unwrap_or((None, false));
+        let content = src.slice.map_or(content, |i| crate::rng::fnv1a(&(i as u64).to_le_bytes(), content));
+        let mode = match src.format {
+            super::medical::Format::Dicom => "DICOM",
+            super::medical::Format::Nifti => "NIfTI",
+        };
+        let (width, height) = (img.width(), img.height());
+        let phash = perceptual_hash(&DynamicImage::ImageRgb8(img.into_rgb8()));
+        return Ok(AuditedImage {
+            path: rel,
+            class: class.into(),
+            split,
+            width,
+            height,
+            mode: mode.into(),
+            content,
+            phash,
+            patient,
+            identifying,
+        });
+    }
+    let bytes = std::fs::read(&e.path).map_err(|err| unreadable(format!("cannot read: {err}")))?;
+    let rgb = super::decode::decode_rgb(&bytes, reading.max_pixels).map_err(|err| unreadable(err.to_string()))?;
+    let (width, height, mode) = header(&bytes).ok_or_else(|| unreadable("unreadable header".into()))?;
+    Ok(AuditedImage {
+        path: rel,
+        class: class.into(),
+        split,
+        width,
+        height,
+        mode: mode.to_string(),
+        content: crate::rng::fnv1a(&bytes, crate::rng::FNV_OFFSET),
+        phash: perceptual_hash(&DynamicImage::ImageRgb8(rgb)),
+        patient: None,
+        identifying: false,
+    })
+}
+
 /// Audit a dataset folder. `threshold` 0 finds exact copies only.
-pub fn audit(root: &Path, threshold: u32, max_pixels: u64) -> Result<Audit, DataError> {
-    let d = discover(root)?;
-    let decoded: Vec<Result<AuditedImage, String>> = d
-        .entries
-        .par_iter()
-        .map(|e| {
-            let rel = e.path.strip_prefix(root).unwrap_or(&e.path).to_string_lossy().to_string();
-            let bytes = std::fs::read(&e.path).map_err(|err| format!("{rel}: cannot read: {err}"))?;
-            let rgb = super::decode::decode_rgb(&bytes, max_pixels).map_err(|err| format!("{rel}: {err}"))?;
-            let (width, height, mode) = header(&bytes).ok_or_else(|| format!("{rel}: unreadable header"))?;
-            let hashed = DynamicImage::ImageRgb8(rgb);
-            Ok(AuditedImage {
-                path: rel,
-                class: d.classes[e.label].clone(),
-                split: if e.from_test_folder { "test" } else { "train" },
-                width,
-                height,
-                mode: mode.to_string(),
-                content: crate::rng::fnv1a(&bytes, crate::rng::FNV_OFFSET),
-                phash: perceptual_hash(&hashed),
-            })
-        })
-        .collect();
+pub fn audit(root: &Path, threshold: u32, reading: &Reading) -> Result<Audit, DataError> {
+    let d = super::discover_with(root, reading)?;
+    let decoded: Vec<Result<AuditedImage, Unreadable>> =
+        d.entries.par_iter().map(|e| audit_one(e, root, &d.classes[e.label], reading)).collect();
     let mut images = vec![];
     let mut unreadable = vec![];
     for r in decoded {
         match r {
             Ok(i) => images.push(i),
-            Err(e) => {
-                let (f, why) = e.split_once(": ").map(|(a, b)| (a.to_string(), b.to_string())).unwrap_or((e.clone(), String::new()));
-                unreadable.push((f, why));
-            }
+            Err(Unreadable { file, why }) => unreadable.push((file, why)),
         }
     }
     let mut counts: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
@@ -148,7 +190,29 @@ pub fn audit(root: &Path, threshold: u32, max_pixels: u64) -> Result<Audit, Data
             groups.push(DuplicateGroup { kind: "near", scope: scope(&g), splits: splits(&g), files: files(&g) });
         }
     }
-    Ok(Audit { root: root.display().to_string(), threshold, classes: d.classes, counts, sizes, modes, unreadable, groups })
+    let keys: Vec<Option<u64>> = images.iter().map(|i| i.patient).collect();
+    let classes: Vec<&str> = images.iter().map(|i| i.class.as_str()).collect();
+    let in_split: Vec<&str> = images.iter().map(|i| i.split).collect();
+    let patients = super::patients::tally(&keys, &classes, &in_split);
+    // A file is counted once, however many slices it gave.
+    let identifying_files = images
+        .iter()
+        .filter(|i| i.identifying)
+        .map(|i| i.path.rsplit_once('#').map_or(i.path.as_str(), |(f, _)| f))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    Ok(Audit {
+        root: root.display().to_string(),
+        threshold,
+        classes: d.classes,
+        counts,
+        sizes,
+        modes,
+        unreadable,
+        groups,
+        patients,
+        identifying_files,
+    })
 }
 
 impl Audit {
@@ -201,6 +265,9 @@ impl Audit {
                 "\n{} group(s) put a copy of a training image in Testing/: test accuracy on this folder overstates.\n",
                 self.leaks()
             );
+        }
+        if let Some(p) = &self.patients {
+            s += &p.summary(self.identifying_files);
         }
         s
     }

@@ -31,12 +31,17 @@ pub fn cache_root() -> PathBuf {
     home.join(".cache").join("tumorscope")
 }
 
-/// Key over everything that changes the preprocessed bytes.
-pub fn cache_key(paths: &[PathBuf], size: u32) -> u64 {
+/// Key over everything that changes the preprocessed bytes: the files (a slice `FILE#INDEX` by its
+/// file's size and time), the image size and, where it is not the default, the DICOM/NIfTI imaging.
+pub fn cache_key(paths: &[PathBuf], size: u32, imaging: &crate::config::imaging::Imaging) -> u64 {
     let mut h = crate::rng::fnv1a(format!("v2:{size}").as_bytes(), crate::rng::FNV_OFFSET);
+    if !imaging.is_default() {
+        h = crate::rng::fnv1a(imaging.describe().as_bytes(), h);
+    }
     for p in paths {
         h = crate::rng::fnv1a(p.to_string_lossy().as_bytes(), h);
-        if let Ok(m) = std::fs::metadata(p) {
+        let file = super::medical::Source::of(p).map(|s| s.file);
+        if let Ok(m) = std::fs::metadata(file.as_deref().unwrap_or(p)) {
             h = crate::rng::fnv1a(&m.len().to_le_bytes(), h);
             let mtime = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_nanos()).unwrap_or(0);
             h = crate::rng::fnv1a(&mtime.to_le_bytes(), h);
@@ -180,10 +185,10 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let f = t.path().join("a.jpg");
         std::fs::write(&f, b"abc").unwrap();
-        let k1 = cache_key(std::slice::from_ref(&f), 150);
-        assert_ne!(k1, cache_key(std::slice::from_ref(&f), 64));
+        let k1 = cache_key(std::slice::from_ref(&f), 150, &Default::default());
+        assert_ne!(k1, cache_key(std::slice::from_ref(&f), 64, &Default::default()));
         std::fs::write(&f, b"abcd").unwrap();
-        assert_ne!(k1, cache_key(&[f], 150));
+        assert_ne!(k1, cache_key(&[f], 150, &Default::default()));
     }
 
     #[test]

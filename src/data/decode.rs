@@ -7,7 +7,36 @@ use image::{DynamicImage, ImageDecoder, ImageReader};
 use std::io::{BufRead, Seek};
 use std::path::Path;
 
+use super::medical;
+use super::read::content;
+pub use super::read::{DecodeError, MAX_FILE_BYTES, check_pixels, describe_kind, open_regular, read_file};
 pub use crate::config::DEFAULT_MAX_PIXELS;
+use crate::config::imaging::Imaging;
+
+/// How files are read: the pixel limit, and how DICOM and NIfTI become 8-bit slices.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reading {
+    pub max_pixels: u64,
+    pub imaging: Imaging,
+}
+
+impl Reading {
+    /// The default imaging with this pixel limit.
+    pub fn plain(max_pixels: u64) -> Reading {
+        Reading { max_pixels, imaging: Imaging::default() }
+    }
+
+    /// As a run reads its images.
+    pub fn of(cfg: &crate::config::TrainConfig) -> Reading {
+        Reading { max_pixels: cfg.max_image_pixels, imaging: cfg.imaging() }
+    }
+}
+
+impl Default for Reading {
+    fn default() -> Reading {
+        Reading::plain(DEFAULT_MAX_PIXELS)
+    }
+}
 
 /// A file decoded and resized: `size*size*3` bytes, row-major HWC.
 #[derive(Debug)]
@@ -17,89 +46,16 @@ pub struct Decoded {
     pub content_hash: u64,
 }
 
-/// Why a file was not decoded. The message names what is wrong, not where (callers add the path).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum DecodeError {
-    /// The file could not be read (permissions, I/O): worth trying again, so never cached.
-    #[error("cannot read: {0}")]
-    Io(String),
-    /// The bytes are not a usable image: the same bytes will fail the same way.
-    #[error("{0}")]
-    Content(String),
-}
-
-impl DecodeError {
-    pub fn is_io(&self) -> bool {
-        matches!(self, DecodeError::Io(_))
-    }
-}
-
-fn content(m: impl Into<String>) -> DecodeError {
-    DecodeError::Content(m.into())
-}
-
-/// Files larger than this are refused before they are read (a slice is well under a megabyte; an
-/// 8000 × 8000 JPEG is tens of megabytes).
-pub const MAX_FILE_BYTES: u64 = 512 << 20;
-
 /// Read, check, decode and resize one file. The file is opened and read once; the pixel limit is
 /// checked from the header before any pixel is decoded.
-pub fn decode_file(path: &Path, size: u32, max_pixels: u64) -> Result<Decoded, DecodeError> {
-    decode_bytes(&read_file(path)?, size, max_pixels)
-}
-
-/// The file's bytes, refusing an empty or absurdly large file before reading it.
-fn read_file(path: &Path) -> Result<Vec<u8>, DecodeError> {
-    use std::io::Read;
-    let mut f = open_regular(path)?;
-    let len = f.metadata().map_err(|e| DecodeError::Io(e.to_string()))?.len();
-    if len == 0 {
-        return Err(content("empty file (0 bytes)"));
+pub fn decode_file(path: &Path, size: u32, reading: &Reading) -> Result<Decoded, DecodeError> {
+    if let Some(src) = medical::Source::of(path) {
+        let (img, hash) = medical::open(&src, &reading.imaging, reading.max_pixels)?;
+        // Slices of one file are different images: the slice index joins the file's bytes in the hash.
+        let hash = src.slice.map_or(hash, |i| crate::rng::fnv1a(&(i as u64).to_le_bytes(), hash));
+        return Ok(Decoded { rgb: network_input(img, size), content_hash: hash });
     }
-    if len > MAX_FILE_BYTES {
-        return Err(content(format!("file too large for an image ({} MB > {} MB)", len >> 20, MAX_FILE_BYTES >> 20)));
-    }
-    let mut bytes = Vec::with_capacity(len as usize);
-    f.read_to_end(&mut bytes).map_err(|e| DecodeError::Io(e.to_string()))?;
-    Ok(bytes)
-}
-
-/// Open a file for reading only if it is a regular file. It is opened without blocking, so a FIFO
-/// (or a device) given as an image is refused at once instead of waiting for a writer for ever.
-pub fn open_regular(path: &Path) -> Result<std::fs::File, DecodeError> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path).map_err(|e| DecodeError::Io(e.to_string()))?;
-    let kind = f.metadata().map_err(|e| DecodeError::Io(e.to_string()))?.file_type();
-    if !kind.is_file() {
-        return Err(content(format!("not a regular file ({})", describe_kind(kind))));
-    }
-    Ok(f)
-}
-
-/// What a file that is not a regular file is, in words.
-pub fn describe_kind(kind: std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if kind.is_fifo() {
-        "a FIFO"
-    } else if kind.is_socket() {
-        "a socket"
-    } else if kind.is_char_device() || kind.is_block_device() {
-        "a device"
-    } else if kind.is_dir() {
-        "a folder"
-    } else {
-        "not a file"
-    }
-}
-
-fn check_pixels(w: u32, h: u32, max_pixels: u64) -> Result<(), DecodeError> {
-    if w == 0 || h == 0 {
-        return Err(content("image has zero width or height"));
-    }
-    if w as u64 * h as u64 > max_pixels {
-        return Err(content(format!("image too large ({w}×{h} > {max_pixels} pixels; raise max_image_pixels to allow it)")));
-    }
-    Ok(())
+    decode_bytes(&read_file(path)?, size, reading.max_pixels)
 }
 
 pub fn decode_bytes(bytes: &[u8], size: u32, max_pixels: u64) -> Result<Decoded, DecodeError> {
@@ -250,9 +206,13 @@ pub fn resize_for_network(rgb: &image::RgbImage, size: u32) -> Vec<u8> {
     resize_pixels(rgb.as_raw(), rgb.width(), rgb.height(), 3, size)
 }
 
-/// Load an image for display or prediction, any size up to `max_pixels`, upright, as RGB.
-pub fn open_rgb(path: &Path, max_pixels: u64) -> Result<image::RgbImage, DecodeError> {
-    decode_rgb(&read_file(path)?, max_pixels)
+/// Load an image (or a DICOM/NIfTI slice) for display or prediction, any size up to the pixel limit,
+/// upright, as RGB.
+pub fn open_rgb(path: &Path, reading: &Reading) -> Result<image::RgbImage, DecodeError> {
+    if let Some(src) = medical::Source::of(path) {
+        return Ok(medical::open(&src, &reading.imaging, reading.max_pixels)?.0.into_rgb8());
+    }
+    decode_rgb(&read_file(path)?, reading.max_pixels)
 }
 
 #[cfg(test)]
@@ -299,10 +259,10 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("big.png");
         image::GrayImage::new(300, 200).save(&p).unwrap();
-        let e = decode_file(&p, 8, 50_000).unwrap_err();
+        let e = decode_file(&p, 8, &Reading::plain(50_000)).unwrap_err();
         assert_eq!(e.to_string(), "image too large (300×200 > 50000 pixels; raise max_image_pixels to allow it)");
         assert!(!e.is_io(), "a content error: cached, not retried");
-        assert!(decode_file(&p, 8, 60_000).is_ok());
+        assert!(decode_file(&p, 8, &Reading::plain(60_000)).is_ok());
         // A PNG header that claims 100000×100000 is refused before any pixel is allocated.
         let mut huge = encode(DynamicImage::ImageLuma8(image::GrayImage::new(1, 1)), ImageFormat::Png);
         huge[16..20].copy_from_slice(&100_000u32.to_be_bytes());
@@ -311,7 +271,9 @@ mod tests {
         huge[29..33].copy_from_slice(&crc.to_be_bytes());
         let q = t.path().join("huge.png");
         std::fs::write(&q, &huge).unwrap();
-        assert!(decode_file(&q, 8, DEFAULT_MAX_PIXELS).unwrap_err().to_string().contains("image too large (100000×100000"));
+        assert!(
+            decode_file(&q, 8, &Reading::plain(DEFAULT_MAX_PIXELS)).unwrap_err().to_string().contains("image too large (100000×100000")
+        );
     }
 
     fn crc32(bytes: &[u8]) -> u32 {
@@ -327,7 +289,7 @@ mod tests {
 
     #[test]
     fn unreadable_files_are_io_errors() {
-        let e = decode_file(Path::new("/nonexistent/x.jpg"), 8, DEFAULT_MAX_PIXELS).unwrap_err();
+        let e = decode_file(Path::new("/nonexistent/x.jpg"), 8, &Reading::plain(DEFAULT_MAX_PIXELS)).unwrap_err();
         assert!(e.is_io() && e.to_string().starts_with("cannot read"), "{e}");
     }
 

@@ -2,6 +2,8 @@
 //! or a bare `root/<class>` layout.
 
 use super::DataError;
+use super::decode::Reading;
+use super::medical;
 use std::path::{Path, PathBuf};
 
 /// One candidate image file and the index of its class.
@@ -51,11 +53,20 @@ fn class_dirs(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     Ok(sorted_children(dir)?.into_iter().filter(|p| p.is_dir()).collect())
 }
 
-fn files_of(dir: &Path, label: usize, test: bool, out: &mut Vec<ImageEntry>, warnings: &mut Vec<String>) -> Result<usize, DataError> {
+fn files_of(
+    dir: &Path,
+    label: usize,
+    test: bool,
+    reading: &Reading,
+    out: &mut Vec<ImageEntry>,
+    warnings: &mut Vec<String>,
+) -> Result<usize, DataError> {
     let mut n = 0;
     for p in sorted_children(dir)? {
         if p.is_file() {
-            out.push(ImageEntry { path: p, label, from_test_folder: test });
+            for path in slices_of(p, reading, warnings) {
+                out.push(ImageEntry { path, label, from_test_folder: test });
+            }
             n += 1;
         } else if p.is_dir() {
             warnings.push(format!("{}: nested folder ignored", p.display()));
@@ -66,6 +77,20 @@ fn files_of(dir: &Path, label: usize, test: bool, out: &mut Vec<ImageEntry>, war
     Ok(n)
 }
 
+/// The images a file holds: itself, or one `FILE#INDEX` per chosen slice of a DICOM or NIfTI file
+/// with several. A file whose header cannot be read stays one entry: decoding it names what is wrong.
+fn slices_of(p: PathBuf, reading: &Reading, warnings: &mut Vec<String>) -> Vec<PathBuf> {
+    let Some(format) = medical::format_of(&p) else { return vec![p] };
+    let Ok(bytes) = super::decode::read_file(&p) else { return vec![p] };
+    match medical::expand(&p, format, &bytes, &reading.imaging, reading.max_pixels) {
+        Ok((paths, note)) => {
+            warnings.extend(note);
+            paths
+        }
+        Err(_) => vec![p],
+    }
+}
+
 /// A class folder's name, which must be UTF-8.
 fn class_name(dir: &Path) -> Result<String, DataError> {
     dir.file_name().and_then(|n| n.to_str()).map(str::to_string).ok_or_else(|| DataError::ClassName { path: dir.display().to_string() })
@@ -73,6 +98,11 @@ fn class_name(dir: &Path) -> Result<String, DataError> {
 
 /// Walk `root` and list every candidate file with its class.
 pub fn discover(root: &Path) -> Result<Discovered, DataError> {
+    discover_with(root, &Reading::default())
+}
+
+/// `discover`, with DICOM and NIfTI files cut into slices as `reading` says.
+pub fn discover_with(root: &Path, reading: &Reading) -> Result<Discovered, DataError> {
     if !root.exists() {
         return Err(DataError::Missing(root.display().to_string()));
     }
@@ -94,7 +124,7 @@ pub fn discover(root: &Path) -> Result<Discovered, DataError> {
     let mut entries = Vec::new();
     let mut warnings = Vec::new();
     for (label, d) in dirs.iter().enumerate() {
-        if files_of(d, label, only_testing, &mut entries, &mut warnings)? == 0 {
+        if files_of(d, label, only_testing, reading, &mut entries, &mut warnings)? == 0 {
             return Err(DataError::EmptyClass { path: d.display().to_string(), class: classes[label].clone() });
         }
     }
@@ -104,7 +134,7 @@ pub fn discover(root: &Path) -> Result<Discovered, DataError> {
             let name = class_name(&d)?;
             match classes.iter().position(|c| *c == name) {
                 Some(label) => {
-                    has_test_folder |= files_of(&d, label, true, &mut entries, &mut warnings)? > 0;
+                    has_test_folder |= files_of(&d, label, true, reading, &mut entries, &mut warnings)? > 0;
                 }
                 None => warnings.push(format!("{}: class '{name}' is not in the training folder; ignored", d.display())),
             }

@@ -2,7 +2,7 @@
 //! skip bad files with a warning naming each.
 
 use super::cache::{self, CachedItem};
-use super::{DataError, Discovered, decode, discover};
+use super::{DataError, Discovered, decode, discover_with};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -86,11 +86,11 @@ pub fn load_dataset(
     root: &Path,
     size: u32,
     limit_per_class: usize,
-    max_pixels: u64,
+    reading: &decode::Reading,
     progress: Progress,
 ) -> Result<(ImageSet, LoadReport), DataError> {
     let t0 = std::time::Instant::now();
-    let mut d: Discovered = discover(root)?;
+    let mut d: Discovered = discover_with(root, reading)?;
     if limit_per_class > 0 {
         let mut seen = std::collections::HashMap::new();
         d.entries.retain(|e| {
@@ -101,7 +101,7 @@ pub fn load_dataset(
     }
     let paths: Vec<PathBuf> = d.entries.iter().map(|e| e.path.clone()).collect();
     let per = (size * size * 3) as usize;
-    let cpath = cache::cache_path(cache::cache_key(&paths, size));
+    let cpath = cache::cache_path(cache::cache_key(&paths, size, &reading.imaging));
     let cached = cache::read(&cpath, paths.len(), per);
     let from_cache = cached.is_some();
     let (items, pixels) = match cached {
@@ -110,7 +110,7 @@ pub fn load_dataset(
             hit
         }
         None => {
-            let (items, pixels, io_failures) = decode_all(&paths, size, max_pixels, progress);
+            let (items, pixels, io_failures) = decode_all(&paths, size, reading, progress);
             // A file that could not be read (permissions, I/O) may read next time: cache only
             // outcomes that depend on the bytes alone.
             if io_failures > 0 {
@@ -133,7 +133,7 @@ pub fn load_dataset(
 /// Decode every file in parallel, each straight into its slot of one pixel buffer (no second copy of
 /// the whole set in memory); slots of files that failed are closed up afterwards. Each file's outcome,
 /// the pixels of those that decoded, and how many could not be read at all.
-fn decode_all(paths: &[PathBuf], size: u32, max_pixels: u64, progress: Progress) -> (Vec<CachedItem>, Vec<u8>, usize) {
+fn decode_all(paths: &[PathBuf], size: u32, reading: &decode::Reading, progress: Progress) -> (Vec<CachedItem>, Vec<u8>, usize) {
     let per = (size * size * 3) as usize;
     let done = AtomicUsize::new(0);
     let mut pixels = vec![0u8; paths.len() * per];
@@ -141,7 +141,7 @@ fn decode_all(paths: &[PathBuf], size: u32, max_pixels: u64, progress: Progress)
         .par_chunks_mut(per.max(1))
         .zip(paths.par_iter())
         .map(|(slot, p)| {
-            let r = decode::decode_file(p, size, max_pixels).map(|d| {
+            let r = decode::decode_file(p, size, reading).map(|d| {
                 slot.copy_from_slice(&d.rgb);
                 d.content_hash
             });
@@ -262,7 +262,7 @@ mod decode_tests {
         }
         std::fs::write(root.join("a/2.png"), b"not a png").unwrap();
         std::fs::write(root.join("b/5.png"), b"").unwrap();
-        let (set, report) = load_dataset(root, 8, 0, 1 << 20, &|_, _| {}).unwrap();
+        let (set, report) = load_dataset(root, 8, 0, &decode::Reading::plain(1 << 20), &|_, _| {}).unwrap();
         assert_eq!(report.skipped.len(), 2);
         assert_eq!(set.len(), 4);
         for i in 0..set.len() {

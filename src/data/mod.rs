@@ -9,12 +9,15 @@ pub mod decode;
 pub mod discover;
 pub mod dupes;
 pub mod load;
+pub mod medical;
+pub mod patients;
 pub mod pipeline;
+pub mod read;
 pub mod record;
 pub mod split;
 pub mod synthetic;
 
-pub use discover::{Discovered, ImageEntry, discover};
+pub use discover::{Discovered, ImageEntry, discover, discover_with};
 pub use load::{ImageSet, LoadReport, load_dataset};
 pub use split::{Holdout, Split, make_split, make_split_with};
 

@@ -28,6 +28,9 @@ pub struct RecordedFile {
     /// Cross-validation: the fold this training-pool image belongs to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fold: Option<usize>,
+    /// DICOM/NIfTI: the image's patient group, as a salted hash (never the identifier itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -94,6 +97,7 @@ impl SplitRecord {
                 label: set.labels[i],
                 split: which[i].to_string(),
                 fold: split.fold_of.get(i).copied().flatten(),
+                group: split.patient_of.get(i).copied().flatten().map(|k| format!("{k:016x}")),
             })
             .collect();
         SplitRecord {
@@ -141,7 +145,19 @@ impl SplitRecord {
                     fold_of
                 }
             },
+            patient_of: self.groups(set, root),
+            patients: self.files.iter().filter_map(|f| f.group.as_ref()).collect::<std::collections::HashSet<_>>().len(),
         }
+    }
+
+    /// The recorded patient group of each image of `set` (empty when none was recorded).
+    fn groups(&self, set: &ImageSet, root: &Path) -> Vec<Option<u64>> {
+        if self.files.iter().all(|f| f.group.is_none()) {
+            return vec![];
+        }
+        let by_path: HashMap<&str, Option<u64>> =
+            self.files.iter().map(|f| (f.path.as_str(), f.group.as_deref().and_then(|g| u64::from_str_radix(g, 16).ok()))).collect();
+        (0..set.len()).map(|i| by_path.get(rel(&set.paths[i], root).as_str()).copied().flatten()).collect()
     }
 
     fn sorted(&self, set: &ImageSet, root: &Path, split: &str) -> Vec<usize> {

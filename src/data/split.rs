@@ -21,6 +21,10 @@ pub struct Split {
     /// test images); `None` and empty for a carved validation split.
     pub folds: Option<(usize, usize)>,
     pub fold_of: Vec<Option<usize>>,
+    /// DICOM/NIfTI: each image's salted patient key (empty for a set without any); set by the caller.
+    pub patient_of: Vec<Option<u64>>,
+    /// Patients kept on one side (set by the caller that grouped them).
+    pub patients: usize,
 }
 
 /// How the validation images are chosen from the training pool.

@@ -244,7 +244,7 @@ fn draw_roc_pr(inputs: &Inputs, dir: &Path, t: &mut Tally) {
 /// One sample image of each class, as the run recorded them.
 fn draw_samples(inputs: &Inputs, dir: &Path, t: &mut Tally) {
     let classes = &inputs.meta.classes;
-    let max_px = inputs.meta.config.max_image_pixels;
+    let reading = crate::data::decode::Reading::of(&inputs.meta.config);
     let samples: Vec<tiles::Tile> = inputs
         .view
         .info
@@ -256,7 +256,7 @@ fn draw_samples(inputs: &Inputs, dir: &Path, t: &mut Tally) {
                 .filter_map(|(k, s)| s.as_ref().map(|s| (k, s)))
                 .map(|(k, s)| {
                     let name = crate::data::display_class(classes.get(k).map(String::as_str).unwrap_or("?"));
-                    tiles::Tile::load(&inputs.locate(s), max_px, vec![(name, palette::TEXT)])
+                    tiles::Tile::load(&inputs.locate(s), &reading, vec![(name, palette::TEXT)])
                 })
                 .collect()
         })
@@ -305,7 +305,7 @@ fn draw_mistakes(inputs: &Inputs, dir: &Path, cams: Option<CamSource>, t: &mut T
                 (format!("true: {}", name(p.truth)), palette::GREEN[3]),
                 (format!("pred: {} {:.0}%", name(p.pred), 100.0 * confidence(p)), palette::RED[3]),
             ];
-            tiles::Tile::load_with_cam(&path, inputs.meta.config.max_image_pixels, cam.as_ref(), labels)
+            tiles::Tile::load_with_cam(&path, &crate::data::decode::Reading::of(&inputs.meta.config), cam.as_ref(), labels)
         })
         .collect();
     let cols = tiles.len().min(4);

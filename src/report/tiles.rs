@@ -21,18 +21,18 @@ pub struct Tile {
 
 impl Tile {
     /// Read and fit `path` into a tile.
-    pub fn load(path: &std::path::Path, max_pixels: u64, lines: Vec<(String, RGBColor)>) -> Tile {
-        Tile::load_with_cam(path, max_pixels, None, lines)
+    pub fn load(path: &std::path::Path, reading: &crate::data::decode::Reading, lines: Vec<(String, RGBColor)>) -> Tile {
+        Tile::load_with_cam(path, reading, None, lines)
     }
 
     /// As `load`, with a Grad-CAM map blended over the image when one is given.
     pub fn load_with_cam(
         path: &std::path::Path,
-        max_pixels: u64,
+        reading: &crate::data::decode::Reading,
         cam: Option<&crate::run::explain::CamMap>,
         lines: Vec<(String, RGBColor)>,
     ) -> Tile {
-        let image = crate::data::decode::open_rgb(path, max_pixels)
+        let image = crate::data::decode::open_rgb(path, reading)
             .map(|img| match cam {
                 Some(c) => super::overlay::overlay(&img, &c.map, c.h, c.w, 0.55),
                 None => img,

@@ -28,7 +28,7 @@ pub struct Checkpoint {
     _vs: tch::nn::VarStore,
     classes: usize,
     size: u32,
-    max_pixels: u64,
+    reading: crate::data::decode::Reading,
     checkpoint: PathBuf,
     modified: Option<SystemTime>,
     temperature: Option<f64>,
@@ -69,7 +69,7 @@ fn load(run: &Path) -> Result<Checkpoint, ExplainError> {
         _vs: vs,
         classes: meta.classes.len(),
         size: meta.config.image_size,
-        max_pixels: meta.config.max_image_pixels,
+        reading: crate::data::decode::Reading::of(&meta.config),
         modified: modified(&checkpoint),
         checkpoint,
         temperature,
@@ -80,7 +80,7 @@ fn load(run: &Path) -> Result<Checkpoint, ExplainError> {
 fn answer(l: &Checkpoint, req: &ExplainRequest) -> Result<Explained, ExplainError> {
     let path = &req.path;
     let shown = || path.display().to_string();
-    let img = crate::data::decode::open_rgb(path, l.max_pixels).map_err(|source| ExplainError::Decode { path: shown(), source })?;
+    let img = crate::data::decode::open_rgb(path, &l.reading).map_err(|source| ExplainError::Decode { path: shown(), source })?;
     if let Some(c) = req.cam_class
         && c >= l.classes
     {

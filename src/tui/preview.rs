@@ -10,7 +10,15 @@ const CAP: usize = 24;
 pub struct ImageCache {
     picker: Picker,
     detected: ProtocolType,
-    protos: HashMap<String, Result<StatefulProtocol, String>>,
+    protos: HashMap<String, Result<StatefulProtocol, PreviewError>>,
+}
+
+/// Why a file has no preview: shown in its place.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{path}: {source}")]
+pub struct PreviewError {
+    path: String,
+    source: crate::data::decode::DecodeError,
 }
 
 fn name(p: ProtocolType) -> &'static str {
@@ -101,21 +109,21 @@ impl ImageCache {
         }
     }
 
-    /// The drawable image for a file, loading it on first use.
-    pub fn get(&mut self, path: &str) -> Result<&mut StatefulProtocol, String> {
-        if !self.protos.contains_key(path) {
-            if self.protos.len() >= CAP {
-                self.protos.clear();
-            }
-            let loaded = crate::data::decode::open_rgb(std::path::Path::new(path), crate::data::decode::DEFAULT_MAX_PIXELS)
-                .map(|img| self.picker.new_resize_protocol(image::DynamicImage::ImageRgb8(img)))
-                .map_err(|e| format!("{path}: {e}"));
-            self.protos.insert(path.to_string(), loaded);
+    /// The drawable image for a file (or a DICOM/NIfTI slice, windowed as `reading` says), loading it
+    /// on first use.
+    pub fn get(&mut self, path: &str, reading: &crate::data::decode::Reading) -> Result<&mut StatefulProtocol, PreviewError> {
+        if !self.protos.contains_key(path) && self.protos.len() >= CAP {
+            self.protos.clear();
         }
-        match self.protos.get_mut(path) {
-            Some(Ok(p)) => Ok(p),
-            Some(Err(e)) => Err(e.clone()),
-            None => Err("not loaded".into()),
+        let picker = &mut self.picker;
+        let entry = self.protos.entry(path.to_string()).or_insert_with(|| {
+            crate::data::decode::open_rgb(std::path::Path::new(path), reading)
+                .map(|img| picker.new_resize_protocol(image::DynamicImage::ImageRgb8(img)))
+                .map_err(|source| PreviewError { path: path.to_string(), source })
+        });
+        match entry {
+            Ok(p) => Ok(p),
+            Err(e) => Err(e.clone()),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod dicom;
+
 use std::path::{Path, PathBuf};
 
 /// The real dataset for tests that need real images: `$TUMORSCOPE_TEST_DATA`. `None` (and a note on

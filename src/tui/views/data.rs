@@ -64,13 +64,13 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
             label,
         );
         match app.samples.get(c).cloned().flatten() {
-            Some(path) => match app.images.get(&path.display().to_string()) {
+            Some(path) => match app.images.get(&path.display().to_string(), &crate::data::decode::Reading::of(&info.config)) {
                 Ok(proto) => f.render_stateful_widget(
                     StatefulImage::default().resize(Resize::Scale(Some(image::imageops::FilterType::Triangle))),
                     img,
                     proto,
                 ),
-                Err(e) => f.render_widget(Paragraph::new(e).style(Style::default().fg(t.warning)), img),
+                Err(e) => f.render_widget(Paragraph::new(e.to_string()).style(Style::default().fg(t.warning)), img),
             },
             None => f.render_widget(Paragraph::new("(no sample yet)").style(Style::default().fg(t.muted)), img),
         }

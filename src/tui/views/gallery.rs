@@ -105,9 +105,10 @@ fn draw_preview(f: &mut Frame, app: &mut App, area: Rect, p: &Prediction) {
     let muted = app.theme.muted;
     let fit = || StatefulImage::default().resize(Resize::Scale(Some(image::imageops::FilterType::Triangle)));
     if !app.cam_on {
-        match app.images.get(&p.path) {
+        let reading = app.run.info.as_ref().map(|i| crate::data::decode::Reading::of(&i.config)).unwrap_or_default();
+        match app.images.get(&p.path, &reading) {
             Ok(proto) => f.render_stateful_widget(fit(), inner, proto),
-            Err(e) => f.render_widget(Paragraph::new(e).wrap(Wrap { trim: true }).style(Style::default().fg(warning)), inner),
+            Err(e) => f.render_widget(Paragraph::new(e.to_string()).wrap(Wrap { trim: true }).style(Style::default().fg(warning)), inner),
         }
         return;
     }
