@@ -108,6 +108,11 @@ pub fn split(set: &ImageSet, cfg: &TrainConfig) -> Result<Split> {
         cfg.split_seed(),
     );
     split.near_groups = near_groups;
+    let mut sizes = std::collections::HashMap::new();
+    for g in &groups {
+        *sizes.entry(*g).or_insert(0usize) += 1;
+    }
+    split.largest_group = sizes.values().copied().max().unwrap_or(0);
     if patient_of.iter().any(Option::is_some) {
         split.patients = patient_of.iter().flatten().collect::<std::collections::HashSet<_>>().len();
         split.patient_of = patient_of;
@@ -169,5 +174,33 @@ pub fn split_summary(split: &Split, cfg: &TrainConfig, from_test_folder: bool) -
         0 => grouping,
         n => format!("{grouping}; the images of each of {n} patient(s) on one side"),
     };
-    format!("split: {} train, {} val{val}, {} test; {grouping}{test}", split.train.len(), split.val.len(), split.test.len())
+    let total = split.train.len() + split.val.len() + split.test.len();
+    let lumped = if split.largest_group > 50 && split.largest_group * 20 > total {
+        format!(
+            "\nwarning: one group holds {} images ({:.0}% of the data): copies join images (or patients) into it, so the shares above may differ from those asked for",
+            split.largest_group,
+            100.0 * split.largest_group as f64 / total as f64
+        )
+    } else {
+        String::new()
+    };
+    format!("split: {} train, {} val{val}, {} test; {grouping}{test}{lumped}", split.train.len(), split.val.len(), split.test.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_too_large_for_the_shares_is_named() {
+        let cfg = TrainConfig::default();
+        let mut split = Split { train: (0..700).collect(), val: (700..800).collect(), test: (800..1000).collect(), ..Default::default() };
+        split.largest_group = 200;
+        let s = split_summary(&split, &cfg, false);
+        assert!(s.contains("warning: one group holds 200 images (20% of the data)"), "{s}");
+        split.largest_group = 40;
+        assert!(!split_summary(&split, &cfg, false).contains("warning"));
+        split.patients = 12;
+        assert!(split_summary(&split, &cfg, false).contains("the images of each of 12 patient(s) on one side"));
+    }
 }

@@ -25,6 +25,9 @@ pub struct Split {
     pub patient_of: Vec<Option<u64>>,
     /// Patients kept on one side (set by the caller that grouped them).
     pub patients: usize,
+    /// Images in the largest group (set by the caller that grouped them): patients joined through
+    /// copies can make one group too large for the shares to come out as asked.
+    pub largest_group: usize,
 }
 
 /// How the validation images are chosen from the training pool.
