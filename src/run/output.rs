@@ -83,3 +83,31 @@ pub fn leave_terminal(path: &Path) {
         std::mem::forget(write);
     }
 }
+
+thread_local! {
+    static PANICS_REPORTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Say that this thread catches its own panics and reports them (the trainer: as a `Failed` event), so
+/// a panic hook need not print them over the dashboard.
+pub fn panics_reported_here() {
+    PANICS_REPORTED.with(|p| p.set(true));
+}
+
+/// Whether the current thread reports its own panics.
+pub fn panics_are_reported() -> bool {
+    PANICS_REPORTED.with(|p| p.get())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_the_thread_that_says_so_reports_its_panics() {
+        let marked = std::thread::spawn(|| {
+            super::panics_reported_here();
+            super::panics_are_reported()
+        });
+        assert!(marked.join().unwrap());
+        assert!(!std::thread::spawn(super::panics_are_reported).join().unwrap());
+    }
+}

@@ -42,6 +42,8 @@ pub fn spawn(job: TrainJob) -> std::io::Result<TrainerHandle> {
         started_unix: now_unix_f64(),
     })?;
     let thread = std::thread::Builder::new().name("trainer".into()).spawn(move || {
+        // libtorch's panicking ops (module forwards) can still panic: caught below, reported as Failed.
+        crate::run::output::panics_reported_here();
         let hub = server.as_ref().map(|s| s.hub.clone());
         let mut out = Emitter::new(etx, log, hub);
         if let Some(e) = socket_error {

@@ -46,7 +46,7 @@ fn setup() -> anyhow::Result<(Terminal<CrosstermBackend<Stdout>>, TerminalGuard)
     let prev = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         // The trainer's panics are caught and reported as a Failed event; the dashboard stays up.
-        if std::thread::current().name() == Some("trainer") {
+        if crate::run::output::panics_are_reported() {
             return;
         }
         restore();
