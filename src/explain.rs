@@ -2,7 +2,7 @@
 //! and where did it look" for the dashboard, on a thread of its own. It reads the run's checkpoint (the
 //! best so far while training, reloaded when the file changes), so the trainer is never disturbed.
 
-use crate::run::explain::{ExplainClient, ExplainRequest, Explanation};
+use crate::run::explain::{ExplainClient, ExplainRequest, Explanation, Unexplained};
 use std::path::PathBuf;
 
 pub use crate::train::explain::Checkpoint;
@@ -28,9 +28,9 @@ pub fn spawn(run: PathBuf) -> ExplainClient {
                 }
             }
             let result = match (&loaded, error) {
-                (_, Some(e)) => Err(e),
-                (Some(l), None) => l.explain(&request).map_err(|e| e.to_string()),
-                (None, None) => Err("no checkpoint".into()),
+                (_, Some(e)) => Err(Unexplained::Failed(e)),
+                (Some(l), None) => l.explain(&request).map_err(|e| Unexplained::Failed(e.to_string())),
+                (None, None) => Err(Unexplained::NoCheckpoint),
             };
             if ans_tx.send(Explanation { request, result }).is_err() {
                 break;

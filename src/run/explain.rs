@@ -24,8 +24,20 @@ pub struct CamMap {
 #[derive(Debug, Clone)]
 pub struct Explanation {
     pub request: ExplainRequest,
-    /// The answer, or one line naming the file and what went wrong.
-    pub result: Result<Explained, String>,
+    /// The answer, or why there is none.
+    pub result: Result<Explained, Unexplained>,
+}
+
+/// Why an image has no explanation, as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Unexplained {
+    /// Predictions outside a run (or before its first checkpoint) have no network to ask.
+    #[error("no checkpoint to ask: predictions need a run folder")]
+    NoCheckpoint,
+    /// The worker's error (the train layer's `ExplainError`), carried across as its line: it names the
+    /// file and what went wrong.
+    #[error("{0}")]
+    Failed(String),
 }
 
 #[derive(Debug, Clone)]

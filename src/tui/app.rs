@@ -68,7 +68,7 @@ pub struct App {
     pub cam_class: Option<usize>,
     /// The worker that reads the run's checkpoint (None: no run to ask, e.g. in tests).
     pub explain: Option<crate::run::explain::ExplainClient>,
-    pub explained: std::collections::HashMap<ExplainRequest, Result<crate::run::explain::Explained, String>>,
+    pub explained: std::collections::HashMap<ExplainRequest, Result<crate::run::explain::Explained, crate::run::explain::Unexplained>>,
     pending: std::collections::HashSet<ExplainRequest>,
     /// Bumped when a new checkpoint is saved: explanations are asked again.
     pub explain_generation: u64,
@@ -112,7 +112,7 @@ impl App {
 
     /// The explanation of `path` for the current Grad-CAM class: asked for on first use, `None`
     /// until the worker answers.
-    pub fn explanation(&mut self, path: &std::path::Path) -> Option<&Result<crate::run::explain::Explained, String>> {
+    pub fn explanation(&mut self, path: &std::path::Path) -> Option<&Result<crate::run::explain::Explained, crate::run::explain::Unexplained>> {
         let req = ExplainRequest { path: path.to_path_buf(), cam_class: self.cam_class };
         if !self.explained.contains_key(&req) && !self.pending.contains(&req) {
             match &self.explain {
@@ -120,7 +120,7 @@ impl App {
                     self.pending.insert(req.clone());
                 }
                 _ => {
-                    self.explained.insert(req.clone(), Err("no checkpoint to ask: predictions need a run folder".into()));
+                    self.explained.insert(req.clone(), Err(crate::run::explain::Unexplained::NoCheckpoint));
                 }
             }
         }

@@ -119,7 +119,7 @@ fn draw_preview(f: &mut Frame, app: &mut App, area: Rect, p: &Prediction) {
             let proto = app.images.get_made(&key, || crate::report::overlay::overlay(&e.image, &e.cam.map, e.cam.h, e.cam.w, 0.55));
             f.render_stateful_widget(fit(), inner, proto);
         }
-        Some(Err(e)) => f.render_widget(Paragraph::new(e).wrap(Wrap { trim: true }).style(Style::default().fg(warning)), inner),
+        Some(Err(e)) => f.render_widget(Paragraph::new(e.to_string()).wrap(Wrap { trim: true }).style(Style::default().fg(warning)), inner),
         None => f.render_widget(Paragraph::new("computing Grad-CAM…").style(Style::default().fg(muted)), inner),
     }
 }

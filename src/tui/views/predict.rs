@@ -35,7 +35,7 @@ pub fn draw(f: &mut Frame, app: &mut App, area: Rect) {
             lines.push(Line::from("asking the checkpoint…"));
         }
         Some(Err(e)) => {
-            lines.push(Line::from(Span::styled(e, Style::default().fg(t.warning))));
+            lines.push(Line::from(Span::styled(e.to_string(), Style::default().fg(t.warning))));
         }
         Some(Ok(e)) => {
             let key = format!("{}#{}#{}#{}", path.display(), if cam_on { "cam" } else { "plain" }, e.cam.class, app.explain_generation);
