@@ -356,3 +356,36 @@ fn a_slice_path_opens_for_the_gallery_and_the_report() {
     let expect = (((v - 599.5) / 1599.0 + 0.5) * 255.0).round().clamp(0.0, 255.0) as u8;
     assert_eq!(dcm.as_raw()[k * 3], expect);
 }
+
+/// `predict --browse` over DICOM slices and a NIfTI volume: the gallery lists every slice, draws it,
+/// explains it with Grad-CAM (`g`), and shows no patient data.
+#[test]
+fn the_gallery_browses_dicom_and_nifti_slices() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("dicom");
+    let patients = fake_patients(&data, &["glioma", "meningioma", "pituitary"], 4, 2);
+    let o = common::train_small(&data, &t.path().join("runs"), &t.path().join("cache"), &["--epochs", "1"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run = std::fs::read_dir(t.path().join("runs")).unwrap().next().unwrap().unwrap().path();
+    std::fs::copy(nibabel_file("anatomical.nii"), data.join("glioma/volume.nii")).unwrap();
+    let name = format!("tumorscope-medical-browse-{}", std::process::id());
+    let cmd = format!(
+        "env TUMORSCOPE_IMAGES=halfblocks {} predict --run {} --browse --slices 3 {}; sleep 30",
+        common::bin().display(),
+        run.display(),
+        data.display()
+    );
+    let tmux = common::Tmux::start(&name, &cmd);
+    // 24 DICOM slices and the volume's 3 central axial slices.
+    let s = tmux.wait_for(&["1/27", "READ-ONLY"], 60);
+    assert!(!s.contains("cannot"), "{s}");
+    tmux.keys("g");
+    let s = tmux.wait_for(&["Grad-CAM"], 30);
+    assert!(!s.contains("cannot") && !s.contains("error"), "{s}");
+    for _ in 0..26 {
+        tmux.keys("Down");
+    }
+    let s = tmux.wait_for(&["27/27", "volume.nii#"], 30);
+    assert!(leaks(s.as_bytes(), &patients).is_empty(), "{s}");
+    tmux.keys("q");
+}
