@@ -77,18 +77,25 @@ impl std::fmt::Display for Window {
     }
 }
 
-impl TryFrom<String> for Window {
-    type Error = ImagingError;
-    fn try_from(s: String) -> Result<Self, ImagingError> {
-        s.parse()
-    }
+/// Serde through the string form a user types (`--window 40,80` and `window = "40,80"` read alike).
+macro_rules! as_string {
+    ($($t:ty),*) => {$(
+        impl TryFrom<String> for $t {
+            type Error = ImagingError;
+            fn try_from(s: String) -> Result<Self, ImagingError> {
+                s.parse()
+            }
+        }
+
+        impl From<$t> for String {
+            fn from(v: $t) -> String {
+                v.to_string()
+            }
+        }
+    )*};
 }
 
-impl From<Window> for String {
-    fn from(w: Window) -> String {
-        w.to_string()
-    }
-}
+as_string!(Window, Slices);
 
 /// The axis a 3-D volume is cut along, in patient terms (read from the file's orientation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
@@ -164,19 +171,6 @@ impl std::fmt::Display for Slices {
             Slices::All => write!(f, "all"),
             Slices::Central(k) => write!(f, "{k}"),
         }
-    }
-}
-
-impl TryFrom<String> for Slices {
-    type Error = ImagingError;
-    fn try_from(s: String) -> Result<Self, ImagingError> {
-        s.parse()
-    }
-}
-
-impl From<Slices> for String {
-    fn from(s: Slices) -> String {
-        s.to_string()
     }
 }
 
