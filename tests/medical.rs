@@ -389,3 +389,37 @@ fn the_gallery_browses_dicom_and_nifti_slices() {
     assert!(leaks(s.as_bytes(), &patients).is_empty(), "{s}");
     tmux.keys("q");
 }
+
+/// MONOCHROME1 is drawn inverted; the rescale (CT's intercept of -1024) comes before the window, so a
+/// window in Hounsfield units means what a radiologist means by it.
+#[test]
+fn monochrome1_is_inverted_and_the_rescale_comes_before_the_window() {
+    use tumorscope::config::imaging::{Imaging, Window};
+    use tumorscope::data::decode::{Reading, open_rgb};
+    let t = tempfile::tempdir().unwrap();
+    let p = FakePatient { name: "Inverse^Ida".into(), id: "FAKEPID1".into(), birth_date: "19700101".into(), class: 2 };
+    let two = t.path().join("m2.dcm");
+    common::dicom::write_slice(&two, &p, 0, 0, 16);
+    let mut bytes = std::fs::read(&two).unwrap();
+    let at = bytes.windows(11).position(|w| w == b"MONOCHROME2").unwrap();
+    bytes[at + 10] = b'1';
+    let one = t.path().join("m1.dcm");
+    std::fs::write(&one, &bytes).unwrap();
+    let reading = Reading::default();
+    let (a, b) = (open_rgb(&two, &reading).unwrap(), open_rgb(&one, &reading).unwrap());
+    assert!(a.as_raw().iter().zip(b.as_raw()).all(|(x, y)| *x == 255 - *y));
+    assert!(a.as_raw().iter().any(|&v| v > 200) && a.as_raw().iter().any(|&v| v < 50), "a real window, not a flat image");
+
+    let ct = pydicom_file("CT_small.dcm");
+    let want = reference(&format!("import pydicom, json; d = pydicom.dcmread({ct:?}); print(json.dumps([float(d.RescaleSlope), float(d.RescaleIntercept)]))"));
+    let Raw::Gray { values, slope, intercept, .. } = medical::dicom::frame(&std::fs::read(&ct).unwrap(), 0, 1 << 20).unwrap() else { panic!() };
+    assert_eq!(vec![slope, intercept], want);
+    // Brain window: centre 40 HU, width 80.
+    let brain = Reading { imaging: Imaging { window: Window::Fixed { center: 40.0, width: 80.0 }, ..Default::default() }, ..reading };
+    let img = open_rgb(&ct, &brain).unwrap();
+    for (k, v) in values.iter().enumerate().step_by(97) {
+        let hu = v * slope + intercept;
+        let expect = (((hu - 39.5) / 79.0 + 0.5) * 255.0).round().clamp(0.0, 255.0) as u8;
+        assert_eq!(img.as_raw()[k * 3], expect, "pixel {k}: {hu} HU");
+    }
+}
