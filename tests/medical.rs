@@ -202,7 +202,13 @@ fn bad_medical_files_get_one_line_each_and_the_rest_is_predicted() {
     std::fs::write(d.join("padded.nii.gz"), gzip(&small, 64 << 20)).unwrap();
     // Not gzip at all behind a .gz name.
     std::fs::write(d.join("fake.nii.gz"), b"\x1f\x8bthis is not a gzip stream at all, just text").unwrap();
-    let names = ["huge.dcm", "lying.nii", "bomb.nii.gz", "padded.nii.gz", "fake.nii.gz"];
+    // A transfer syntax no reader knows (a made-up UID of the same length as explicit little endian).
+    let mr = std::fs::read(pydicom_file("MR_small.dcm")).unwrap();
+    let at = mr.windows(20).position(|w| w == b"1.2.840.10008.1.2.1\0").unwrap();
+    let mut unknown = mr.clone();
+    unknown[at..at + 20].copy_from_slice(b"1.2.840.10008.1.2.8\0");
+    std::fs::write(d.join("unknown.dcm"), &unknown).unwrap();
+    let names = ["huge.dcm", "lying.nii", "bomb.nii.gz", "padded.nii.gz", "fake.nii.gz", "unknown.dcm"];
     let mut files: Vec<PathBuf> = names.iter().map(|n| d.join(n)).collect();
     files.push(pydicom_file("MR_small.dcm"));
     let (ok, lines, err) = predict(&run, &files, &[]);
@@ -212,6 +218,7 @@ fn bad_medical_files_get_one_line_each_and_the_rest_is_predicted() {
         ("lying.nii", "NIfTI data shorter than its header says"),
         ("bomb.nii.gz", "NIfTI volume too large (4096×4096×4096 voxels)"),
         ("fake.nii.gz", "corrupt gzip stream"),
+        ("unknown.dcm", "unsupported DICOM transfer syntax (Unrecognized transfer syntax `1.2.840.10008.1.2.8`)"),
     ];
     for (n, why) in expect {
         let line: Vec<&str> = err.lines().filter(|l| l.contains(n)).collect();

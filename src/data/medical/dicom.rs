@@ -40,7 +40,9 @@ pub fn open(bytes: &[u8], header_only: bool) -> Result<DefaultDicomObject, Decod
     }
     opts.from_reader(after_preamble(bytes)?).map_err(|e| {
         let why = cause(&e);
-        if why.contains("fill whole buffer") || why.to_lowercase().contains("eof") {
+        if why.to_lowercase().contains("transfer syntax") {
+            content(format!("unsupported DICOM transfer syntax ({why})"))
+        } else if why.contains("fill whole buffer") || why.to_lowercase().contains("eof") {
             content(format!("truncated DICOM file ({why})"))
         } else {
             content(format!("corrupt DICOM file ({why})"))
