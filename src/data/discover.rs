@@ -61,15 +61,42 @@ fn files_of(
     out: &mut Vec<ImageEntry>,
     warnings: &mut Vec<String>,
 ) -> Result<usize, DataError> {
+    let mut seen = std::collections::HashSet::new();
+    walk(dir, 0, &mut seen, &mut |p: PathBuf, warnings: &mut Vec<String>| {
+        for path in slices_of(p, reading, warnings) {
+            out.push(ImageEntry { path, label, from_test_folder: test });
+        }
+    }, warnings)
+}
+
+/// Folders inside a class folder (a DICOM export's `patient/series/`) are walked this deep.
+const MAX_DEPTH: usize = 8;
+
+/// Every file under `dir`, in sorted order, given to `take`; folders walked once each (a link back to
+/// one already walked is skipped) and at most `MAX_DEPTH` deep. How many files.
+fn walk(
+    dir: &Path,
+    depth: usize,
+    seen: &mut std::collections::HashSet<PathBuf>,
+    take: &mut dyn FnMut(PathBuf, &mut Vec<String>),
+    warnings: &mut Vec<String>,
+) -> Result<usize, DataError> {
+    if !seen.insert(std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())) {
+        return Ok(0);
+    }
     let mut n = 0;
     for p in sorted_children(dir)? {
         if p.is_file() {
-            for path in slices_of(p, reading, warnings) {
-                out.push(ImageEntry { path, label, from_test_folder: test });
-            }
+            take(p, warnings);
             n += 1;
+        } else if p.is_dir() && depth < MAX_DEPTH {
+            // A subfolder that cannot be read costs its files, not the data set.
+            match walk(&p, depth + 1, seen, take, warnings) {
+                Ok(k) => n += k,
+                Err(e) => warnings.push(format!("{e}; ignored")),
+            }
         } else if p.is_dir() {
-            warnings.push(format!("{}: nested folder ignored", p.display()));
+            warnings.push(format!("{}: folder nested more than {MAX_DEPTH} deep; ignored", p.display()));
         } else if let Ok(m) = std::fs::metadata(&p) {
             warnings.push(format!("{}: not a regular file ({}); ignored", p.display(), super::decode::describe_kind(m.file_type())));
         }
@@ -162,6 +189,22 @@ mod tests {
         assert_eq!(d.classes, vec!["a", "b"]);
         assert_eq!(d.entries.len(), 2);
         assert!(!d.has_test_folder);
+    }
+
+    /// A DICOM export's layout, `class/patient/series/IM…`: every file under a class folder is that
+    /// class's; a link back up is walked once.
+    #[test]
+    fn files_in_folders_inside_a_class_folder_belong_to_the_class() {
+        let t = tempfile::tempdir().unwrap();
+        touch(&t.path().join("glioma/p01/s1/IM0001"));
+        touch(&t.path().join("glioma/p01/s1/IM0002"));
+        touch(&t.path().join("glioma/p02/IM0001"));
+        touch(&t.path().join("notumor/x.jpg"));
+        std::os::unix::fs::symlink(t.path().join("glioma"), t.path().join("glioma/p02/loop")).unwrap();
+        let d = discover(t.path()).unwrap();
+        let glioma: Vec<String> =
+            d.entries.iter().filter(|e| e.label == 0).map(|e| e.path.strip_prefix(t.path()).unwrap().display().to_string()).collect();
+        assert_eq!(glioma, vec!["glioma/p01/s1/IM0001", "glioma/p01/s1/IM0002", "glioma/p02/IM0001"]);
     }
 
     #[test]

@@ -86,7 +86,8 @@ pub fn write_slice(path: &Path, p: &FakePatient, patient_no: usize, slice: usize
 }
 
 /// `patients_per_class` fake patients in each of `classes`, `slices` slices each, as
-/// `root/<class>/imgNNN.dcm` (file names say nothing about the patient). The patients, in order.
+/// `root/<class>/imgNNN.dcm` or, for every other patient, `root/<class>/caseNN/imgNNN.dcm` (names say
+/// nothing about the patient). The patients, in order.
 pub fn fake_patients(root: &Path, classes: &[&str], patients_per_class: usize, slices: usize) -> Vec<FakePatient> {
     let first = ["Alderwood", "Brackenridge", "Cormorant", "Dunmore", "Elsinore", "Fairweather", "Glenhaven", "Holloway"];
     let mut out = vec![];
@@ -101,7 +102,9 @@ pub fn fake_patients(root: &Path, classes: &[&str], patients_per_class: usize, s
                 class: c,
             };
             for s in 0..slices {
-                write_slice(&root.join(class).join(format!("img{file_no:03}.dcm")), &p, no, s, 48);
+                // Odd patients as an export lays them out (`class/caseNN/`), even ones flat.
+                let dir = if no % 2 == 1 { root.join(class).join(format!("case{no:02}")) } else { root.join(class) };
+                write_slice(&dir.join(format!("img{file_no:03}.dcm")), &p, no, s, 48);
                 file_no += 1;
             }
             let _ = k;
