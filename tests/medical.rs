@@ -430,3 +430,35 @@ fn monochrome1_is_inverted_and_the_rescale_comes_before_the_window() {
         assert_eq!(img.as_raw()[k * 3], expect, "pixel {k}: {hu} HU");
     }
 }
+
+/// A patient scanned again and filed under `Testing/`: those test images would be the patient's own
+/// training images in all but name, so they are left out of the test set, and `train` says so.
+#[test]
+fn test_folder_images_of_a_training_patient_are_left_out() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("set");
+    let patients = fake_patients(&root.join("Training"), &["glioma", "meningioma", "pituitary"], 4, 3);
+    let testing = fake_patients(&t.path().join("unused"), &["glioma", "meningioma", "pituitary"], 1, 1);
+    for (k, p) in testing.iter().enumerate() {
+        // New patients (their own numbers), one image each.
+        let class = ["glioma", "meningioma", "pituitary"][p.class];
+        let fresh = FakePatient { id: format!("NEWPID{k}"), ..p.clone() };
+        common::dicom::write_slice(&root.join("Testing").join(class).join(format!("new{k}.dcm")), &fresh, 50 + k, 0, 48);
+    }
+    // Patient 0 again, two more slices, in Testing/.
+    for s in 0..2 {
+        common::dicom::write_slice(&root.join(format!("Testing/glioma/again{s}.dcm")), &patients[0], 0, 10 + s, 48);
+    }
+    let o = common::train_small(&root, &t.path().join("runs"), &t.path().join("cache"), &["--epochs", "1"]);
+    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("(2 of them of patients also in the training images)"), "{out}");
+    let run = std::fs::read_dir(t.path().join("runs")).unwrap().next().unwrap().unwrap().path();
+    let split: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("split.json")).unwrap()).unwrap();
+    let side = |name: &str| {
+        split["files"].as_array().unwrap().iter().find(|f| f["path"].as_str().unwrap().ends_with(name)).unwrap()["split"].clone()
+    };
+    assert_eq!(side("again0.dcm"), "excluded");
+    assert_eq!(side("again1.dcm"), "excluded");
+    assert_eq!(side("new0.dcm"), "test");
+}

@@ -115,6 +115,13 @@ pub fn split(set: &ImageSet, cfg: &TrainConfig) -> Result<Split> {
     split.largest_group = sizes.values().copied().max().unwrap_or(0);
     if patient_of.iter().any(Option::is_some) {
         split.patients = patient_of.iter().flatten().collect::<std::collections::HashSet<_>>().len();
+        let in_pool: std::collections::HashSet<u64> =
+            (0..set.len()).filter(|&i| !set.from_test_folder[i]).filter_map(|i| patient_of[i]).collect();
+        let kept: std::collections::HashSet<usize> = split.test.iter().copied().collect();
+        split.test_patients_dropped = (0..set.len())
+            .filter(|&i| set.from_test_folder[i] && !kept.contains(&i))
+            .filter(|&i| patient_of[i].is_some_and(|k| in_pool.contains(&k)))
+            .count();
         split.patient_of = patient_of;
     }
     Ok(split)
@@ -159,8 +166,12 @@ pub fn split_summary(split: &Split, cfg: &TrainConfig, from_test_folder: bool) -
         )
     };
     let test = if from_test_folder {
+        let patients = match split.test_patients_dropped {
+            0 => String::new(),
+            n => format!(" ({n} of them of patients also in the training images)"),
+        };
         format!(
-            "; dropped {} test image(s) as exact and {} as near copies of training images",
+            "; dropped {} test image(s) as exact and {} as near copies of training images{patients}",
             split.test_duplicates_dropped, split.test_near_duplicates_dropped
         )
     } else {

@@ -147,6 +147,7 @@ impl SplitRecord {
             },
             patient_of: self.groups(set, root),
             largest_group: 0,
+            test_patients_dropped: 0,
             patients: self.files.iter().filter_map(|f| f.group.as_ref()).collect::<std::collections::HashSet<_>>().len(),
         }
     }

@@ -25,6 +25,8 @@ pub struct Split {
     pub patient_of: Vec<Option<u64>>,
     /// Patients kept on one side (set by the caller that grouped them).
     pub patients: usize,
+    /// Test-folder images left out because their patient is also in the training pool.
+    pub test_patients_dropped: usize,
     /// Images in the largest group (set by the caller that grouped them): patients joined through
     /// copies can make one group too large for the shares to come out as asked.
     pub largest_group: usize,
