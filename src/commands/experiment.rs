@@ -49,7 +49,7 @@ fn check_grid(grid: &[GridAxis], names: &[String], seeds_given: bool) -> Result<
         if !names.contains(&axis.key) {
             bail!("--grid {}: not a train flag (see `tumorscope train --help`)", axis.key);
         }
-        if CONTROLLED.contains(&axis.key.as_str()) && !(axis.key == "seed" && !seeds_given) {
+        if CONTROLLED.contains(&axis.key.as_str()) && (axis.key != "seed" || seeds_given) {
             bail!("--grid {}: set by the experiment itself (use --folds or --seeds)", axis.key);
         }
     }

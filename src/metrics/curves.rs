@@ -22,8 +22,12 @@ pub struct ClassCurves {
     pub pr: Vec<(f64, f64)>,
 }
 
-/// Points of the ROC and PR curves of `scores` (higher = more likely positive) against `positive`.
-fn curves(scores: &[f32], positive: &[bool]) -> (Vec<(f64, f64)>, f64, Vec<(f64, f64)>, f64) {
+/// A curve's points.
+type Points = Vec<(f64, f64)>;
+
+/// Points of the ROC and PR curves of `scores` (higher = more likely positive) against `positive`,
+/// with their areas: (ROC, AUC, PR, AP).
+fn curves(scores: &[f32], positive: &[bool]) -> (Points, f64, Points, f64) {
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
     let p = positive.iter().filter(|x| **x).count() as f64;

@@ -425,7 +425,7 @@ mod tests {
             std::fs::create_dir(&other).unwrap();
             std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o700)).unwrap();
             nix::unistd::chown(&other, Some(nix::unistd::Uid::from_raw(65534)), None).unwrap();
-            assert_ne!(choose_socket_dir(&[other.clone()], &[t.path().to_path_buf()], uid).unwrap(), other);
+            assert_ne!(choose_socket_dir(std::slice::from_ref(&other), &[t.path().to_path_buf()], uid).unwrap(), other);
         }
         let e = choose_socket_dir(&[hostile], &[long], uid).unwrap_err().to_string();
         assert!(e.contains("not private") && e.contains("too long"), "{e}");

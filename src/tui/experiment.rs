@@ -64,7 +64,7 @@ impl ExperimentScreen {
     }
 
     /// Send `cmd` to every member that is training now (its socket here, its folder elsewhere).
-    fn to_every_live(&mut self, cmd: &TrainCommand) {
+    fn send_to_every_live(&mut self, cmd: &TrainCommand) {
         let (mut sent, mut failed) = (0, vec![]);
         for s in self.statuses.iter().filter(|s| s.state == MemberState::Running) {
             let r = match s.run.liveness() {
@@ -99,10 +99,10 @@ impl ExperimentScreen {
                 let s = self.statuses.get(self.cursor)?;
                 return s.run.events().exists().then(|| ExperimentEnding::Open(s.run.path.clone(), self.read_only));
             }
-            Action::StopAfterEpoch if !self.read_only => self.to_every_live(&TrainCommand::StopAfterEpoch),
+            Action::StopAfterEpoch if !self.read_only => self.send_to_every_live(&TrainCommand::StopAfterEpoch),
             Action::TogglePause if !self.read_only => {
                 let paused = self.statuses.iter().any(|s| s.view.as_ref().is_some_and(|v| v.state == crate::run::RunState::Paused));
-                self.to_every_live(if paused { &TrainCommand::Resume } else { &TrainCommand::Pause });
+                self.send_to_every_live(if paused { &TrainCommand::Resume } else { &TrainCommand::Pause });
             }
             _ => {}
         }

@@ -11,10 +11,8 @@ fn salt() -> &'static [u8; 32] {
     static SALT: OnceLock<[u8; 32]> = OnceLock::new();
     SALT.get_or_init(|| {
         let path = crate::data::cache::cache_root().join("patient-salt");
-        if let Ok(b) = std::fs::read(&path) {
-            if let Ok(s) = <[u8; 32]>::try_from(b.as_slice()) {
-                return s;
-            }
+        if let Some(s) = std::fs::read(&path).ok().and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok()) {
+            return s;
         }
         let fresh = random();
         let _ = write_private(&path, &fresh);

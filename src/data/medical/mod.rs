@@ -127,10 +127,13 @@ pub fn expand(
     Ok((imaging.slices.pick(n).into_iter().map(|i| slice_path(file, i)).collect(), note))
 }
 
+/// A volume read by this thread: its file, (size, time), the volume and its bytes' hash.
+type CachedVolume = (PathBuf, (u64, u128), Arc<nifti::Volume>, u64);
+
 thread_local! {
     /// The last NIfTI volume this thread read, by file, size and time, with its bytes' hash: the
     /// slices of one volume decode in a row, and the file is read and decompressed once for them all.
-    static LAST_VOLUME: std::cell::RefCell<Option<(PathBuf, (u64, u128), Arc<nifti::Volume>, u64)>> = const { std::cell::RefCell::new(None) };
+    static LAST_VOLUME: std::cell::RefCell<Option<CachedVolume>> = const { std::cell::RefCell::new(None) };
 }
 
 fn stamp(file: &Path) -> (u64, u128) {

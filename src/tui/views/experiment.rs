@@ -27,7 +27,7 @@ fn colour(s: &ExperimentScreen, i: usize) -> Color {
 }
 
 fn bar(epoch: usize, epochs: usize, width: usize) -> String {
-    let filled = if epochs == 0 { 0 } else { (epoch * width / epochs).min(width) };
+    let filled = (epoch * width).checked_div(epochs).unwrap_or(0).min(width);
     format!("{}{} {epoch}/{epochs}", "█".repeat(filled), "░".repeat(width - filled))
 }
 
