@@ -111,6 +111,7 @@ pub fn load_dataset(
         }
         None => {
             let (items, pixels, io_failures) = decode_all(&paths, size, reading, progress);
+            super::medical::forget_volumes();
             // A file that could not be read (permissions, I/O) may read next time: cache only
             // outcomes that depend on the bytes alone.
             if io_failures > 0 {

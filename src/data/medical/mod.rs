@@ -136,6 +136,17 @@ thread_local! {
     static LAST_VOLUME: std::cell::RefCell<Option<CachedVolume>> = const { std::cell::RefCell::new(None) };
 }
 
+/// Drop the volume this thread keeps (a 256³ volume is 134 MB of values).
+pub fn forget_volume() {
+    LAST_VOLUME.with_borrow_mut(|c| *c = None);
+}
+
+/// Drop the volumes every worker thread keeps, once a data set is loaded.
+pub fn forget_volumes() {
+    forget_volume();
+    rayon::broadcast(|_| forget_volume());
+}
+
 fn stamp(file: &Path) -> (u64, u128) {
     let m = std::fs::metadata(file).ok();
     let len = m.as_ref().map_or(0, |m| m.len());
