@@ -163,6 +163,5 @@ proptest! {
         let _ = decode::decode_file(&tumorscope::data::medical::slice_path(&p, slice), 16, &reading);
         let _ = decode::open_rgb(&p, &reading);
         let _ = tumorscope::data::discover::discover_with(t.path(), &reading);
-        let _ = tumorscope::data::medical::patient_keys(&[p]);
     }
 }

@@ -54,11 +54,11 @@ pub fn into_slices(files: Vec<Result<PathBuf, String>>, reading: &Reading) -> Ve
     let slices = |p: PathBuf| -> Vec<Result<PathBuf, String>> {
         let Some(format) = medical::format_of(&p) else { return vec![Ok(p)] };
         match decode::read_file(&p).and_then(|b| medical::expand(&p, format, &b, &reading.imaging, reading.max_pixels)) {
-            Ok((paths, note)) => {
-                if let Some(n) = note {
+            Ok(e) => {
+                if let Some(n) = e.note {
                     crate::run::output::err(&format!("note: {n}"));
                 }
-                paths.into_iter().map(Ok).collect()
+                e.paths.into_iter().map(Ok).collect()
             }
             Err(e) => vec![Err(format!("{}: {e}", p.display()))],
         }

@@ -81,8 +81,7 @@ pub fn load(src: &DataSource, cfg: &TrainConfig, quiet: bool) -> Result<(ImageSe
 /// The run's split: copies of one picture (byte copies, and near copies within the configured
 /// threshold) stay on one side. More folds than the smallest class has copy groups is refused.
 pub fn split(set: &ImageSet, cfg: &TrainConfig) -> Result<Split> {
-    let patient_of = data::medical::patient_keys(&set.paths);
-    let (groups, near_groups) = group_keys(set, cfg.near_duplicate_threshold, &patient_of);
+    let (groups, near_groups) = group_keys(set, cfg.near_duplicate_threshold);
     if cfg.folds > 0 {
         let pool: Vec<usize> = (0..set.len()).filter(|&i| !set.from_test_folder[i]).collect();
         let most = data::split::smallest_class_groups(&pool, &set.labels, &groups, set.classes.len());
@@ -113,6 +112,7 @@ pub fn split(set: &ImageSet, cfg: &TrainConfig) -> Result<Split> {
         *sizes.entry(*g).or_insert(0usize) += 1;
     }
     split.largest_group = sizes.values().copied().max().unwrap_or(0);
+    let patient_of = &set.patients;
     if patient_of.iter().any(Option::is_some) {
         split.patients = patient_of.iter().flatten().collect::<std::collections::HashSet<_>>().len();
         let in_pool: std::collections::HashSet<u64> =
@@ -122,14 +122,15 @@ pub fn split(set: &ImageSet, cfg: &TrainConfig) -> Result<Split> {
             .filter(|&i| set.from_test_folder[i] && !kept.contains(&i))
             .filter(|&i| patient_of[i].is_some_and(|k| in_pool.contains(&k)))
             .count();
-        split.patient_of = patient_of;
+        split.patient_of = patient_of.clone();
     }
     Ok(split)
 }
 
 /// A group key per image, and how many groups join images with different bytes. Images of one
-/// patient (`patient_of`, salted keys; DICOM and NIfTI only) are one group too.
-pub fn group_keys(set: &ImageSet, threshold: u32, patient_of: &[Option<u64>]) -> (Vec<u64>, usize) {
+/// patient (`set.patients`, salted keys; DICOM and NIfTI only) are one group too.
+pub fn group_keys(set: &ImageSet, threshold: u32) -> (Vec<u64>, usize) {
+    let patient_of = &set.patients;
     let has_patients = patient_of.iter().any(Option::is_some);
     if threshold == 0 && !has_patients {
         return (set.hashes.clone(), 0);

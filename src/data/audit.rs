@@ -104,7 +104,7 @@ fn audit_one(e: &super::ImageEntry, root: &Path, class: &str, reading: &Reading)
     let split = if e.from_test_folder { "test" } else { "train" };
     if let Some(src) = super::medical::Source::of(&e.path) {
         let (img, content) = super::medical::open(&src, &reading.imaging, reading.max_pixels).map_err(|err| unreadable(err.to_string()))?;
-        let (patient, identifying) = super::medical::identity(&src).unwrap_or((None, false));
+        let super::medical::Identity { patient, identifying } = e.identity;
         let content = src.slice.map_or(content, |i| crate::rng::fnv1a(&(i as u64).to_le_bytes(), content));
         let mode = match src.format {
             super::medical::Format::Dicom => "DICOM",

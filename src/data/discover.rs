@@ -13,6 +13,8 @@ pub struct ImageEntry {
     pub label: usize,
     /// The file came from the dataset's own `Testing/` folder.
     pub from_test_folder: bool,
+    /// DICOM and NIfTI: whom the file is about (read with its header at discovery).
+    pub identity: medical::Identity,
 }
 
 /// What a dataset folder holds.
@@ -63,8 +65,9 @@ fn files_of(
 ) -> Result<usize, DataError> {
     let mut seen = std::collections::HashSet::new();
     walk(dir, 0, &mut seen, &mut |p: PathBuf, warnings: &mut Vec<String>| {
-        for path in slices_of(p, reading, warnings) {
-            out.push(ImageEntry { path, label, from_test_folder: test });
+        let (paths, identity) = slices_of(p, reading, warnings);
+        for path in paths {
+            out.push(ImageEntry { path, label, from_test_folder: test, identity });
         }
     }, warnings)
 }
@@ -106,15 +109,16 @@ fn walk(
 
 /// The images a file holds: itself, or one `FILE#INDEX` per chosen slice of a DICOM or NIfTI file
 /// with several. A file whose header cannot be read stays one entry: decoding it names what is wrong.
-fn slices_of(p: PathBuf, reading: &Reading, warnings: &mut Vec<String>) -> Vec<PathBuf> {
-    let Some(format) = medical::format_of(&p) else { return vec![p] };
-    let Ok(bytes) = super::decode::read_file(&p) else { return vec![p] };
+/// Whom it is about comes from the same header.
+fn slices_of(p: PathBuf, reading: &Reading, warnings: &mut Vec<String>) -> (Vec<PathBuf>, medical::Identity) {
+    let Some(format) = medical::format_of(&p) else { return (vec![p], Default::default()) };
+    let Ok(bytes) = super::decode::read_file(&p) else { return (vec![p], Default::default()) };
     match medical::expand(&p, format, &bytes, &reading.imaging, reading.max_pixels) {
-        Ok((paths, note)) => {
-            warnings.extend(note);
-            paths
+        Ok(e) => {
+            warnings.extend(e.note);
+            (e.paths, e.identity)
         }
-        Err(_) => vec![p],
+        Err(_) => (vec![p], Default::default()),
     }
 }
 

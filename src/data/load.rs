@@ -18,6 +18,8 @@ pub struct ImageSet {
     pub paths: Vec<PathBuf>,
     pub hashes: Vec<u64>,
     pub from_test_folder: Vec<bool>,
+    /// DICOM and NIfTI: each image's salted patient key (`None` for JPEG/PNG), from discovery.
+    pub patients: Vec<Option<u64>>,
     /// The data is the built-in synthetic phantom set, not real MRI.
     pub synthetic: bool,
 }
@@ -185,6 +187,7 @@ fn keep_readable(d: &Discovered, size: u32, pixels: Vec<u8>, items: &[CachedItem
         paths: vec![],
         hashes: vec![],
         from_test_folder: vec![],
+        patients: vec![],
         synthetic: false,
     };
     for (entry, item) in d.entries.iter().zip(items) {
@@ -194,6 +197,7 @@ fn keep_readable(d: &Discovered, size: u32, pixels: Vec<u8>, items: &[CachedItem
                 set.paths.push(entry.path.clone());
                 set.hashes.push(item.hash);
                 set.from_test_folder.push(entry.from_test_folder);
+                set.patients.push(entry.identity.patient);
             }
             Some(e) => report.skipped.push((entry.path.clone(), e.clone())),
         }
@@ -227,6 +231,7 @@ mod fingerprint_tests {
             paths: vec![Path::new(root).join("a/1.jpg"), Path::new(root).join("b/2.jpg")],
             hashes: vec![11, 22],
             from_test_folder: vec![false, false],
+            patients: vec![None, None],
             synthetic: false,
         }
     }

@@ -164,6 +164,7 @@ mod tests {
             paths: (0..n).map(|i| format!("{i}.jpg").into()).collect(),
             hashes: (0..n as u64).collect(),
             from_test_folder: vec![false; n],
+            patients: vec![None; n],
             synthetic: true,
         })
     }

@@ -181,6 +181,7 @@ pub fn tiny_set() -> tumorscope::data::ImageSet {
         paths: (0..n).map(|i| format!("img{i}.png").into()).collect(),
         hashes: (0..n as u64).collect(),
         from_test_folder: vec![false; n],
+        patients: vec![None; n],
         synthetic: true,
     }
 }

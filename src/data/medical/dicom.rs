@@ -84,10 +84,15 @@ pub fn geometry(obj: &DefaultDicomObject, max_pixels: u64) -> Result<(u32, u32, 
     Ok((w, h, usize::try_from(frames).unwrap_or(usize::MAX)))
 }
 
+/// From the header alone: the number of frames (slices) a file holds, and whom it is about.
+pub fn header(bytes: &[u8], max_pixels: u64) -> Result<(usize, super::Identity), DecodeError> {
+    let obj = open(bytes, true)?;
+    Ok((geometry(&obj, max_pixels)?.2, identity(&obj)))
+}
+
 /// The number of frames (slices) a file holds, from its header.
 pub fn frames(bytes: &[u8], max_pixels: u64) -> Result<usize, DecodeError> {
-    let obj = open(bytes, true)?;
-    Ok(geometry(&obj, max_pixels)?.2)
+    Ok(header(bytes, max_pixels)?.0)
 }
 
 /// One frame: its stored values (before the rescale, as pydicom's `pixel_array`), or RGB pixels for a
@@ -147,13 +152,11 @@ pub const IDENTIFYING: [dicom_core::Tag; 11] = [
 
 /// What tumorscope learns about a file's patient: a salted key (PatientID, else StudyInstanceUID) and
 /// whether it carries any identifying attribute.
-pub fn identity(bytes: &[u8]) -> Result<(Option<u64>, bool), DecodeError> {
-    let obj = open(bytes, true)?;
-    let key = match (text(&obj, tags::PATIENT_ID), text(&obj, tags::STUDY_INSTANCE_UID)) {
+fn identity(obj: &DefaultDicomObject) -> super::Identity {
+    let patient = match (text(obj, tags::PATIENT_ID), text(obj, tags::STUDY_INSTANCE_UID)) {
         (Some(id), _) => Some(super::anon::key("patient", &id)),
         (None, Some(study)) => Some(super::anon::key("study", &study)),
         (None, None) => None,
     };
-    let identifying = IDENTIFYING.iter().any(|&t| text(&obj, t).is_some());
-    Ok((key, identifying))
+    super::Identity { patient, identifying: IDENTIFYING.iter().any(|&t| text(obj, t).is_some()) }
 }

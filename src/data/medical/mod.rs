@@ -107,24 +107,36 @@ pub fn slice_path(file: &Path, index: usize) -> PathBuf {
 
 /// The paths a medical file becomes under `imaging.slices`: the file itself when it holds one slice,
 /// else one `FILE#INDEX` per chosen slice. A note when a 4-D file's later volumes are left out.
-pub fn expand(
-    file: &Path,
-    format: Format,
-    bytes: &[u8],
-    imaging: &Imaging,
-    max_pixels: u64,
-) -> Result<(Vec<PathBuf>, Option<String>), DecodeError> {
-    let (n, note) = match format {
-        Format::Dicom => (dicom::frames(bytes, max_pixels)?, None),
+pub fn expand(file: &Path, format: Format, bytes: &[u8], imaging: &Imaging, max_pixels: u64) -> Result<Expanded, DecodeError> {
+    let (n, note, identity) = match format {
+        Format::Dicom => {
+            let (n, identity) = dicom::header(bytes, max_pixels)?;
+            (n, None, identity)
+        }
         Format::Nifti => {
             let (n, volumes) = nifti::slices_in(bytes, imaging.axis)?;
-            (n, (volumes > 1).then(|| format!("{}: 4-D ({volumes} volumes); using the first", file.display())))
+            let note = (volumes > 1).then(|| format!("{}: 4-D ({volumes} volumes); using the first", file.display()));
+            (n, note, Identity { patient: Some(anon::key("file", &file.to_string_lossy())), identifying: false })
         }
     };
-    if n <= 1 {
-        return Ok((vec![file.to_path_buf()], note));
-    }
-    Ok((imaging.slices.pick(n).into_iter().map(|i| slice_path(file, i)).collect(), note))
+    let paths = if n <= 1 { vec![file.to_path_buf()] } else { imaging.slices.pick(n).into_iter().map(|i| slice_path(file, i)).collect() };
+    Ok(Expanded { paths, note, identity })
+}
+
+/// Whom a file is about, from its header: a salted patient key (DICOM PatientID, else
+/// StudyInstanceUID; a NIfTI file is its own group) and whether it carries identifying attributes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub patient: Option<u64>,
+    pub identifying: bool,
+}
+
+/// What a medical file becomes: its image paths, a note for the user, and whom it is about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expanded {
+    pub paths: Vec<PathBuf>,
+    pub note: Option<String>,
+    pub identity: Identity,
 }
 
 /// A volume read by this thread: its file, (size, time), the volume and its bytes' hash.
@@ -210,28 +222,6 @@ fn to_image(raw: Raw, imaging: &Imaging) -> Result<DynamicImage, DecodeError> {
             Ok(DynamicImage::ImageLuma8(gray))
         }
     }
-}
-
-/// What identifies a file's patient, as a salted key (DICOM PatientID, else StudyInstanceUID; a NIfTI
-/// file is its own group), and whether the file carries identifying attributes (from its header).
-pub fn identity(src: &Source) -> Option<(Option<u64>, bool)> {
-    match src.format {
-        Format::Dicom => dicom::identity(&crate::data::read::read_file(&src.file).ok()?).ok(),
-        Format::Nifti => Some((Some(anon::key("file", &src.file.to_string_lossy())), false)),
-    }
-}
-
-/// A salted patient key per path (`None` for JPEG/PNG and for DICOM without PatientID or study),
-/// each file's header read once however many slices it gave, on all cores.
-pub fn patient_keys(paths: &[PathBuf]) -> Vec<Option<u64>> {
-    use rayon::prelude::*;
-    let sources: Vec<Option<Source>> = paths.par_iter().map(|p| Source::of(p)).collect();
-    let mut files: Vec<&Source> = sources.iter().flatten().collect();
-    files.sort_by(|a, b| a.file.cmp(&b.file));
-    files.dedup_by(|a, b| a.file == b.file);
-    let keys: std::collections::HashMap<&Path, Option<u64>> =
-        files.par_iter().map(|s| (s.file.as_path(), identity(s).and_then(|(k, _)| k))).collect();
-    sources.iter().map(|s| s.as_ref().and_then(|s| keys.get(s.file.as_path()).copied().flatten())).collect()
 }
 
 #[cfg(test)]
