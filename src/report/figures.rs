@@ -104,15 +104,7 @@ pub fn curves<DB: DrawingBackend>(root: &Area<DB>, history: &[EpochMetrics], lr_
             .y_label_area_size(56)
             .build_cartesian_2d(xs.clone(), ys.clone())
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .bold_line_style(PANEL)
-            .light_line_style(BACKGROUND)
-            .axis_style(GRID)
-            .label_style(font(13, TEXT))
-            .axis_desc_style(font(14, TEXT))
-            .x_desc(x_desc.as_str())
-            .y_desc(title)
+        styled_mesh(&mut chart, (x_desc.as_str(), title))
             .x_label_formatter(&|x| format!("{x:.0}"))
             .x_labels((last as usize).min(12))
             .draw()
@@ -269,18 +261,24 @@ pub(super) fn styled_chart<'a, DB: DrawingBackend + 'a>(
         b.caption(c, font(18, TEXT));
     }
     let mut chart = b.margin(16).x_label_area_size(40).y_label_area_size(60).build_cartesian_2d(xs, ys).map_err(err)?;
-    chart
-        .configure_mesh()
-        .bold_line_style(PANEL)
+    styled_mesh(&mut chart, (x_desc, y_desc)).draw().map_err(err)?;
+    Ok(chart)
+}
+
+/// The page's mesh (grid, axes, labels, axis titles), ready for a chart's own label settings and `draw`.
+fn styled_mesh<'a, 'b, DB: DrawingBackend + 'a>(
+    chart: &'b mut Chart<'a, DB>,
+    (x_desc, y_desc): (&'b str, &'b str),
+) -> plotters::chart::MeshStyle<'a, 'b, plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64, DB> {
+    let mut mesh = chart.configure_mesh();
+    mesh.bold_line_style(PANEL)
         .light_line_style(BACKGROUND)
         .axis_style(GRID)
         .label_style(font(13, TEXT))
         .axis_desc_style(font(14, TEXT))
         .x_desc(x_desc)
-        .y_desc(y_desc)
-        .draw()
-        .map_err(err)?;
-    Ok(chart)
+        .y_desc(y_desc);
+    mesh
 }
 
 pub(super) type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
