@@ -3,7 +3,7 @@
 
 use super::eval::load_run;
 use crate::cli::PredictArgs;
-use crate::data::decode::{self, Reading};
+use crate::data::decode::Reading;
 use crate::data::{display_class, medical};
 use crate::model::gradcam;
 use crate::report::overlay;
@@ -52,8 +52,8 @@ pub fn reading(args: &PredictArgs, cfg: &crate::config::TrainConfig) -> Reading 
 /// cannot be read becomes its one-line error; other files stay as they are.
 pub fn into_slices(files: Vec<Result<PathBuf, String>>, reading: &Reading) -> Vec<Result<PathBuf, String>> {
     let slices = |p: PathBuf| -> Vec<Result<PathBuf, String>> {
-        let Some(format) = medical::format_of(&p) else { return vec![Ok(p)] };
-        match decode::read_file(&p).and_then(|b| medical::expand(&p, format, &b, &reading.imaging, reading.max_pixels)) {
+        let Some(expanded) = medical::expand_file(&p, &reading.imaging, reading.max_pixels) else { return vec![Ok(p)] };
+        match expanded {
             Ok(e) => {
                 if let Some(n) = e.note {
                     crate::run::output::err(&format!("note: {n}"));

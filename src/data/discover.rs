@@ -111,14 +111,12 @@ fn walk(
 /// with several. A file whose header cannot be read stays one entry: decoding it names what is wrong.
 /// Whom it is about comes from the same header.
 fn slices_of(p: PathBuf, reading: &Reading, warnings: &mut Vec<String>) -> (Vec<PathBuf>, medical::Identity) {
-    let Some(format) = medical::format_of(&p) else { return (vec![p], Default::default()) };
-    let Ok(bytes) = super::decode::read_file(&p) else { return (vec![p], Default::default()) };
-    match medical::expand(&p, format, &bytes, &reading.imaging, reading.max_pixels) {
-        Ok(e) => {
+    match medical::expand_file(&p, &reading.imaging, reading.max_pixels) {
+        Some(Ok(e)) => {
             warnings.extend(e.note);
             (e.paths, e.identity)
         }
-        Err(_) => (vec![p], Default::default()),
+        None | Some(Err(_)) => (vec![p], Default::default()),
     }
 }
 

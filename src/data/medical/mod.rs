@@ -105,9 +105,16 @@ pub fn slice_path(file: &Path, index: usize) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// `path` cut into slices when it is a DICOM or NIfTI file (`None` for any other file), from its
+/// header: see `expand`.
+pub fn expand_file(path: &Path, imaging: &Imaging, max_pixels: u64) -> Option<Result<Expanded, DecodeError>> {
+    let format = format_of(path)?;
+    Some(crate::data::read::read_file(path).and_then(|bytes| expand(path, format, &bytes, imaging, max_pixels)))
+}
+
 /// The paths a medical file becomes under `imaging.slices`: the file itself when it holds one slice,
 /// else one `FILE#INDEX` per chosen slice. A note when a 4-D file's later volumes are left out.
-pub fn expand(file: &Path, format: Format, bytes: &[u8], imaging: &Imaging, max_pixels: u64) -> Result<Expanded, DecodeError> {
+fn expand(file: &Path, format: Format, bytes: &[u8], imaging: &Imaging, max_pixels: u64) -> Result<Expanded, DecodeError> {
     let (n, note, identity) = match format {
         Format::Dicom => {
             let (n, identity) = dicom::header(bytes, max_pixels)?;
