@@ -105,7 +105,6 @@ fn audit_one(e: &super::ImageEntry, root: &Path, class: &str, reading: &Reading)
     if let Some(src) = super::medical::Source::of(&e.path) {
         let (img, content) = super::medical::open(&src, &reading.imaging, reading.max_pixels).map_err(|err| unreadable(err.to_string()))?;
         let super::medical::Identity { patient, identifying } = e.identity;
-        let content = src.slice.map_or(content, |i| crate::rng::fnv1a(&(i as u64).to_le_bytes(), content));
         let mode = match src.format {
             super::medical::Format::Dicom => "DICOM",
             super::medical::Format::Nifti => "NIfTI",

@@ -51,8 +51,6 @@ pub struct Decoded {
 pub fn decode_file(path: &Path, size: u32, reading: &Reading) -> Result<Decoded, DecodeError> {
     if let Some(src) = medical::Source::of(path) {
         let (img, hash) = medical::open(&src, &reading.imaging, reading.max_pixels)?;
-        // Slices of one file are different images: the slice index joins the file's bytes in the hash.
-        let hash = src.slice.map_or(hash, |i| crate::rng::fnv1a(&(i as u64).to_le_bytes(), hash));
         return Ok(Decoded { rgb: network_input(img, size), content_hash: hash });
     }
     decode_bytes(&read_file(path)?, size, reading.max_pixels)

@@ -201,8 +201,9 @@ fn volume_slice(v: &nifti::Volume, src: &Source, imaging: &Imaging, max_pixels: 
     Ok(raw)
 }
 
-/// A slice read from disk as an 8-bit image (grey for MR and CT, RGB for a colour DICOM), with the
-/// FNV-1a of its file's bytes.
+/// A slice read from disk as an 8-bit image (grey for MR and CT, RGB for a colour DICOM), with its
+/// content hash: the FNV-1a of its file's bytes, and of its index for a `FILE#INDEX` (slices of one
+/// file are different images).
 pub fn open(src: &Source, imaging: &Imaging, max_pixels: u64) -> Result<(DynamicImage, u64), DecodeError> {
     let (raw, hash) = match src.format {
         Format::Dicom => {
@@ -214,6 +215,7 @@ pub fn open(src: &Source, imaging: &Imaging, max_pixels: u64) -> Result<(Dynamic
             (volume_slice(&v, src, imaging, max_pixels)?, hash)
         }
     };
+    let hash = src.slice.map_or(hash, |i| crate::rng::fnv1a(&(i as u64).to_le_bytes(), hash));
     Ok((to_image(raw, imaging)?, hash))
 }
 
